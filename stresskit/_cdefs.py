@@ -59,5 +59,7 @@ size_t sk_alloc_free_loop(size_t iterations, size_t batch, size_t size, sk_kind_
                           size_t alignment, uint64_t seed, sk_overlap_t *probe);
 """
 
-# Later subsystems (engine, bench) append their declarations here.
-ALL_CDEFS = [GLUE_CDEF, BATCH_CDEF]
+from stresskit._cdefs_bench import BENCH_CDEF  # noqa: E402
+from stresskit._cdefs_engine import ENGINE_CDEF  # noqa: E402
+
+ALL_CDEFS = [c for c in (GLUE_CDEF, BATCH_CDEF, ENGINE_CDEF, BENCH_CDEF) if c.strip()]

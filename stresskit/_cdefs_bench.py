@@ -1,0 +1,1 @@
+BENCH_CDEF = ""  # filled by the benchmark harness: declarations of native/include/sk_bench.h

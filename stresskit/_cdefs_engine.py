@@ -1,0 +1,1 @@
+ENGINE_CDEF = ""  # filled by the engine: declarations of native/include/sk_engine.h

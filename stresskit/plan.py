@@ -1,0 +1,82 @@
+"""The run plan: what one replica of a scenario does, fully resolved (no defaults left, no TOML).
+
+This is the contract between the scenario layer (parse -> validate -> plan) and the engine
+(stresskit.engine.run_replica). The scenario model may be richer; by the time it reaches the
+engine every choice is explicit here, and the plan pickles cleanly to a worker process.
+
+Roles and flows:
+  * ``alloc_free``  - allocate a batch, verify, free it locally (parallel alloc / mixed sizes).
+  * ``produce``     - allocate and push each block to ``outbox`` (a bounded lock-free queue).
+  * ``consume``     - pop from ``inbox`` and free (cross-thread free).
+  * ``retire``      - pop from ``inbox`` and retire: stamp the block with the current epoch and
+                      push it to ``outbox`` (the retire list). Advances the global epoch every
+                      ``epoch_every`` retirements (SMR's epoch/age).
+  * ``reclaim``     - pop retired blocks from ``inbox`` and free each only once it is older than
+                      ``grace_epochs`` epochs and ``grace_ns`` nanoseconds (an SMR poll).
+  * ``oom``         - under ``memory_limit_bytes``, allocate until NULL, record what was obtained,
+                      free ``oom_free_fraction`` of it and prove allocation works again.
+Roles that free run until every upstream role has finished and their inbox is drained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Action = Literal["alloc_free", "produce", "consume", "retire", "reclaim", "oom"]
+AllocKind = Literal["plain", "calloc", "aligned", "node"]
+FreeMode = Literal["sized", "unsized"]
+
+
+@dataclass(frozen=True)
+class SizeDistribution:
+    """Block sizes in bytes. ``fixed``: always values[0]; ``uniform``: integer uniform in
+    [values[0], values[1]]; ``choice``: one of values, with ``weights`` (same length) if given."""
+
+    kind: Literal["fixed", "uniform", "choice"]
+    values: tuple[int, ...]
+    weights: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class RolePlan:
+    name: str
+    action: Action
+    threads: int
+    sizes: SizeDistribution = SizeDistribution("fixed", (64,))
+    alloc_kind: AllocKind = "plain"
+    alignment: int = 0  # only for alloc_kind == "aligned"
+    free_mode: FreeMode = "sized"
+    batch: int = 64  # blocks per native call / per queue burst
+    inbox: str | None = None
+    outbox: str | None = None
+    epoch_every: int = 64  # retire
+    grace_epochs: int = 2  # reclaim
+    grace_ns: int = 0  # reclaim
+    memory_limit_bytes: int = 0  # oom
+    oom_free_fraction: float = 0.5  # oom
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    name: str
+    capacity: int  # power of two
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    scenario: str
+    replica: int
+    seed: int
+    roles: tuple[RolePlan, ...]
+    queues: tuple[QueuePlan, ...] = ()
+    # Stop rule for allocating roles (produce, alloc_free): ``ops`` allocations in total, split
+    # evenly over their threads, or ``duration_s`` seconds, whichever comes first (None = unused).
+    ops: int | None = 100_000
+    duration_s: float | None = None
+    warmup_ops: int = 0  # per allocating thread, excluded from latency and throughput
+    latency_sample_every: int = 64  # time one op in N into the histograms
+    series_interval_ms: int = 50  # unreclaimed time series resolution
+    deadline_s: float = 120.0  # the worker is killed past this
+    stats: bool = True  # glue statistics on (cross-checks leak accounting)
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,63 @@
+"""What a replica returns (engine -> collector). Plain dataclasses: they pickle across processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Histogram:
+    """Latency samples in nanoseconds, log-bucketed in native memory, summarised here."""
+
+    count: int = 0
+    p50_ns: float = 0.0
+    p90_ns: float = 0.0
+    p99_ns: float = 0.0
+    p999_ns: float = 0.0
+    max_ns: float = 0.0
+
+
+@dataclass
+class RoleResult:
+    name: str
+    action: str
+    threads: int
+    ops: int = 0  # the role's own unit: allocations, frees, retirements...
+    allocs: int = 0
+    frees: int = 0
+    failed_allocs: int = 0
+    bytes_allocated: int = 0
+    bytes_freed: int = 0
+    canary_failures: int = 0  # damaged fill pattern seen at free
+    double_handoffs: int = 0  # a block seen twice in hand-offs (or freed twice)
+    elapsed_s: float = 0.0  # wall time of the measured part (warm-up excluded)
+    max_threads_inside: int = 0  # overlap evidence: most of this role's threads in native code at once
+    latency: dict[str, Histogram] = field(default_factory=dict)  # "alloc", "free", "handoff", ...
+
+
+@dataclass
+class OomResult:
+    null_returns: int = 0
+    bytes_before_null: int = 0
+    blocks_before_null: int = 0
+    recovered: bool = False
+    limit_bytes: int = 0
+    mechanism: str = ""  # "mimalloc-arena" or "rlimit-as"
+
+
+@dataclass
+class ReplicaResult:
+    scenario: str
+    replica: int
+    seed: int
+    roles: list[RoleResult] = field(default_factory=list)
+    blocks_leaked: int = 0  # allocated minus freed, engine accounting, after drain
+    bytes_leaked: int = 0
+    glue_stats: dict[str, int] = field(default_factory=dict)  # cc_alloc_stats snapshot at end
+    unreclaimed_peak_bytes: int = 0
+    unreclaimed_avg_bytes: float = 0.0
+    unreclaimed_peak_blocks: int = 0
+    unreclaimed_series: list[tuple[float, int, int]] = field(default_factory=list)  # (t_s, blocks, bytes)
+    oom: OomResult | None = None
+    elapsed_s: float = 0.0
+    max_threads_inside: int = 0  # across all roles
