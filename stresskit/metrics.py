@@ -1,0 +1,202 @@
+"""Replica results -> one flat map of dotted metric names, aggregated over replicas.
+
+METRICS is the registry of every name this module can emit; docs/metrics.md documents each one
+(a test keeps the two in step) and threshold expressions are checked against it, so a typo in a
+threshold is an input error, not a silently failing check.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from stresskit.results import Histogram, ReplicaResult, RoleResult
+from stresskit.runner.records import WorkerRecord
+
+MetricValue = float | int | bool | None
+
+PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
+# Latency histogram names the engine reports (RoleResult.latency keys).
+LATENCY_OPS = ("alloc", "free", "handoff", "retire", "reclaim")
+GLUE_STATS = ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
+ROLE_COUNTERS = ("ops", "allocs", "frees", "failed_allocs", "canary_failures", "double_handoffs")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    pattern: str  # placeholders: <op> (LATENCY_OPS), <role> (scenario role names), <stat> (GLUE_STATS)
+    unit: str
+    aggregation: str  # how replicas combine
+    description: str
+
+
+_LAT = [
+    MetricSpec(f"latency.<op>.{p}", "ns", "max over replicas and roles", f"{p[:-3]} latency of sampled <op> operations")
+    for p in PERCENTILES
+]
+_ROLE_LAT = [
+    MetricSpec(f"roles.<role>.latency.<op>.{p}", "ns", "max over replicas", f"{p[:-3]} latency of <op> in this role")
+    for p in PERCENTILES
+]
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("ops.total", "ops", "sum", "allocations plus frees done by every role"),
+    MetricSpec("allocs.total", "ops", "sum", "successful allocations"),
+    MetricSpec("frees.total", "ops", "sum", "frees"),
+    MetricSpec("throughput.ops_per_s", "ops/s", "mean over replicas", "ops.total of a replica / its measured wall time"),
+    MetricSpec("blocks.leaked", "blocks", "sum", "blocks allocated and never freed, after every role drained"),
+    MetricSpec("bytes.leaked", "bytes", "sum", "usable bytes of the leaked blocks"),
+    MetricSpec("canary.failures", "blocks", "sum", "blocks whose fill pattern was damaged when freed"),
+    MetricSpec("handoff.doubles", "blocks", "sum", "blocks handed off or freed twice"),
+    MetricSpec("alloc.failed", "ops", "sum", "allocations that returned NULL outside OOM roles"),
+    MetricSpec("unreclaimed.peak_bytes", "bytes", "max", "most bytes retired and not yet freed at once"),
+    MetricSpec("unreclaimed.peak_blocks", "blocks", "max", "most blocks retired and not yet freed at once"),
+    MetricSpec("unreclaimed.avg_bytes", "bytes", "mean", "time-averaged bytes retired and not yet freed"),
+    *_LAT,
+    MetricSpec("latency.<op>.count", "samples", "sum", "latency samples taken of <op>"),
+    MetricSpec("oom.null_returns", "ops", "sum", "allocations that returned NULL under the memory bound"),
+    MetricSpec("oom.bytes_before_null", "bytes", "min", "bytes obtained before the first NULL"),
+    MetricSpec("oom.blocks_before_null", "blocks", "min", "blocks obtained before the first NULL"),
+    MetricSpec("oom.recovered", "bool", "all", "allocation worked again after freeing part of the memory"),
+    MetricSpec("oom.limit_bytes", "bytes", "max", "the memory bound applied"),
+    MetricSpec("concurrency.max_threads_inside", "threads", "max", "most role threads seen in native code at once"),
+    MetricSpec("cpu.utilisation", "cores", "mean over workers", "worker CPU time (user+sys) / wall time during the replica"),
+    MetricSpec("workers.total", "processes", "count", "worker processes started"),
+    MetricSpec("workers.failed", "processes", "count", "workers that crashed, timed out or raised"),
+    MetricSpec("workers.peak_rss_bytes", "bytes", "max", "largest peak resident set of a worker"),
+    MetricSpec("replicas.completed", "replicas", "count", "replicas that delivered a result"),
+    MetricSpec("elapsed.max_s", "s", "max", "longest replica wall time"),
+    MetricSpec("glue.<stat>", "count/bytes", "sum", "cc_alloc_stats field <stat> at the end of the replica"),
+    *(MetricSpec(f"roles.<role>.{c}", "ops", "sum", f"{c.replace('_', ' ')} of the role") for c in ROLE_COUNTERS),
+    MetricSpec("roles.<role>.ops_per_s", "ops/s", "mean over replicas", "the role's ops / its measured wall time"),
+    MetricSpec("roles.<role>.threads", "threads", "max", "threads in the role"),
+    MetricSpec("roles.<role>.max_threads_inside", "threads", "max", "most of the role's threads in native code at once"),
+    *_ROLE_LAT,
+)
+
+
+def _expand(pattern: str, roles: Iterable[str]) -> list[str]:
+    names = [pattern]
+    for placeholder, choices in (("<op>", LATENCY_OPS), ("<stat>", GLUE_STATS), ("<role>", tuple(roles))):
+        if placeholder in pattern:
+            names = [n.replace(placeholder, c) for n in names for c in choices]
+    return names
+
+
+def known_metrics(roles: Iterable[str]) -> frozenset[str]:
+    """Every name a run of a scenario with these role names can report."""
+    roles = tuple(roles)
+    return frozenset(name for spec in METRICS for name in _expand(spec.pattern, roles))
+
+
+def spec_for(name: str) -> MetricSpec | None:
+    """The registry entry a concrete name comes from (role names are free-form)."""
+    parts = name.split(".")
+    for spec in METRICS:
+        pat = spec.pattern.split(".")
+        if len(pat) != len(parts):
+            continue
+        if all(
+            p == n
+            or (p == "<op>" and n in LATENCY_OPS)
+            or (p == "<stat>" and n in GLUE_STATS)
+            or p == "<role>"
+            for p, n in zip(pat, parts)
+        ):
+            return spec
+    return None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _rate(ops: int, elapsed: float) -> float | None:
+    return ops / elapsed if elapsed > 0 else None
+
+
+def _merge_latency(out: dict[str, MetricValue], prefix: str, hists: Iterable[tuple[str, Histogram]]) -> None:
+    for op, hist in hists:
+        if hist.count <= 0:
+            continue
+        for p in PERCENTILES:
+            key = f"{prefix}{op}.{p}"
+            value = float(getattr(hist, p))
+            out[key] = max(value, float(out.get(key) or 0.0))
+
+
+def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] = ()) -> dict[str, MetricValue]:
+    """Flat metrics over the replicas that delivered a result; worker metrics over all workers."""
+    m: dict[str, MetricValue] = {}
+    workers = list(workers)
+    m["workers.total"] = len(workers)
+    m["workers.failed"] = sum(1 for w in workers if w.status not in ("ok", "not_started"))
+    rss = [w.peak_rss_bytes for w in workers if w.peak_rss_bytes is not None]
+    if rss:
+        m["workers.peak_rss_bytes"] = max(rss)
+    util = [u for w in workers if (u := w.cpu_utilisation) is not None]
+    if util:
+        m["cpu.utilisation"] = statistics.fmean(util)
+    m["replicas.completed"] = len(results)
+    if not results:
+        return m
+
+    def per_replica(fn) -> list:  # noqa: ANN001 - small local helper
+        return [fn(r) for r in results]
+
+    allocs = per_replica(lambda r: sum(x.allocs for x in r.roles))
+    frees = per_replica(lambda r: sum(x.frees for x in r.roles))
+    m["allocs.total"] = sum(allocs)
+    m["frees.total"] = sum(frees)
+    m["ops.total"] = sum(allocs) + sum(frees)
+    rates = [x for a, f, r in zip(allocs, frees, results) if (x := _rate(a + f, r.elapsed_s)) is not None]
+    if rates:
+        m["throughput.ops_per_s"] = statistics.fmean(rates)
+    m["blocks.leaked"] = sum(r.blocks_leaked for r in results)
+    m["bytes.leaked"] = sum(r.bytes_leaked for r in results)
+    m["canary.failures"] = sum(x.canary_failures for r in results for x in r.roles)
+    m["handoff.doubles"] = sum(x.double_handoffs for r in results for x in r.roles)
+    m["alloc.failed"] = sum(x.failed_allocs for r in results for x in r.roles if x.action != "oom")
+    m["unreclaimed.peak_bytes"] = max(r.unreclaimed_peak_bytes for r in results)
+    m["unreclaimed.peak_blocks"] = max(r.unreclaimed_peak_blocks for r in results)
+    m["unreclaimed.avg_bytes"] = statistics.fmean(float(r.unreclaimed_avg_bytes) for r in results)
+    m["concurrency.max_threads_inside"] = max(
+        [r.max_threads_inside for r in results] + [x.max_threads_inside for r in results for x in r.roles]
+    )
+    m["elapsed.max_s"] = max(r.elapsed_s for r in results)
+
+    _merge_latency(m, "latency.", ((op, h) for r in results for x in r.roles for op, h in x.latency.items() if op in LATENCY_OPS))
+    for r in results:
+        for x in r.roles:
+            for op, h in x.latency.items():
+                if op in LATENCY_OPS and h.count > 0:
+                    key = f"latency.{op}.count"
+                    m[key] = int(m.get(key) or 0) + h.count
+
+    ooms = [r.oom for r in results if r.oom is not None]
+    if ooms:
+        m["oom.null_returns"] = sum(o.null_returns for o in ooms)
+        m["oom.bytes_before_null"] = min(o.bytes_before_null for o in ooms)
+        m["oom.blocks_before_null"] = min(o.blocks_before_null for o in ooms)
+        m["oom.recovered"] = all(o.recovered for o in ooms)
+        m["oom.limit_bytes"] = max(o.limit_bytes for o in ooms)
+
+    for stat in GLUE_STATS:
+        values = [r.glue_stats[stat] for r in results if stat in r.glue_stats]
+        if values:
+            m[f"glue.{stat}"] = sum(int(v) for v in values)
+
+    role_names = list(dict.fromkeys(x.name for r in results for x in r.roles))
+    for name in role_names:
+        mine = [x for r in results for x in r.roles if x.name == name]
+        prefix = f"roles.{name}."
+        for counter in ROLE_COUNTERS:
+            m[prefix + counter] = sum(int(getattr(x, counter)) for x in mine)
+        role_rates = [v for x in mine if (v := _rate(x.ops, x.elapsed_s)) is not None]
+        if role_rates:
+            m[prefix + "ops_per_s"] = statistics.fmean(role_rates)
+        m[prefix + "threads"] = max(x.threads for x in mine)
+        m[prefix + "max_threads_inside"] = max(x.max_threads_inside for x in mine)
+        _merge_latency(m, prefix + "latency.", ((op, h) for x in mine for op, h in x.latency.items() if op in LATENCY_OPS))
+    return m

@@ -1,0 +1,46 @@
+"""What the runner knows about each worker process once it is over (runner -> collector/report)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from stresskit.results import ReplicaResult
+
+WorkerStatus = Literal["ok", "failed", "crashed", "timeout", "interrupted", "not_started"]
+
+
+@dataclass
+class WorkerRecord:
+    replica: int
+    status: WorkerStatus = "not_started"
+    pid: int | None = None
+    exitcode: int | None = None  # the process's exit status when it exited
+    signal: str | None = None  # e.g. "SIGKILL" when a signal ended it
+    error: str = ""  # why it did not deliver a result (Python exception in the worker, deadline...)
+    peak_rss_bytes: int | None = None  # getrusage in the worker, else the last /proc VmHWM sample
+    cpu_s: float | None = None  # user + system CPU time of the worker during the replica
+    elapsed_s: float = 0.0  # wall time of the replica inside the worker (start-up excluded when known)
+    result: ReplicaResult | None = None
+    progress: dict[str, float] = field(default_factory=dict)  # last progress message, for display
+
+    @property
+    def cpu_utilisation(self) -> float | None:
+        """CPU seconds per wall second: above 1 means more than one core was busy."""
+        if self.cpu_s is None or self.elapsed_s <= 0:
+            return None
+        return self.cpu_s / self.elapsed_s
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "replica": self.replica,
+            "pid": self.pid,
+            "status": self.status,
+            "exitcode": self.exitcode,
+            "signal": self.signal,
+            "error": self.error,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "cpu_s": self.cpu_s,
+            "cpu_utilisation": self.cpu_utilisation,
+            "elapsed_s": self.elapsed_s,
+        }

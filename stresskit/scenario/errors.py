@@ -1,0 +1,60 @@
+"""Scenario problems as one line each: ``FILE: key.path: what was expected (got X)``.
+
+Every way a scenario file can be wrong ends up as a ScenarioError; the CLI prints str() of it
+on stderr and exits 2. Nothing here ever shows a traceback to the user.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+Loc = Sequence["str | int"]
+
+
+def format_path(loc: Loc) -> str:
+    """('flows', 0, 'to') -> 'flows[0].to'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            text = str(part)
+            if text and not all(c.isalnum() or c in "_-" for c in text):
+                text = json.dumps(text)  # a key with dots or spaces stays readable and unambiguous
+            out += ("." if out else "") + text
+    return out
+
+
+def shown(value: Any, limit: int = 48) -> str:
+    """A value as the user wrote it in TOML, shortened."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        text = repr(value)
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, dict):
+        text = "a table {" + ", ".join(map(str, list(value)[:5])) + (", ..." if len(value) > 5 else "") + "}"
+    elif isinstance(value, list):
+        text = f"an array of {len(value)}"
+    else:
+        text = type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario. ``path`` is the key path ('' for the file as a whole)."""
+
+    def __init__(self, file: str, path: str, expected: str, got: str | None = None) -> None:
+        self.file = file
+        self.path = path
+        self.expected = expected
+        self.got = got
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        where = f"{self.file}: {self.path}: " if self.path else f"{self.file}: "
+        got = f" (got {self.got})" if self.got is not None else ""
+        return (where + self.expected + got).replace("\n", " ")

@@ -1,0 +1,152 @@
+"""File -> TOML document -> typed Scenario (pydantic), every failure as a ScenarioError."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from stresskit.scenario.errors import ScenarioError, format_path, shown
+from stresskit.scenario.model import Scenario
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+MAX_FILE_BYTES = 1 << 20
+_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    name = str(path)
+    try:
+        if path.is_dir():
+            raise ScenarioError(name, "", "a scenario file, not a directory")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(name, "", "an existing scenario file (no such file; `stresskit list` shows the shipped ones)") from None
+    except PermissionError:
+        raise ScenarioError(name, "", "a readable file (permission denied)") from None
+    except OSError as exc:
+        raise ScenarioError(name, "", f"a readable file ({exc.strerror or exc})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ScenarioError(name, "", f"a scenario file under {MAX_FILE_BYTES // 1024} KiB", f"{len(data)} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ScenarioError(name, f"line {line}", "UTF-8 text", f"byte 0x{data[exc.start]:02x}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        match = _AT.search(msg)
+        where = f"line {match.group(1)}, column {match.group(2)}" if match else ""
+        what = _AT.sub("", msg)
+        what = what[:1].lower() + what[1:]
+        raise ScenarioError(name, where, f"valid TOML: {what}") from None
+    except RecursionError:
+        raise ScenarioError(name, "", "valid TOML (nesting too deep)") from None
+
+
+def _allowed_keys(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class whose keys live at `loc` (for "unknown key; expected one of ...")."""
+    import typing
+
+    current: Any = Scenario
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            origin = typing.get_origin(current)
+            if origin is dict and len(args) == 2:
+                current = args[1]
+            elif origin is list and args:
+                current = args[0]
+            elif len(args) == 1:
+                current = args[0]
+            else:
+                return None
+        while typing.get_origin(current) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            if len(args) != 1:
+                return None
+            current = args[0]
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _raw_at(data: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any]:
+    """The longest prefix of loc present in the user's data, and the value there. A shorthand
+    (``sizes = 0``) is reported at the key the user wrote, not at the key it expands to."""
+    reached: list[Any] = []
+    for part in loc:
+        if isinstance(data, dict) and isinstance(part, str) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            break
+        reached.append(part)
+    return tuple(reached), data
+
+
+def _expected(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        keys = ", ".join(_allowed_keys(model)) if model else ""
+        return f"unknown key; expected one of: {keys}" if keys else "unknown key"
+    if kind == "missing":
+        return "this key, which is required"
+    if kind == "literal_error":
+        return f"one of {ctx.get('expected', '')}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if kind == "string_pattern_mismatch":
+        return "a name of letters, digits and _ that does not start with a digit (max 32 characters)"
+    if kind == "model_type" or kind == "dict_type" or kind == "model_attributes_type":
+        return "a table"
+    msg = err["msg"]
+    for prefix in ("Input should be ", "Value should be "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg[:1].lower() + msg[1:]
+
+
+def load_scenario(path: Path | str) -> tuple[Scenario, dict[str, Any]]:
+    """Read and type-check a scenario file. Returns the model and the raw TOML (for key paths)."""
+    path = Path(path)
+    raw = read_toml(path)
+    try:
+        return Scenario.model_validate(raw), raw
+    except ValidationError as exc:
+        raise _first_error(str(path), raw, exc) from None
+
+
+def _first_error(name: str, raw: dict[str, Any], exc: ValidationError) -> ScenarioError:
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = tuple(err["loc"])
+    is_key = bool(loc) and loc[-1] == "[key]"
+    if is_key:
+        loc = loc[:-1]
+        where, value = loc, loc[-1] if loc else None
+        return ScenarioError(name, format_path(where), "a name of letters, digits and _ that does not start with a digit (max 32 characters)", shown(value))
+    if err["type"] in ("extra_forbidden", "missing"):
+        where = loc
+        return ScenarioError(name, format_path(where), _expected(err, loc))
+    where, value = _raw_at(raw, loc)
+    return ScenarioError(name, format_path(where), _expected(err, loc), shown(value))

@@ -1,0 +1,172 @@
+"""What a scenario is: the one place that defines every key of a scenario file, its type and its
+bounds. pydantic turns this into validation (with key paths for errors) and into the JSON schema
+(docs/scenario.schema.json). Checks that span several keys (the flow graph, which keys apply to
+which action, threshold metric names) live in stresskit.scenario.validation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from stresskit.scenario.units import parse_bytes, parse_duration_s
+
+# Documented caps (docs/scenarios.md). They keep a typo (threads = 40000) from taking the machine down.
+MAX_THREADS_PER_ROLE = 256
+MAX_THREADS_TOTAL = 1024
+MAX_ROLES = 64
+MAX_BLOCK_BYTES = 1 << 30
+MAX_ALIGNMENT = 1 << 20
+MAX_BATCH = 65536
+MAX_QUEUE_CAPACITY = 1 << 22
+MAX_OPS = 10**11
+MAX_DURATION_S = 3600.0
+MAX_REPLICAS = 64
+MAX_MEMORY_LIMIT = 1 << 40
+
+ROLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"
+
+Action = Literal["alloc_free", "produce", "consume", "retire", "reclaim", "oom"]
+ALLOCATING_ACTIONS = frozenset({"alloc_free", "produce", "oom"})
+FREEING_ACTIONS = frozenset({"alloc_free", "consume", "reclaim", "oom"})
+# How many flows an action takes in and gives out (exactly).
+INBOX_ACTIONS = frozenset({"consume", "retire", "reclaim"})
+OUTBOX_ACTIONS = frozenset({"produce", "retire"})
+
+
+def _reject_bool(value: Any) -> Any:
+    # TOML has real booleans; `threads = true` is a mistake, not 1.
+    if isinstance(value, bool):
+        raise ValueError("a number, not true/false")
+    return value
+
+
+def _bytes(value: Any) -> Any:
+    value = _reject_bool(value)
+    if isinstance(value, str):
+        return parse_bytes(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _duration(value: Any) -> Any:
+    value = _reject_bool(value)
+    if isinstance(value, str):
+        return parse_duration_s(value)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_reject_bool)]
+ByteCount = Annotated[int, BeforeValidator(_bytes)]
+BlockSize = Annotated[int, BeforeValidator(_bytes), Field(gt=0, le=MAX_BLOCK_BYTES)]
+Seconds = Annotated[float, BeforeValidator(_duration)]
+
+
+class _Strict(BaseModel):
+    # strict: no "4" -> 4 coercion; forbid: a misspelt key is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, populate_by_name=False)
+
+
+class Sizes(_Strict):
+    """Block sizes in bytes. Shorthands: ``sizes = 64`` (fixed), ``sizes = [16, 64, 256]`` (choice)."""
+
+    dist: Literal["fixed", "uniform", "choice"] = Field(
+        description="fixed: always `size`; uniform: any integer in [min, max]; choice: one of `values`"
+    )
+    size: BlockSize | None = Field(None, description="fixed: the block size")
+    min: BlockSize | None = Field(None, description="uniform: smallest size")
+    max: BlockSize | None = Field(None, description="uniform: largest size")
+    values: list[BlockSize] | None = Field(None, min_length=1, max_length=64, description="choice: the sizes")
+    weights: list[Annotated[float, Field(gt=0)]] | None = Field(
+        None, description="choice: relative weight of each value (same length as values)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, (int, str)) and not isinstance(data, bool):
+            return {"dist": "fixed", "size": data}
+        if isinstance(data, list):
+            return {"dist": "choice", "values": data}
+        return data
+
+    @model_validator(mode="after")
+    def _fields_match_dist(self) -> Sizes:
+        needed = {"fixed": {"size"}, "uniform": {"min", "max"}, "choice": {"values"}}[self.dist]
+        allowed = needed | ({"weights"} if self.dist == "choice" else set())
+        given = {k for k in ("size", "min", "max", "values", "weights") if getattr(self, k) is not None}
+        if needed - given:
+            raise ValueError(f"dist '{self.dist}' needs {', '.join(sorted(needed))}")
+        if given - allowed:
+            raise ValueError(f"dist '{self.dist}' takes {', '.join(sorted(allowed))}, not {', '.join(sorted(given - allowed))}")
+        if self.dist == "uniform" and self.min > self.max:  # type: ignore[operator]
+            raise ValueError(f"min <= max (got min={self.min}, max={self.max})")
+        if self.weights is not None and len(self.weights) != len(self.values or []):
+            raise ValueError(f"as many weights as values ({len(self.values or [])})")
+        return self
+
+
+class Role(_Strict):
+    """A named group of threads doing one action. Keys that apply only to some actions are
+    rejected on the others (see docs/scenarios.md)."""
+
+    action: Action = Field(description="what each thread of the role does")
+    description: str = Field("", max_length=200)
+    threads: Count = Field(1, ge=1, le=MAX_THREADS_PER_ROLE, description="threads in this role")
+    sizes: Sizes = Field(default_factory=lambda: Sizes(dist="fixed", size=64), description="block sizes")
+    alloc: Literal["plain", "calloc", "aligned", "node"] = Field("plain", description="which cc_* allocates")
+    alignment: Count | None = Field(None, ge=1, le=MAX_ALIGNMENT, description="alloc = 'aligned': a power of two")
+    free: Literal["sized", "unsized"] = Field("sized", description="cc_free (sized) or cc_free_unsized")
+    batch: Count = Field(64, ge=1, le=MAX_BATCH, description="blocks per native call / queue burst")
+    epoch_every: Count | None = Field(None, ge=1, le=1 << 30, description="retire: advance the epoch every N retirements")
+    grace_epochs: Count | None = Field(None, ge=0, le=1 << 20, description="reclaim: free only blocks retired this many epochs ago")
+    grace: Seconds | None = Field(None, ge=0, le=60, description="reclaim: and at least this long ago (seconds or '500us')")
+    memory_limit: ByteCount | None = Field(None, ge=1 << 20, le=MAX_MEMORY_LIMIT, description="oom: memory bound of the worker")
+    free_fraction: float | None = Field(None, gt=0, le=1, description="oom: share of the obtained blocks to free before retrying")
+
+
+class Flow(_Strict):
+    """Blocks move from one role to another through a bounded lock-free queue."""
+
+    source: str = Field(alias="from", description="role that pushes blocks")
+    to: str = Field(description="role that pops them")
+    capacity: Count = Field(1024, ge=2, le=MAX_QUEUE_CAPACITY, description="queue slots, a power of two")
+    queue: str | None = Field(
+        None, pattern=ROLE_NAME_PATTERN, description="queue name; flows naming the same queue share it (default: FROM_to_TO)"
+    )
+
+
+class Load(_Strict):
+    """How hard and how long."""
+
+    ops: Count | None = Field(None, ge=1, le=MAX_OPS, description="allocations per replica, split over allocating threads")
+    duration: Seconds | None = Field(None, gt=0, le=MAX_DURATION_S, description="stop allocating after this long")
+    seed: Count | None = Field(None, ge=0, le=2**64 - 1, description="base seed (random and reported when absent)")
+    replicas: Count = Field(1, ge=1, le=MAX_REPLICAS, description="independent repeats, each in its own worker process")
+    workers: Count | None = Field(None, ge=1, le=MAX_REPLICAS, description="worker processes at once (default: min(replicas, CPUs))")
+    warmup_ops: Count = Field(0, ge=0, le=MAX_OPS, description="per allocating thread, not measured")
+    deadline: Seconds = Field(120.0, gt=0, le=4 * MAX_DURATION_S, description="a worker still running after this is killed")
+    latency_sample_every: Count = Field(64, ge=1, le=1 << 20, description="time one op in N")
+    series_interval: Seconds = Field(0.05, ge=0.001, le=60, description="unreclaimed time-series resolution")
+    stats: bool = Field(True, description="glue statistics on (cross-checks leak accounting)")
+
+
+class Thresholds(_Strict):
+    checks: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=100, description="expressions over metric names, e.g. 'bytes.leaked == 0'"
+    )
+
+
+class Scenario(_Strict):
+    """A stress scenario: roles of threads, flows of blocks between them, load, thresholds."""
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="default: the file name")
+    description: str = Field("", max_length=500, description="one line, shown by `stresskit list`")
+    load: Load = Field(default_factory=Load)
+    roles: dict[Annotated[str, Field(pattern=ROLE_NAME_PATTERN)], Role] = Field(min_length=1, max_length=MAX_ROLES)
+    flows: list[Flow] = Field(default_factory=list, max_length=256)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    profile: bool = Field(False, description="sample workers with py-spy, like `run --profile`")
+    extra: dict[str, Any] = Field(default_factory=dict, description="engine tunables passed through unchanged")

@@ -1,0 +1,208 @@
+"""Checks that span several keys: the flow graph, which keys belong to which action, thread
+totals, thresholds (syntax and metric names). Runs on a Scenario the model accepted."""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from stresskit.metrics import known_metrics
+from stresskit.scenario.errors import ScenarioError, format_path, shown
+from stresskit.scenario.model import (
+    ALLOCATING_ACTIONS,
+    FREEING_ACTIONS,
+    INBOX_ACTIONS,
+    MAX_THREADS_TOTAL,
+    OUTBOX_ACTIONS,
+    Role,
+    Scenario,
+)
+from stresskit.thresholds import Threshold, ThresholdSyntaxError, parse
+
+# Keys that only mean something for some actions; set on another action they are an error, so a
+# user who writes `grace = "1ms"` on the retiring role learns it belongs on the reclaiming one.
+ACTION_KEYS: dict[str, frozenset[str]] = {
+    "sizes": ALLOCATING_ACTIONS,
+    "alloc": ALLOCATING_ACTIONS,
+    "alignment": ALLOCATING_ACTIONS,
+    "free": FREEING_ACTIONS,
+    "epoch_every": frozenset({"retire"}),
+    "grace_epochs": frozenset({"reclaim"}),
+    "grace": frozenset({"reclaim"}),
+    "memory_limit": frozenset({"oom"}),
+    "free_fraction": frozenset({"oom"}),
+}
+POINTER_SIZE = 8
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    capacity: int
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Graph:
+    queues: dict[str, Queue]
+    inbox: dict[str, str]  # role -> queue it pops from
+    outbox: dict[str, str]  # role -> queue it pushes to
+
+
+def queue_name(flow_source: str, flow_to: str, explicit: str | None) -> str:
+    return explicit or f"{flow_source}_to_{flow_to}"
+
+
+def _fail(file: str, loc: tuple, expected: str, got: object = None, raw_got: bool = False) -> ScenarioError:
+    return ScenarioError(file, format_path(loc), expected, None if got is None else (str(got) if raw_got else shown(got)))
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def _roles_in_order(s: Scenario) -> Iterator[tuple[str, Role]]:
+    yield from s.roles.items()
+
+
+def check_roles(file: str, s: Scenario) -> None:
+    total = 0
+    for name, role in _roles_in_order(s):
+        if keyword.iskeyword(name) or name in ("true", "false"):
+            raise _fail(file, ("roles", name), "a role name that is not a reserved word (it must work in thresholds)", name)
+        for key in sorted(role.model_fields_set & ACTION_KEYS.keys()):
+            if role.action not in ACTION_KEYS[key]:
+                allowed = ", ".join(sorted(ACTION_KEYS[key]))
+                raise _fail(file, ("roles", name, key), f"this key only on roles whose action is {allowed}; remove it", f"action '{role.action}'", True)
+        if role.alloc == "aligned":
+            if role.alignment is None:
+                raise _fail(file, ("roles", name, "alignment"), "an alignment (a power of two >= 8) because alloc = 'aligned'")
+            if role.alignment < POINTER_SIZE or role.alignment & (role.alignment - 1):
+                raise _fail(file, ("roles", name, "alignment"), f"a power of two >= {POINTER_SIZE}", role.alignment)
+        elif role.alignment is not None:
+            raise _fail(file, ("roles", name, "alignment"), "alignment only with alloc = 'aligned'; remove it or set alloc", f"alloc '{role.alloc}'", True)
+        if role.action == "oom" and role.memory_limit is None:
+            raise _fail(file, ("roles", name, "memory_limit"), "a memory bound like \"256MiB\" for action 'oom'")
+        total += role.threads
+    if total > MAX_THREADS_TOTAL:
+        raise _fail(file, ("roles",), f"at most {MAX_THREADS_TOTAL} threads over all roles", f"{total}", True)
+    oom = [n for n, r in s.roles.items() if r.action == "oom"]
+    others = [n for n, r in s.roles.items() if r.action != "oom"]
+    if oom and others:
+        raise _fail(
+            file, ("roles", others[0], "action"),
+            f"no other role beside an 'oom' role ({oom[0]}): its memory bound applies to the whole worker; "
+            "put this role in another scenario", s.roles[others[0]].action,
+        )
+
+
+def build_graph(file: str, s: Scenario) -> Graph:
+    roles = s.roles
+    producers: dict[str, list[str]] = {}
+    consumers: dict[str, list[str]] = {}
+    capacity: dict[str, tuple[int, int]] = {}
+    edges: dict[str, set[str]] = {}
+    inbox: dict[str, str] = {}
+    outbox: dict[str, str] = {}
+    names = ", ".join(roles)
+    for i, flow in enumerate(s.flows):
+        for key, role in (("from", flow.source), ("to", flow.to)):
+            if role not in roles:
+                raise _fail(file, ("flows", i, key), f"a role defined under [roles] ({names})", role)
+        if flow.capacity & (flow.capacity - 1):
+            up = 1 << (flow.capacity - 1).bit_length()
+            raise _fail(file, ("flows", i, "capacity"), f"a power of two (try {up})", flow.capacity)
+        q = queue_name(flow.source, flow.to, flow.queue)
+        if q in capacity and capacity[q][0] != flow.capacity:
+            raise _fail(file, ("flows", i, "capacity"), f"the capacity flows[{capacity[q][1]}] gives shared queue '{q}' ({capacity[q][0]})", flow.capacity)
+        capacity.setdefault(q, (flow.capacity, i))
+        edges.setdefault(flow.source, set()).add(flow.to)
+        for role, table, key in ((flow.source, outbox, "from"), (flow.to, inbox, "to")):
+            if table.get(role, q) != q:
+                side = "sends to" if key == "from" else "takes from"
+                raise _fail(file, ("flows", i, key), f"one queue per role side: role {role} already {side} queue '{table[role]}' (name a shared `queue` to merge flows)", role)
+            table[role] = q
+        if flow.source not in producers.get(q, []):
+            producers.setdefault(q, []).append(flow.source)
+        if flow.to not in consumers.get(q, []):
+            consumers.setdefault(q, []).append(flow.to)
+
+    cycle = _find_cycle(edges)
+    if cycle and not any(roles[r].action in FREEING_ACTIONS for r in cycle):
+        i = next(i for i, f in enumerate(s.flows) if f.source == cycle[-2] and f.to == cycle[-1])
+        raise _fail(file, ("flows", i), "flows without a cycle: blocks going round " + " -> ".join(cycle) + " are never freed; end the chain at a role whose action is consume or reclaim")
+
+    for name, role in roles.items():
+        if role.action in INBOX_ACTIONS and name not in inbox:
+            raise _fail(file, ("roles", name, "action"), f"a flow into role {name} (add [[flows]] with to = \"{name}\"), since action '{role.action}' takes blocks from a queue", role.action)
+        if role.action not in INBOX_ACTIONS and name in inbox:
+            i = next(i for i, f in enumerate(s.flows) if f.to == name)
+            raise _fail(file, ("flows", i, "to"), f"a role whose action takes blocks in (consume, retire or reclaim); role {name} has action '{role.action}'", name)
+        if role.action in OUTBOX_ACTIONS and name not in outbox:
+            raise _fail(file, ("roles", name, "action"), f"a flow out of role {name} to a consuming role (add [[flows]] with from = \"{name}\"); otherwise its queue has no consumer", role.action)
+        if role.action not in OUTBOX_ACTIONS and name in outbox:
+            i = next(i for i, f in enumerate(s.flows) if f.source == name)
+            raise _fail(file, ("flows", i, "from"), f"a role whose action hands blocks on (produce or retire); role {name} has action '{role.action}'", name)
+    queues = {q: Queue(q, capacity[q][0], tuple(producers[q]), tuple(consumers[q])) for q in capacity}
+    return Graph(queues=queues, inbox=inbox, outbox=outbox)
+
+
+def check_thresholds(file: str, s: Scenario) -> list[Threshold]:
+    known = known_metrics(s.roles)
+    parsed = []
+    for i, text in enumerate(s.thresholds.checks):
+        loc = ("thresholds", "checks", i)
+        try:
+            t = parse(text)
+        except ThresholdSyntaxError as exc:
+            raise _fail(file, loc, str(exc)) from None
+        for name in t.metrics:
+            if name not in known:
+                raise _fail(file, loc, f"a known metric name (see docs/metrics.md), e.g. {_closest(name, known)}", name, True)
+        parsed.append(t)
+    return parsed
+
+
+def _closest(name: str, known: frozenset[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
+    return match[0] if match else "bytes.leaked"
+
+
+@dataclass(frozen=True)
+class CheckedScenario:
+    """A scenario that passed every check, with what the checks derived."""
+
+    file: str
+    name: str
+    model: Scenario
+    graph: Graph
+    thresholds: tuple[Threshold, ...]
+
+
+def check(file: str, s: Scenario, default_name: str) -> CheckedScenario:
+    check_roles(file, s)
+    graph = build_graph(file, s)
+    thresholds = check_thresholds(file, s)
+    return CheckedScenario(file=file, name=s.name or default_name, model=s, graph=graph, thresholds=tuple(thresholds))
