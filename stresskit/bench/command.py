@@ -1,0 +1,188 @@
+"""`stresskit bench`: measure the glue against raw mimalloc and the system allocator."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from stresskit.bench.harness import Op
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_BAD_INPUT = 2
+EXIT_HARNESS = 3
+
+_EPILOG = """\b
+Exit status: 0 done (and no regression); 1 --compare found a row whose ratio to mimalloc
+got worse than --fail-above; 2 bad input (options, unreadable or malformed baseline);
+3 the native library is missing or the harness failed.
+
+\b
+Ratios: latency rows: impl ns/op / mimalloc ns/op (above 1 = slower than mimalloc);
+throughput rows: impl ops/s / mimalloc ops/s (below 1 = slower). See docs/performance.md."""
+
+
+def _threads(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        out = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated thread counts such as 1,2,4, got {value!r}")
+    if not out or any(t < 1 or t > 1024 for t in out):
+        raise click.BadParameter(f"expected thread counts between 1 and 1024, got {value!r}")
+    return out
+
+
+def _bound(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from stresskit.bench.compare import parse_bound
+
+    try:
+        return parse_bound(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc))
+
+
+def _fail(code: int, message: str) -> None:
+    click.echo(f"stresskit bench: {message}", err=True)
+    sys.exit(code)
+
+
+@click.command(epilog=_EPILOG)
+@click.option("--quick", is_flag=True, help="Fewer sizes, shorter samples, 5 repeats (< 30 s on 2 cores).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write results, machine, targets and goals as JSON (and the plot next to it).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the throughput-vs-threads plot here (.png, .svg or .pdf).")
+@click.option("--compare", "baseline_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Baseline JSON from an earlier --json run: exit 1 if a row regressed.")
+@click.option("--fail-above", default="10%", show_default=True, callback=_bound,
+              help="Regression bound for --compare, on ratio_to_mimalloc.")
+@click.option("--repeats", type=click.IntRange(1, 1000), default=None,
+              help="Samples per implementation and row [default: 5 with --quick, else 9].")
+@click.option("--op", "ops", multiple=True, type=click.Choice([o.value for o in Op]),
+              help="Measure only these operations (repeatable) [default: all].")
+@click.option("--threads", callback=_threads, default=None,
+              help="Thread counts for throughput, e.g. 1,2,4,8,16 [default: 1,2,4,8,16].")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the random mix.")
+@click.option("--scale", type=click.FloatRange(min=1e-4, max=100.0), default=1.0, hidden=True,
+              help="Multiply operation counts and windows (tests use tiny values).")
+def bench(
+    quick: bool,
+    json_path: Path | None,
+    plot_path: Path | None,
+    baseline_path: Path | None,
+    fail_above: float,
+    repeats: int | None,
+    ops: tuple[str, ...],
+    threads: tuple[int, ...] | None,
+    seed: int,
+    scale: float,
+) -> None:
+    """Measure cc, cc+stats, raw mimalloc and the system allocator side by side.
+
+    Latency of alloc and free (64 B and a size sweep), aligned_alloc (alignments 8..4096),
+    cross-thread free, and throughput of a random alloc/free mix at 1..16 threads. Every sample
+    runs in native code; implementations are interleaved and repeated; rows report median, min,
+    max and the ratio to raw mimalloc.
+    """
+    from stresskit import _native
+    from stresskit.bench import compare as cmp
+    from stresskit.bench import machine, output, runner, stats
+    from stresskit.bench.harness import HarnessError
+
+    baseline = None
+    if baseline_path is not None:
+        try:
+            baseline = cmp.load_baseline(baseline_path)
+        except cmp.BaselineError as exc:
+            _fail(EXIT_BAD_INPUT, f"bad baseline: {exc}")
+
+    cfg = runner.Config.make(
+        quick=quick, repeats=repeats, scale=scale, threads=threads,
+        ops=[Op(o) for o in ops] or None, seed=seed,
+    )
+    out = Console()
+    if not out.is_terminal:
+        # Plain output is for files and pipes: never wrap or elide a column to fit 80 characters.
+        out = Console(width=200, highlight=False)
+    err = Console(stderr=True)
+    try:
+        info = machine.describe()
+    except _native.NativeLibraryError as exc:
+        _fail(EXIT_HARNESS, str(exc))
+    if not info["optimized"]:
+        err.print("stresskit bench: warning: the native library was built without optimisation; "
+                  "its numbers are not representative")
+
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load_before = machine.load_average()
+    try:
+        if err.is_terminal:
+            from rich.progress import Progress
+
+            with Progress(console=err, transient=True) as progress:
+                task = progress.add_task("measuring", total=len(runner.plan(cfg)))
+
+                def on_row(key, index, total):  # noqa: ANN001
+                    progress.update(task, completed=index,
+                                    description=f"{key.op.value} t={key.threads} "
+                                                f"size={key.size} align={key.alignment}")
+
+                measured, wall = runner.measure(cfg, on_row=on_row)
+        else:
+            measured, wall = runner.measure(cfg)
+    except HarnessError as exc:
+        _fail(EXIT_HARNESS, str(exc))
+
+    rows = stats.rows_from(measured)
+    info["load_average_before"] = load_before
+    info["load_average_after"] = machine.load_average()
+    doc = output.document(
+        rows, info, cfg.as_dict(), stats.targets(rows), stats.goals(rows),
+        {"started_at": started_at, "measure_seconds": round(wall, 2)},
+    )
+    output.render(doc, out)
+    failures = sum(r["failures"] for r in rows)
+    if failures:
+        err.print(f"stresskit bench: warning: {failures} allocations returned NULL during the run")
+    out.print(f"measured in {wall:.1f} s")
+
+    if json_path is not None:
+        output.write_json(doc, json_path)
+        out.print(f"wrote {json_path}")
+        if plot_path is None:
+            plot_path = json_path.with_suffix(".svg")
+    if plot_path is not None:
+        from stresskit.bench.plot import PlotUnavailable, plot_throughput
+
+        if not any(r["op"] == "throughput" for r in rows):
+            out.print("no throughput rows measured; no plot written")
+        else:
+            try:
+                plot_throughput(rows, info, plot_path)
+                out.print(f"wrote {plot_path}")
+            except PlotUnavailable as exc:
+                err.print(f"stresskit bench: no plot: {exc}")
+
+    if baseline is not None:
+        result = cmp.compare(rows, baseline, fail_above)
+        if result.compared == 0:
+            _fail(EXIT_BAD_INPUT, f"bad baseline: {baseline_path}: results: expected rows matching "
+                                  "this run's (op, impl, threads, size, alignment); none did")
+        if result.failed:
+            out.print(f"REGRESSION: {len(result.regressions)} of {result.compared} rows worse than "
+                      f"baseline by more than {fail_above:.1%} (ratio to mimalloc):")
+            for r in result.regressions:
+                where = ", ".join(f"{k}={r[k]}" for k in ("threads", "size", "alignment")
+                                  if r[k] is not None)
+                out.print(f"  {r['op']} {r['impl']} ({where}): ratio {r['baseline_ratio']:.3f} -> "
+                          f"{r['current_ratio']:.3f} (worse by {r['worse_by']:.1%})")
+            sys.exit(EXIT_REGRESSION)
+        out.print(f"compare: {result.compared} rows within {fail_above:.0%} of {baseline_path}"
+                  + (f" ({result.missing_in_baseline} rows not in the baseline)"
+                     if result.missing_in_baseline else ""))

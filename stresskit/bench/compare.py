@@ -1,0 +1,146 @@
+"""`--compare BASELINE.json --fail-above 10%`: gate on regressions against an earlier run.
+
+Rows are matched on (op, impl, threads, size, alignment) and compared on `ratio_to_mimalloc`, not
+on absolute ns or ops/s: both runs measured raw mimalloc side by side with the others, so a slower
+or busier machine moves numerator and denominator together and cancels out, while a slower glue
+does not. The mimalloc rows are the reference (ratio 1 by definition) and are not gated.
+
+A row regresses when its ratio got worse by more than the bound: for latency rows (higher is
+worse) when current > baseline * (1 + bound); for throughput rows (lower is worse) when
+current < baseline * (1 - bound).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+
+class BaselineError(ValueError):
+    """The baseline file cannot be used; str() is the one-line message for the user."""
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    op: str
+    impl: str
+    threads: StrictInt
+    size: Optional[StrictInt]  # noqa: UP007 - pydantic reads this annotation at runtime on 3.9+
+    alignment: Optional[StrictInt]  # noqa: UP007
+    ratio_to_mimalloc: Optional[float] = Field(strict=True)  # noqa: UP007
+
+
+class _Baseline(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    results: list[_Row]
+
+
+_EXPECTED = {
+    "op": "a string (alloc, free, aligned_alloc, cross_thread_free or throughput)",
+    "impl": "a string (cc, cc+stats, mimalloc or system)",
+    "threads": "an integer",
+    "size": "an integer or null",
+    "alignment": "an integer or null",
+    "ratio_to_mimalloc": "a number or null",
+    "results": "a list of result rows",
+}
+
+
+def _key_path(loc: Sequence) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def load_baseline(path: Path) -> list[dict]:
+    """Read and validate a baseline written by `stresskit bench --json`; raise BaselineError."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            f"{path}: line {exc.lineno} column {exc.colno}: expected JSON ({exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise BaselineError(f"{path}: (top level): expected a JSON object with a 'results' list")
+    try:
+        model = _Baseline.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"]
+        field = next((p for p in reversed(loc) if isinstance(p, str)), "results")
+        if err["type"] == "missing":
+            what = f"a '{field}' key ({_EXPECTED.get(field, 'required')})"
+            loc = loc[:-1]
+        else:
+            what = _EXPECTED.get(field, err["msg"])
+        raise BaselineError(f"{path}: {_key_path(loc) if loc else '(top level)'}: expected {what}") from None
+    return [r.model_dump() for r in model.results]
+
+
+def parse_bound(text: str) -> float:
+    """'10%' or '10' -> 0.10 (both mean percent). Raises ValueError."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%?\s*", text)
+    if not m:
+        raise ValueError(f"expected a percentage such as 10% or 2.5%, got {text!r}")
+    return float(m.group(1)) / 100.0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    compared: int
+    missing_in_baseline: int
+    regressions: list[dict]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions)
+
+
+def _key(r: dict) -> tuple:
+    return (r["op"], r["impl"], r["threads"], r["size"], r["alignment"])
+
+
+def compare(current: Sequence[dict], baseline: Sequence[dict], bound: float) -> Comparison:
+    base = {_key(r): r for r in baseline}
+    regressions: list[dict] = []
+    compared = missing = 0
+    for row in current:
+        if row["impl"] == "mimalloc":
+            continue
+        old = base.get(_key(row))
+        if old is None:
+            missing += 1
+            continue
+        now_r, old_r = row["ratio_to_mimalloc"], old["ratio_to_mimalloc"]
+        if now_r is None or old_r is None or old_r <= 0:
+            continue
+        compared += 1
+        higher_is_worse = row["op"] != "throughput"
+        change = (now_r - old_r) / old_r if higher_is_worse else (old_r - now_r) / old_r
+        if change > bound:
+            regressions.append(
+                {
+                    "op": row["op"],
+                    "impl": row["impl"],
+                    "threads": row["threads"],
+                    "size": row["size"],
+                    "alignment": row["alignment"],
+                    "baseline_ratio": old_r,
+                    "current_ratio": now_r,
+                    "worse_by": round(change, 4),
+                }
+            )
+    return Comparison(compared=compared, missing_in_baseline=missing, regressions=regressions)
