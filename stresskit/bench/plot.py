@@ -39,7 +39,7 @@ def plot_throughput(rows: Sequence[dict], machine: dict, path: Path) -> int:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "stresskit-bench"}):
         fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
         for impl in [i.value for i in IMPLS]:
-            pts = sorted((r["threads"], r) for r in tp if r["impl"] == impl)
+            pts = sorted(((r["threads"], r) for r in tp if r["impl"] == impl), key=lambda p: p[0])
             if not pts:
                 continue
             xs = [t for t, _ in pts]

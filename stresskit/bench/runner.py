@@ -59,8 +59,9 @@ class Config:
             warmup_fraction=0.1,
             sizes=LATENCY_SIZES_QUICK if quick else LATENCY_SIZES_FULL,
             alignments=ALIGNMENTS_QUICK if quick else ALIGNMENTS_FULL,
-            threads=tuple(threads) if threads else THREADS,
-            ops=tuple(ops) if ops else tuple(Op),
+            threads=tuple(sorted(set(threads))) if threads else THREADS,
+            # Repeating an --op (or a thread count) must not measure its rows twice.
+            ops=tuple(o for o in Op if o in set(ops)) if ops else tuple(Op),
             seed=seed,
         )
 

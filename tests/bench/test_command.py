@@ -1,0 +1,189 @@
+"""`stresskit bench` end to end in a tiny configuration (hidden --scale): every row for every
+implementation, the JSON schema, --compare gating, baseline errors, and the plot."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from stresskit.bench.command import bench
+from stresskit.bench.harness import IMPLS
+from stresskit.bench.runner import ALIGNMENTS_QUICK, LATENCY_SIZES_QUICK, THREADS
+
+TINY = ["--quick", "--scale", "0.01", "--repeats", "2"]
+# A smaller run for the --compare tests: enough rows of both kinds (latency and throughput).
+SMALL = ["--quick", "--scale", "0.01", "--repeats", "2", "--op", "alloc", "--op", "throughput",
+         "--threads", "1,2"]
+
+ROW_KEYS = {"op", "impl", "threads", "size", "alignment", "median", "min", "max",
+            "ratio_to_mimalloc"}
+
+
+def _invoke(args):
+    return CliRunner().invoke(bench, args, catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "run.json"
+    result = _invoke([*TINY, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(out.read_text()), result.output
+
+
+@pytest.mark.tier1
+def test_all_rows_for_all_impls(tiny_run):
+    _, doc, _ = tiny_run
+    rows = doc["results"]
+    expected = (
+        {("alloc", 1, s, None) for s in LATENCY_SIZES_QUICK}
+        | {("free", 1, s, None) for s in LATENCY_SIZES_QUICK}
+        | {("aligned_alloc", 1, 64, a) for a in ALIGNMENTS_QUICK}
+        | {("cross_thread_free", 2, 64, None)}
+        | {("throughput", t, None, None) for t in THREADS}
+    )
+    for impl in IMPLS:
+        got = {(r["op"], r["threads"], r["size"], r["alignment"]) for r in rows if r["impl"] == impl.value}
+        assert got == expected, impl
+    assert len(rows) == 4 * len(expected)
+    assert all(r["failures"] == 0 for r in rows)
+
+
+@pytest.mark.tier2
+def test_json_schema(tiny_run):
+    _, doc, _ = tiny_run
+    assert doc["schema"] == "stresskit-bench/1"
+    for r in doc["results"]:
+        assert ROW_KEYS <= r.keys()
+        throughput = r["op"] == "throughput"
+        value_key = "ops_per_s" if throughput else "ns_per_op"
+        assert value_key in r and ("ns_per_op" if throughput else "ops_per_s") not in r
+        assert r[value_key] == r["median"]
+        assert r["unit"] == ("ops/s" if throughput else "ns/op")
+        assert 0 < r["min"] <= r["median"] <= r["max"]
+        assert r["repeats"] == len(r["samples"]) == 2
+        assert isinstance(r["threads"], int)
+        assert r["size"] is None if throughput else isinstance(r["size"], int)
+        assert (r["alignment"] is not None) == (r["op"] == "aligned_alloc")
+        assert r["ratio_to_mimalloc"] > 0
+        if r["impl"] == "mimalloc":
+            assert r["ratio_to_mimalloc"] == 1.0
+    m = doc["machine"]
+    for key in ("cpu_model", "cores", "mimalloc_version", "compiler", "system_allocator", "optimized"):
+        assert m[key] not in (None, ""), key
+    assert re.fullmatch(r"\d+\.\d+\.\d+", m["mimalloc_version"])
+    names = {t["name"] for t in doc["targets"]}
+    assert names == {
+        "perf_alloc_latency", "perf_free_latency", "perf_cross_thread_free_latency",
+        "perf_aligned_alloc_latency", "perf_throughput_single_thread", "perf_throughput_multi_thread",
+    }
+    for t in doc["targets"]:
+        assert t["impl"] == "cc" and isinstance(t["value"], (int, float))
+        assert isinstance(t["passed"], bool)
+    goals = {g["name"]: g for g in doc["goals"]}
+    assert set(goals) == {"cc_alloc_ratio", "cc_free_ratio", "cc_aligned_alloc_ratio",
+                          "cc_cross_thread_free_ratio", "cc_throughput_ratio",
+                          "cc_stats_throughput_vs_cc"}
+    for g in goals.values():
+        assert isinstance(g["met"], bool) and isinstance(g["value"], float)
+    assert len(goals["cc_throughput_ratio"]["points"]) == len(THREADS)
+    assert len(goals["cc_stats_throughput_vs_cc"]["points"]) == len(THREADS) - 1
+
+
+@pytest.mark.tier1
+def test_plain_table_lists_every_impl(tiny_run):
+    _, _, output = tiny_run
+    assert "# results" in output and "# ratio goals" in output
+    for impl in IMPLS:
+        assert re.search(rf"\b{re.escape(impl.value)}\b", output)
+    assert "\x1b[" not in output  # not a terminal: no colour codes
+
+
+@pytest.mark.tier1
+def test_plot_next_to_json_has_four_series(tiny_run):
+    path, _, _ = tiny_run
+    svg = path.with_suffix(".svg").read_text()
+    series = re.findall(r'<g id="series-([^"]+)"', svg)
+    assert sorted(series) == sorted(i.value for i in IMPLS)
+
+
+@pytest.mark.tier1
+def test_explicit_png_plot(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot needs matplotlib (optional dependency)")
+    png = tmp_path / "tp.png"
+    result = _invoke([*SMALL, "--op", "throughput", "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.tier1
+def test_compare_against_itself_passes_and_doctored_baseline_fails(tmp_path):
+    base = tmp_path / "base.json"
+    first = _invoke([*SMALL, "--json", str(base)])
+    assert first.exit_code == 0, first.output
+    # A generous bound: the same machine twice, seconds apart, differs by noise only.
+    same = _invoke([*SMALL, "--compare", str(base), "--fail-above", "1000%"])
+    assert same.exit_code == 0, same.output
+    assert "rows within" in same.output
+
+    doc = json.loads(base.read_text())
+    for r in doc["results"]:
+        r["ratio_to_mimalloc"] *= 0.5  # latency rows now look twice as good as they will be
+    doctored = tmp_path / "doctored.json"
+    doctored.write_text(json.dumps(doc))
+    bad = _invoke([*SMALL, "--compare", str(doctored), "--fail-above", "10%"])
+    assert bad.exit_code == 1, bad.output
+    assert "REGRESSION" in bad.output
+    regressed = [line for line in bad.output.splitlines() if line.startswith("  alloc ")]
+    assert regressed, bad.output
+    assert not any(line.startswith("  alloc mimalloc") for line in regressed)
+
+
+def _bad_baseline(tmp_path: Path, content: str | None) -> tuple[int, str]:
+    path = tmp_path / "baseline.json"
+    if content is not None:
+        path.write_text(content)
+    result = CliRunner().invoke(bench, [*SMALL, "--compare", str(path)])
+    return result.exit_code, result.output
+
+
+@pytest.mark.tier5
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (None, "cannot read"),
+        ("{not json", "expected JSON"),
+        ("[]", "(top level): expected a JSON object"),
+        ("{}", "'results' key"),
+        ('{"results": 3}', "results: expected a list of result rows"),
+        ('{"results": [{"op": "alloc"}]}', "results[0]: expected a 'impl' key"),
+        ('{"results": [{"op": "alloc", "impl": "cc", "threads": "two", "size": 64, "alignment": null,'
+         ' "ratio_to_mimalloc": 1.0}]}', "results[0].threads: expected an integer"),
+        ('{"results": [{"op": "alloc", "impl": "cc", "threads": 1, "size": 64, "alignment": null,'
+         ' "ratio_to_mimalloc": "fast"}]}', "results[0].ratio_to_mimalloc: expected a number or null"),
+        ('{"results": [{"op": "nope", "impl": "cc", "threads": 1, "size": 1, "alignment": null,'
+         ' "ratio_to_mimalloc": 1.0}]}', "none did"),
+    ],
+)
+def test_bad_baseline_exits_2_with_one_line(tmp_path, content, needle):
+    code, output = _bad_baseline(tmp_path, content)
+    assert code == 2
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 or needle == "none did", output
+    message = lines[-1]
+    assert message.startswith("stresskit bench: bad baseline: ")
+    assert "baseline.json" in message
+    assert needle in message
+    assert "Traceback" not in output
+
+
+@pytest.mark.tier5
+@pytest.mark.parametrize("args", [["--fail-above", "lots"], ["--threads", "0,2"], ["--threads", "x"]])
+def test_bad_options_exit_2(args):
+    result = CliRunner().invoke(bench, args)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
