@@ -1,1 +1,149 @@
-ENGINE_CDEF = ""  # filled by the engine: declarations of native/include/sk_engine.h
+"""cffi declarations of native/include/sk_engine.h (the stress engine). No preprocessor lines:
+the header's constants are an anonymous enum here too; struct layouts are checked against the
+library at run time (sk_engine_abi_sizeof) by stresskit.engine and tests/engine."""
+
+ENGINE_CDEF = """
+enum {
+    SK_MIN_BLOCK = 16,
+    SK_SIZE_MAX_VALUES = 64,
+    SK_HIST_BUCKETS = 512,
+    SK_QUEUE_MAX_CAPACITY = 16777216,
+    SK_MAX_ROLES = 64,
+    SK_MAX_QUEUES = 64,
+    SK_MAX_THREADS_PER_ROLE = 4096,
+    SK_MAX_BATCH = 4096
+};
+
+typedef enum sk_action {
+    SK_ACT_ALLOC_FREE = 0,
+    SK_ACT_PRODUCE = 1,
+    SK_ACT_CONSUME = 2,
+    SK_ACT_RETIRE = 3,
+    SK_ACT_RECLAIM = 4,
+    SK_ACT_OOM = 5
+} sk_action_t;
+
+typedef enum sk_size_kind {
+    SK_SIZE_FIXED = 0,
+    SK_SIZE_UNIFORM = 1,
+    SK_SIZE_CHOICE = 2
+} sk_size_kind_t;
+
+typedef enum sk_op {
+    SK_OP_ALLOC = 0,
+    SK_OP_FREE = 1,
+    SK_OP_HANDOFF = 2,
+    SK_OP_COUNT = 3
+} sk_op_t;
+
+typedef enum sk_oom_mechanism {
+    SK_OOM_MIMALLOC_ARENA = 0,
+    SK_OOM_RLIMIT_AS = 1
+} sk_oom_mechanism_t;
+
+typedef struct sk_role_config {
+    int32_t action;
+    int32_t kind;
+    uint32_t threads;
+    int32_t inbox;
+    int32_t outbox;
+    uint32_t free_unsized;
+    uint64_t alignment;
+    uint64_t batch;
+    int32_t size_kind;
+    uint32_t size_count;
+    uint64_t size_values[64];
+    double size_weights[64];
+    uint64_t epoch_every;
+    uint64_t grace_epochs;
+    uint64_t grace_ns;
+    uint64_t memory_limit_bytes;
+    double oom_free_fraction;
+    int32_t oom_mechanism;
+    int32_t reserved0;
+} sk_role_config_t;
+
+typedef struct sk_role_stats {
+    uint64_t ops;
+    uint64_t allocs;
+    uint64_t frees;
+    uint64_t failed_allocs;
+    uint64_t bytes_allocated;
+    uint64_t bytes_freed;
+    uint64_t canary_failures;
+    uint64_t double_handoffs;
+    uint64_t full_retries;
+    uint64_t empty_retries;
+    uint64_t warmup_ops;
+    uint64_t elapsed_ns;
+    int64_t max_threads_inside;
+    uint64_t threads_done;
+    uint64_t min_age_at_free_ns;
+    uint64_t min_epochs_at_free;
+    uint64_t retired_blocks;
+    uint64_t oom_null_returns;
+    uint64_t oom_bytes_before_null;
+    uint64_t oom_blocks_before_null;
+    uint64_t oom_recovered;
+    uint64_t oom_limit_applied;
+    uint64_t oom_hit_safety_cap;
+} sk_role_stats_t;
+
+typedef struct sk_run_totals {
+    uint64_t blocks_allocated;
+    uint64_t blocks_freed;
+    uint64_t bytes_allocated;
+    uint64_t bytes_freed;
+    uint64_t blocks_reaped;
+    uint64_t bytes_reaped;
+    uint64_t reap_canary_failures;
+    uint64_t reap_double_handoffs;
+    uint64_t unreclaimed_blocks;
+    uint64_t unreclaimed_bytes;
+    uint64_t unreclaimed_peak_blocks;
+    uint64_t unreclaimed_peak_bytes;
+    uint64_t epoch;
+    int64_t max_threads_inside;
+    uint64_t elapsed_ns;
+    uint64_t serials_used;
+} sk_run_totals_t;
+
+typedef struct sk_run sk_run_t;
+typedef struct sk_queue sk_queue_t;
+
+sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every);
+int32_t sk_run_add_queue(sk_run_t *run, uint64_t capacity);
+int32_t sk_run_add_role(sk_run_t *run, const sk_role_config_t *config);
+int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops);
+void sk_run_start(sk_run_t *run);
+int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t budget_ns);
+void sk_run_request_stop(sk_run_t *run);
+void sk_run_abort(sk_run_t *run);
+void sk_run_sample(sk_run_t *run);
+uint64_t sk_run_progress(const sk_run_t *run);
+void sk_run_drain(sk_run_t *run);
+int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_stats_t *out);
+uint64_t sk_run_role_hist(const sk_run_t *run, uint32_t role, uint32_t op, uint64_t *buckets,
+                          uint64_t *max_ns);
+void sk_run_totals(const sk_run_t *run, sk_run_totals_t *out);
+size_t sk_run_series(const sk_run_t *run, uint64_t *t_ns, uint64_t *blocks, uint64_t *bytes,
+                     size_t cap);
+void sk_run_destroy(sk_run_t *run);
+
+uint32_t sk_hist_bucket_index(uint64_t ns);
+uint64_t sk_hist_bucket_lower(uint32_t index);
+
+sk_queue_t *sk_queue_create(uint64_t capacity);
+void sk_queue_destroy(sk_queue_t *queue);
+uint64_t sk_queue_capacity(const sk_queue_t *queue);
+bool sk_queue_push(sk_queue_t *queue, uint64_t value);
+bool sk_queue_pop(sk_queue_t *queue, uint64_t *value);
+uint64_t sk_queue_test_produce(sk_queue_t *queue, uint64_t first, uint64_t count,
+                               sk_overlap_t *probe);
+uint64_t sk_queue_test_consume(sk_queue_t *queue, uint64_t *out, uint64_t cap,
+                               uint64_t sentinel, sk_overlap_t *probe);
+
+void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count);
+void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
+size_t sk_engine_abi_sizeof(int32_t which);
+"""

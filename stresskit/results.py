@@ -33,6 +33,13 @@ class RoleResult:
     elapsed_s: float = 0.0  # wall time of the measured part (warm-up excluded)
     max_threads_inside: int = 0  # overlap evidence: most of this role's threads in native code at once
     latency: dict[str, Histogram] = field(default_factory=dict)  # "alloc", "free", "handoff", ...
+    # Added by the engine (all optional for other producers of results):
+    full_retries: int = 0  # pushes that found the outbox full (back-pressure)
+    empty_retries: int = 0  # pops that found the inbox empty while upstream still ran
+    warmup_ops: int = 0  # warm-up allocations done (not in ops, elapsed_s or latency)
+    retired_blocks: int = 0  # retire: blocks stamped; reclaim: blocks freed after their grace
+    min_age_at_free_ns: int | None = None  # reclaim: youngest retired block freed (>= grace_ns)
+    min_epochs_at_free: int | None = None  # reclaim: fewest epochs elapsed at a free (>= grace_epochs)
 
 
 @dataclass
@@ -43,6 +50,8 @@ class OomResult:
     recovered: bool = False
     limit_bytes: int = 0
     mechanism: str = ""  # "mimalloc-arena" or "rlimit-as"
+    limit_applied: bool = False  # the bound could be installed
+    hit_safety_cap: bool = False  # stopped at 4 x limit + 2 GiB without a NULL: the bound did not take
 
 
 @dataclass
@@ -61,3 +70,14 @@ class ReplicaResult:
     oom: OomResult | None = None
     elapsed_s: float = 0.0
     max_threads_inside: int = 0  # across all roles
+    # Added by the engine:
+    canary_failures: int = 0  # all roles plus blocks verified by the final drain
+    double_handoffs: int = 0  # all roles plus leftovers found by the final drain
+    blocks_allocated: int = 0  # engine accounting, warm-up included
+    blocks_freed: int = 0
+    bytes_allocated: int = 0  # requested sizes (rounded up to 16), not usable sizes
+    bytes_freed: int = 0
+    blocks_reaped: int = 0  # in flight when the run stopped early, freed by the engine's drain
+    bytes_reaped: int = 0
+    epochs: int = 0  # global SMR epoch reached
+    stop_reason: str = ""  # "ops", "duration", "stop_event", "deadline", "error"

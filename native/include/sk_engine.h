@@ -1,0 +1,298 @@
+/* sk_engine.h — stresskit's native stress engine.
+ *
+ * A run is a set of roles (groups of threads) that allocate, hand blocks to each other through
+ * bounded lock-free queues, retire them (SMR) and free them, all through the cc_* glue. The
+ * threads are the caller's: each calls sk_role_step() repeatedly, and each call does a bounded
+ * chunk of work (about `budget_ns`) in C, so an interpreter that released its lock around the call
+ * (cffi does) gets control back between chunks to check deadlines and report progress, while the
+ * work itself runs truly in parallel.
+ *
+ * Lifecycle (one thread drives it, role threads only call sk_role_step):
+ *   sk_run_create -> sk_run_add_queue* -> sk_run_add_role* -> sk_run_prepare -> sk_run_start
+ *   -> role threads: while (!sk_role_step(...)) {}     (driver: sk_run_sample, sk_run_progress,
+ *                                                       sk_run_request_stop / sk_run_abort)
+ *   -> after every role thread returned: sk_run_drain -> sk_run_totals / sk_run_role_stats /
+ *      sk_run_role_hist / sk_run_series -> sk_run_destroy.
+ *
+ * Blocks. Every block carries a 16-byte header and a body pattern, written at allocation and
+ * verified before it is freed:
+ *   word 0: mix(seed ^ serial)       — identity: a block handed to the wrong place or overwritten
+ *   word 1: size | tag << 48         — the size requested and the state (allocated / retired)
+ *   body  : a pattern derived from word 0 (whole body up to 4 KiB; beyond, the first 256 and the
+ *           last 64 bytes); a retired block of >= 32 bytes carries its retire epoch and time in
+ *           body words 0 and 1 instead.
+ * Requests smaller than SK_MIN_BLOCK (16) are rounded up to 16 bytes so the header fits; the
+ * engine's byte counts are these requested (rounded) sizes, the glue statistics count usable sizes.
+ * A damaged header or pattern is counted as a canary failure, never ignored.
+ *
+ * Ownership (double hand-off / double free detection). A block that may already be freed must not
+ * be read, so ownership lives out of line: each handed-off block gets a serial number, and the run
+ * keeps 2 bits of state per serial (free / live / retired) in a lazily allocated table. Taking a
+ * block out of a queue is an atomic compare-and-swap of its state (live -> retired for a retirer,
+ * live|retired -> free for a freer); only the winner touches the block. A duplicate hand-off loses
+ * the CAS and is counted in double_handoffs without touching memory. Serials are never reused, so
+ * there is no ABA; the cost is 2 bits per handed-off block for the life of the run (16 KiB per
+ * 65536 blocks; at most 2^32 blocks per run, after which allocating roles stop). Blocks that never
+ * leave their thread (alloc_free, oom, warm-up) are owned by construction and skip the table.
+ *
+ * Engine bookkeeping (queues, tables, histograms, lists) uses the C library's allocator, never the
+ * glue, so it neither shows in the glue statistics nor consumes an OOM role's bounded memory.
+ */
+#ifndef SK_ENGINE_H
+#define SK_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cc_alloc.h"
+#include "sk_batch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    SK_MIN_BLOCK = 16,        /* smallest block the engine allocates (header size) */
+    SK_SIZE_MAX_VALUES = 64,  /* most values a size distribution may list */
+    SK_HIST_BUCKETS = 512,    /* latency histogram: 8 exact buckets, then 8 per power of two */
+    SK_QUEUE_MAX_CAPACITY = 1 << 24,
+    SK_MAX_ROLES = 64,        /* per run */
+    SK_MAX_QUEUES = 64,       /* per run */
+    SK_MAX_THREADS_PER_ROLE = 4096,
+    SK_MAX_BATCH = 4096
+};
+
+/* What a role's threads do (see stresskit/plan.py for the meaning of each). */
+typedef enum sk_action {
+    SK_ACT_ALLOC_FREE = 0, /* allocate a batch, verify, free it locally */
+    SK_ACT_PRODUCE = 1,    /* allocate and push to the outbox */
+    SK_ACT_CONSUME = 2,    /* pop from the inbox and free */
+    SK_ACT_RETIRE = 3,     /* pop, stamp with epoch and time, push to the outbox (retire list) */
+    SK_ACT_RECLAIM = 4,    /* pop retired blocks, free each once older than the grace */
+    SK_ACT_OOM = 5         /* under a memory bound: allocate until NULL, free part, recover */
+} sk_action_t;
+
+typedef enum sk_size_kind {
+    SK_SIZE_FIXED = 0,   /* values[0] */
+    SK_SIZE_UNIFORM = 1, /* integer uniform in [values[0], values[1]] */
+    SK_SIZE_CHOICE = 2   /* one of values[0..count), weighted by weights (all 0 = equal) */
+} sk_size_kind_t;
+
+/* Timed operations (latency histograms). */
+typedef enum sk_op {
+    SK_OP_ALLOC = 0,   /* the cc_* allocation call alone */
+    SK_OP_FREE = 1,    /* the cc_free / cc_free_unsized call alone */
+    SK_OP_HANDOFF = 2, /* a push to a queue, from first attempt to success (includes full retries) */
+    SK_OP_COUNT = 3
+} sk_op_t;
+
+typedef enum sk_oom_mechanism {
+    SK_OOM_MIMALLOC_ARENA = 0, /* mi_reserve_os_memory(limit) + mi_option_disallow_os_alloc */
+    SK_OOM_RLIMIT_AS = 1       /* setrlimit(RLIMIT_AS, current address space + limit) */
+} sk_oom_mechanism_t;
+
+/* One role, as sk_run_add_role copies it. Zero-initialise, then fill. */
+typedef struct sk_role_config {
+    int32_t action;  /* sk_action_t */
+    int32_t kind;    /* sk_kind_t: which cc_* call allocates */
+    uint32_t threads;
+    int32_t inbox;   /* queue index (sk_run_add_queue's result), or -1 */
+    int32_t outbox;  /* queue index, or -1 */
+    uint32_t free_unsized; /* 1: cc_free_unsized, 0: cc_free(ptr, size) */
+    uint64_t alignment;    /* SK_KIND_ALIGNED only */
+    uint64_t batch;        /* blocks per burst (1..4096) */
+    int32_t size_kind;     /* sk_size_kind_t */
+    uint32_t size_count;   /* values used in size_values */
+    uint64_t size_values[SK_SIZE_MAX_VALUES];
+    double size_weights[SK_SIZE_MAX_VALUES];
+    uint64_t epoch_every;  /* retire: advance the global epoch every this many retirements */
+    uint64_t grace_epochs; /* reclaim */
+    uint64_t grace_ns;     /* reclaim */
+    uint64_t memory_limit_bytes; /* oom */
+    double oom_free_fraction;    /* oom: share of the obtained blocks freed before the recovery probe */
+    int32_t oom_mechanism;       /* sk_oom_mechanism_t */
+    int32_t reserved0;
+} sk_role_config_t;
+
+/* A role's counters summed over its threads. Allocation and byte counts include warm-up;
+ * `ops` and `elapsed_ns` exclude it. */
+typedef struct sk_role_stats {
+    uint64_t ops;             /* the role's unit: allocations (produce, alloc_free, oom),
+                                 frees (consume, reclaim), retirements (retire); measured only */
+    uint64_t allocs;          /* successful allocations, warm-up included */
+    uint64_t frees;
+    uint64_t failed_allocs;   /* NULL returns (outside the oom role these are failures) */
+    uint64_t bytes_allocated; /* requested (rounded) sizes */
+    uint64_t bytes_freed;
+    uint64_t canary_failures; /* damaged header/pattern, non-zero calloc memory, misalignment */
+    uint64_t double_handoffs; /* a block taken out of a queue that was not (or no longer) live */
+    uint64_t full_retries;    /* pushes that found the queue full */
+    uint64_t empty_retries;   /* pops that found the queue empty while upstream still ran */
+    uint64_t warmup_ops;
+    uint64_t elapsed_ns;      /* earliest measured start to latest finish among its threads */
+    int64_t max_threads_inside; /* most of this role's threads inside sk_role_step at once */
+    uint64_t threads_done;
+    uint64_t min_age_at_free_ns;   /* reclaim: youngest retired block freed (UINT64_MAX: none) */
+    uint64_t min_epochs_at_free;   /* reclaim: fewest epochs elapsed at a free (UINT64_MAX: none) */
+    uint64_t retired_blocks;       /* retire: blocks stamped; reclaim: blocks freed after grace */
+    /* oom role only */
+    uint64_t oom_null_returns;
+    uint64_t oom_bytes_before_null;
+    uint64_t oom_blocks_before_null;
+    uint64_t oom_recovered;        /* 1: an allocation of the failing size succeeded after the free */
+    uint64_t oom_limit_applied;    /* 1: the bound was installed */
+    uint64_t oom_hit_safety_cap;   /* 1: stopped at the safety cap without seeing NULL */
+} sk_role_stats_t;
+
+/* Whole-run figures. Valid once every role thread returned from its last sk_role_step. */
+typedef struct sk_run_totals {
+    uint64_t blocks_allocated; /* every successful engine allocation */
+    uint64_t blocks_freed;     /* every engine free, including sk_run_drain's */
+    uint64_t bytes_allocated;
+    uint64_t bytes_freed;
+    uint64_t blocks_reaped;    /* freed by sk_run_drain (in flight when the run stopped) */
+    uint64_t bytes_reaped;
+    uint64_t reap_canary_failures;
+    uint64_t reap_double_handoffs;
+    uint64_t unreclaimed_blocks;     /* retired and not yet freed, now */
+    uint64_t unreclaimed_bytes;
+    uint64_t unreclaimed_peak_blocks;
+    uint64_t unreclaimed_peak_bytes;
+    uint64_t epoch;                  /* the global epoch reached */
+    int64_t max_threads_inside;      /* most role threads (any role) inside sk_role_step at once */
+    uint64_t elapsed_ns;             /* sk_run_start to the last thread's finish */
+    uint64_t serials_used;           /* handed-off blocks tracked by the ownership table */
+} sk_run_totals_t;
+
+typedef struct sk_run sk_run_t;
+typedef struct sk_queue sk_queue_t;
+
+/* ---- building a run ------------------------------------------------------------------------ */
+
+/* A new, empty run. Every thread's PRNG derives from `seed`, its role index and thread index.
+ * One operation in `latency_sample_every` (>= 1) is timed. NULL if out of memory. */
+CC_API sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every);
+
+/* Add a bounded hand-off queue; `capacity` must be a power of two in [2, SK_QUEUE_MAX_CAPACITY].
+ * Returns its index, or -1 (bad capacity, SK_MAX_QUEUES reached, out of memory, or the run is
+ * already prepared). */
+CC_API int32_t sk_run_add_queue(sk_run_t *run, uint64_t capacity);
+
+/* Add a role (the config is copied). Returns its index, or -1 when the config is invalid: unknown
+ * action or kind, 0 threads or more than SK_MAX_THREADS_PER_ROLE, batch outside 1..SK_MAX_BATCH,
+ * a size of 0 or above 2^40, a uniform range with min > max, a negative weight, an alignment that
+ * is not a power of two in [8, 2^20], an inbox/outbox missing where the action needs one (produce:
+ * outbox; consume, reclaim: inbox; retire: both) or present where it makes no sense, a queue index
+ * not added, an oom role without a limit or with a free fraction outside [0, 1]; or when
+ * SK_MAX_ROLES roles exist or the run is already prepared. */
+CC_API int32_t sk_run_add_role(sk_run_t *run, const sk_role_config_t *config);
+
+/* Freeze the run: count each queue's upstream threads, split `total_ops` measured allocations
+ * evenly over every produce/alloc_free thread (0 = no op limit: run until sk_run_request_stop),
+ * give each of those threads `warmup_ops` warm-up allocations, allocate per-thread state.
+ * Returns 0, or -1 if out of memory or called twice. */
+CC_API int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops);
+
+/* Set the run's time origin (series timestamps, elapsed). Call right before releasing the threads. */
+CC_API void sk_run_start(sk_run_t *run);
+
+/* ---- running ----------------------------------------------------------------------------- */
+
+/* Do up to about `budget_ns` of role `role`'s work as its thread `thread` (each (role, thread)
+ * pair must be driven by one OS thread at a time). Returns 1 when that thread has finished (its
+ * quota is done or a stop was requested, and for freeing roles every upstream thread has finished
+ * and the inbox is drained), 0 when there is more to do, -1 for a bad index or unprepared run.
+ * Calling again after 1 returns 1. */
+CC_API int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t budget_ns);
+
+/* Graceful stop: allocating roles stop at their next block; freeing roles still drain and honour
+ * the grace, so the run ends with nothing leaked. Any thread, any time. */
+CC_API void sk_run_request_stop(sk_run_t *run);
+
+/* Immediate stop: every role returns 1 at its next check, leaving blocks in flight for
+ * sk_run_drain. For errors and interrupts. Any thread, any time. */
+CC_API void sk_run_abort(sk_run_t *run);
+
+/* Append (time since start, unreclaimed blocks, unreclaimed bytes) to the run's series. Call from
+ * one thread at a time (the driver). */
+CC_API void sk_run_sample(sk_run_t *run);
+
+/* Measured allocations done so far by allocating roles (updated at the end of each chunk). */
+CC_API uint64_t sk_run_progress(const sk_run_t *run);
+
+/* ---- after the role threads returned ----------------------------------------------------- */
+
+/* Free every block still in flight (queues, pending pushes, reclaim lists, oom holdings), verifying
+ * each, and account for it (blocks_reaped). Call only once no thread is inside sk_role_step;
+ * repeated calls are harmless. sk_run_destroy calls it too. */
+CC_API void sk_run_drain(sk_run_t *run);
+
+/* Counters of role `role`, summed over its threads. Returns 0, or -1 for a bad index. */
+CC_API int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_stats_t *out);
+
+/* Merged latency histogram of role `role` for op `op` (sk_op_t): copies SK_HIST_BUCKETS counts
+ * into `buckets` (may be NULL), the largest sample into *max_ns (may be NULL). Returns the number
+ * of samples (0 for a bad index). */
+CC_API uint64_t sk_run_role_hist(const sk_run_t *run, uint32_t role, uint32_t op, uint64_t *buckets,
+                                 uint64_t *max_ns);
+
+/* Whole-run figures into *out. */
+CC_API void sk_run_totals(const sk_run_t *run, sk_run_totals_t *out);
+
+/* Copy up to `cap` series samples into the arrays (any may be NULL); returns how many exist. */
+CC_API size_t sk_run_series(const sk_run_t *run, uint64_t *t_ns, uint64_t *blocks, uint64_t *bytes,
+                            size_t cap);
+
+/* Drain (see above) and release everything the run owns. NULL is a no-op. */
+CC_API void sk_run_destroy(sk_run_t *run);
+
+/* ---- histogram buckets ------------------------------------------------------------------- */
+
+/* Bucket of a latency: values 0..7 exactly, then 8 sub-buckets per power of two. */
+CC_API uint32_t sk_hist_bucket_index(uint64_t ns);
+
+/* Smallest value that falls in bucket `index` (the next bucket's lower bound is its end). */
+CC_API uint64_t sk_hist_bucket_lower(uint32_t index);
+
+/* ---- the bounded MPMC queue on its own (for tests) --------------------------------------- */
+
+/* The engine's hand-off ring (Vyukov's bounded MPMC queue: one sequence number per slot, one CAS
+ * per push or pop, no lock), carrying one 64-bit value per slot. Capacity as sk_run_add_queue. */
+CC_API sk_queue_t *sk_queue_create(uint64_t capacity);
+CC_API void sk_queue_destroy(sk_queue_t *queue);
+CC_API uint64_t sk_queue_capacity(const sk_queue_t *queue);
+
+/* Non-blocking push/pop: false when full / empty. */
+CC_API bool sk_queue_push(sk_queue_t *queue, uint64_t value);
+CC_API bool sk_queue_pop(sk_queue_t *queue, uint64_t *value);
+
+/* Push first, first+1, ..., first+count-1 in order, retrying while full. Returns the number of
+ * full retries. `probe` (may be NULL) records how many callers were inside at once. */
+CC_API uint64_t sk_queue_test_produce(sk_queue_t *queue, uint64_t first, uint64_t count,
+                                      sk_overlap_t *probe);
+
+/* Pop into out[0..cap) until a value equal to `sentinel` is popped (not stored) or `cap` values
+ * are stored. Returns how many were stored. */
+CC_API uint64_t sk_queue_test_consume(sk_queue_t *queue, uint64_t *out, uint64_t cap,
+                                      uint64_t sentinel, sk_overlap_t *probe);
+
+/* ---- testing hooks ------------------------------------------------------------------------ */
+
+/* The next `count` blocks about to be verified and freed get one body byte flipped first (a
+ * planted overrun): the verification must count each as a canary failure. */
+CC_API void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count);
+
+/* The next `count` successful pushes push the same block a second time (a planted double
+ * hand-off): the ownership check must count each in double_handoffs and touch nothing. */
+CC_API void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
+
+/* sizeof of the public structs, so bindings can check their declarations:
+ * 0 = sk_role_config_t, 1 = sk_role_stats_t, 2 = sk_run_totals_t; 0 for anything else. */
+CC_API size_t sk_engine_abi_sizeof(int32_t which);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SK_ENGINE_H */

@@ -1,0 +1,294 @@
+/* Engine blocks: size draws, allocation with header and fill pattern, verification at free, and
+ * the out-of-line ownership table that makes double hand-offs detectable without touching memory
+ * that may already be freed (design in sk_engine.h). */
+#include "engine_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SK_GOLDEN 0x9E3779B97F4A7C15ull
+#define SK_TAG_LIVE 0xA11Cull
+#define SK_TAG_RETIRED 0x5E71ull
+#define SK_FULL_FILL_MAX 4096u /* above this, only head and tail of the body are patterned */
+#define SK_HEAD_FILL 256u
+#define SK_TAIL_FILL 64u
+
+uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng) {
+    const sk_role_config_t *c = &r->cfg;
+    uint64_t size;
+    switch (c->size_kind) {
+        case SK_SIZE_UNIFORM: {
+            uint64_t lo = c->size_values[0], hi = c->size_values[1];
+            size = lo + sk_rand(rng) % (hi - lo + 1);
+            break;
+        }
+        case SK_SIZE_CHOICE: {
+            uint32_t i = 0;
+            if (r->total_weight > 0) {
+                double u = (double)(sk_rand(rng) >> 11) * 0x1p-53 * r->total_weight;
+                while (i + 1 < c->size_count && u >= r->cum_weights[i]) i++;
+            } else {
+                i = (uint32_t)(sk_rand(rng) % c->size_count);
+            }
+            size = c->size_values[i];
+            break;
+        }
+        case SK_SIZE_FIXED:
+        default: size = c->size_values[0]; break;
+    }
+    return size < SK_MIN_BLOCK ? SK_MIN_BLOCK : size;
+}
+
+/* ---- pattern ---- */
+
+static inline uint64_t pattern_word(uint64_t w0, uint64_t word_index) {
+    return w0 + word_index * SK_GOLDEN;
+}
+
+/* Byte `off` of the block is byte (off % 8) of pattern word off / 8 in memory order, so whole-word
+ * memcpy and byte-wise edges agree on any endianness. */
+static inline unsigned char pattern_byte(uint64_t w0, uint64_t off) {
+    uint64_t w = pattern_word(w0, off >> 3);
+    unsigned char b[8];
+    memcpy(b, &w, 8);
+    return b[off & 7];
+}
+
+static void fill_range(unsigned char *p, uint64_t a, uint64_t b, uint64_t w0) {
+    uint64_t off = a;
+    for (; off < b && (off & 7) != 0; off++) p[off] = pattern_byte(w0, off);
+    for (; off + 8 <= b; off += 8) {
+        uint64_t w = pattern_word(w0, off >> 3);
+        memcpy(p + off, &w, 8);
+    }
+    for (; off < b; off++) p[off] = pattern_byte(w0, off);
+}
+
+static bool check_range(const unsigned char *p, uint64_t a, uint64_t b, uint64_t w0) {
+    uint64_t off = a;
+    for (; off < b && (off & 7) != 0; off++)
+        if (p[off] != pattern_byte(w0, off)) return false;
+    for (; off + 8 <= b; off += 8) {
+        uint64_t w = pattern_word(w0, off >> 3), got;
+        memcpy(&got, p + off, 8);
+        if (got != w) return false;
+    }
+    for (; off < b; off++)
+        if (p[off] != pattern_byte(w0, off)) return false;
+    return true;
+}
+
+static bool zero_range(const unsigned char *p, uint64_t a, uint64_t b) {
+    for (uint64_t i = a; i < b; i++)
+        if (p[i] != 0) return false;
+    return true;
+}
+
+/* The body regions that carry the pattern, from `start`: [start, size) for small blocks, else
+ * [start, 16+256) and [size-64, size). Returns how many ranges (1 or 2). */
+static int body_ranges(uint64_t size, uint64_t start, uint64_t r[2][2]) {
+    if (size <= SK_FULL_FILL_MAX) {
+        r[0][0] = start;
+        r[0][1] = size;
+        return 1;
+    }
+    r[0][0] = start;
+    r[0][1] = SK_MIN_BLOCK + SK_HEAD_FILL;
+    r[1][0] = size - SK_TAIL_FILL;
+    r[1][1] = size;
+    return 2;
+}
+
+static inline uint64_t identity_word(const sk_run_t *run, uint64_t serial) {
+    return sk_mix(run->seed ^ serial);
+}
+
+/* ---- ownership table ---- */
+
+static _Atomic uint64_t *own_word(sk_run_t *run, uint64_t serial, unsigned *shift) {
+    uint64_t chunk = serial >> SK_OWN_CHUNK_BITS;
+    if (chunk >= SK_OWN_MAX_CHUNKS) return NULL;
+    _Atomic uint64_t *words = atomic_load_explicit(&run->own_dir[chunk], memory_order_acquire);
+    if (words == NULL) return NULL;
+    uint64_t idx = serial & ((UINT64_C(1) << SK_OWN_CHUNK_BITS) - 1);
+    *shift = (unsigned)(idx & 31) * 2;
+    return &words[idx >> 5];
+}
+
+bool sk_own_transition(sk_run_t *run, uint64_t serial, unsigned from_mask, unsigned to) {
+    if (serial & SK_SERIAL_UNTRACKED) return true; /* never shared: owned by construction */
+    unsigned shift = 0;
+    _Atomic uint64_t *w = own_word(run, serial, &shift);
+    if (w == NULL) return false;
+    uint64_t cur = atomic_load_explicit(w, memory_order_acquire);
+    for (;;) {
+        unsigned st = (unsigned)(cur >> shift) & 3u;
+        if (((from_mask >> st) & 1u) == 0) return false;
+        uint64_t next = (cur & ~(UINT64_C(3) << shift)) | ((uint64_t)to << shift);
+        if (atomic_compare_exchange_weak_explicit(w, &cur, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return true;
+    }
+}
+
+/* A fresh range of 65536 tracked serials for thread t; false when the run's table is full. */
+static bool claim_serials(sk_run_t *run, sk_thread_t *t) {
+    uint64_t chunk = atomic_fetch_add_explicit(&run->next_chunk, 1, memory_order_relaxed);
+    if (chunk >= SK_OWN_MAX_CHUNKS) return false;
+    _Atomic uint64_t *words = calloc(SK_OWN_WORDS, sizeof(uint64_t));
+    if (words == NULL) return false;
+    atomic_store_explicit(&run->own_dir[chunk], words, memory_order_release);
+    t->serial_next = chunk << SK_OWN_CHUNK_BITS;
+    t->serial_end = t->serial_next + (UINT64_C(1) << SK_OWN_CHUNK_BITS);
+    return true;
+}
+
+void sk_own_fini(sk_run_t *run) {
+    if (run->own_dir == NULL) return;
+    uint64_t used = atomic_load(&run->next_chunk);
+    if (used > SK_OWN_MAX_CHUNKS) used = SK_OWN_MAX_CHUNKS;
+    for (uint64_t c = 0; c < used; c++) free((void *)atomic_load(&run->own_dir[c]));
+    free((void *)run->own_dir);
+    run->own_dir = NULL;
+}
+
+/* ---- allocation and free ---- */
+
+static void *alloc_kind(int32_t kind, uint64_t size, uint64_t alignment) {
+    switch (kind) {
+        case SK_KIND_CALLOC: return cc_calloc(1, size);
+        case SK_KIND_ALIGNED: return cc_alloc_aligned(size, alignment);
+        case SK_KIND_NODE: return cc_alloc_node(size);
+        case SK_KIND_PLAIN:
+        default: return cc_alloc(size);
+    }
+}
+
+static uint64_t required_alignment(int32_t kind, uint64_t alignment) {
+    switch (kind) {
+        case SK_KIND_ALIGNED: return alignment;
+        case SK_KIND_NODE: return CC_CACHE_LINE_SIZE;
+        default: return 16; /* cc_alloc promises alignof(max_align_t) for sizes >= 16 */
+    }
+}
+
+bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, bool timed,
+                  uint64_t size, sk_entry_t *out, bool *exhausted) {
+    *exhausted = false;
+    uint64_t serial;
+    if (tracked) {
+        if (t->serial_next == t->serial_end && !claim_serials(run, t)) {
+            *exhausted = true;
+            return false;
+        }
+        serial = t->serial_next++;
+        t->tracked++;
+    } else {
+        serial = SK_SERIAL_UNTRACKED | ((uint64_t)t->global_index << 40) | t->local_serial++;
+    }
+    uint64_t t0 = timed ? sk_now_ns() : 0;
+    unsigned char *p = alloc_kind(r->cfg.kind, size, r->cfg.alignment);
+    if (timed) sk_hist_record(&t->hist[SK_OP_ALLOC], sk_now_ns() - t0);
+    if (p == NULL) {
+        t->failed_allocs++;
+        return false;
+    }
+    t->allocs++;
+    t->bytes_allocated += size;
+
+    uint64_t ranges[2][2];
+    int nr = body_ranges(size, SK_MIN_BLOCK, ranges);
+    bool damaged = false;
+    if (r->cfg.kind == SK_KIND_CALLOC) {
+        damaged = !zero_range(p, 0, SK_MIN_BLOCK);
+        for (int i = 0; i < nr; i++) damaged |= !zero_range(p, ranges[i][0], ranges[i][1]);
+    }
+    if (((uintptr_t)p & (required_alignment(r->cfg.kind, r->cfg.alignment) - 1)) != 0) damaged = true;
+    if (damaged) t->canary_failures++;
+
+    uint64_t w0 = identity_word(run, serial);
+    uint64_t w1 = size | (SK_TAG_LIVE << 48);
+    memcpy(p, &w0, 8);
+    memcpy(p + 8, &w1, 8);
+    for (int i = 0; i < nr; i++) fill_range(p, ranges[i][0], ranges[i][1], w0);
+
+    if (tracked) {
+        unsigned shift = 0;
+        _Atomic uint64_t *w = own_word(run, serial, &shift);
+        /* Relaxed is enough: the push that hands the block over is a release. */
+        atomic_fetch_or_explicit(w, (uint64_t)SK_OWN_LIVE << shift, memory_order_relaxed);
+    }
+    *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0};
+    return true;
+}
+
+void sk_block_stamp_retired(const sk_entry_t *e) {
+    unsigned char *p = e->ptr;
+    uint64_t w1 = e->size | (SK_TAG_RETIRED << 48);
+    memcpy(p + 8, &w1, 8);
+    if (e->size >= 32) {
+        memcpy(p + 16, &e->epoch, 8);
+        memcpy(p + 24, &e->t_ns, 8);
+    }
+}
+
+static bool verify(const sk_run_t *run, const sk_entry_t *e) {
+    const unsigned char *p = e->ptr;
+    bool retired = e->t_ns != 0;
+    uint64_t w0 = identity_word(run, e->serial), got0, got1;
+    memcpy(&got0, p, 8);
+    memcpy(&got1, p + 8, 8);
+    if (got0 != w0) return false;
+    if (got1 != (e->size | ((retired ? SK_TAG_RETIRED : SK_TAG_LIVE) << 48))) return false;
+    uint64_t start = SK_MIN_BLOCK;
+    if (retired && e->size >= 32) {
+        uint64_t ep, tn;
+        memcpy(&ep, p + 16, 8);
+        memcpy(&tn, p + 24, 8);
+        if (ep != e->epoch || tn != e->t_ns) return false;
+        start = 32;
+    }
+    uint64_t ranges[2][2];
+    int nr = body_ranges(e->size, start, ranges);
+    for (int i = 0; i < nr; i++)
+        if (!check_range(p, ranges[i][0], ranges[i][1], w0)) return false;
+    return true;
+}
+
+/* The corruption hook: flip the block's last byte (its tail pattern, or its header for 16-byte
+ * blocks), as an overrun by one would. */
+static void maybe_corrupt(sk_run_t *run, const sk_entry_t *e) {
+    uint64_t pending = atomic_load_explicit(&run->corrupt_pending, memory_order_relaxed);
+    while (pending > 0) {
+        if (atomic_compare_exchange_weak_explicit(&run->corrupt_pending, &pending, pending - 1,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            ((unsigned char *)e->ptr)[e->size - 1] ^= 0x5A;
+            return;
+        }
+    }
+}
+
+static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk_hist_t *h) {
+    maybe_corrupt(run, e);
+    bool ok = verify(run, e);
+    uint64_t t0 = h != NULL ? sk_now_ns() : 0;
+    /* A damaged header may lie about the size: free unsized then, never with a wrong size hint. */
+    if (unsized || !ok)
+        cc_free_unsized(e->ptr);
+    else
+        cc_free(e->ptr, e->size);
+    if (h != NULL) sk_hist_record(h, sk_now_ns() - t0);
+    return ok;
+}
+
+bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_entry_t *e, bool timed) {
+    bool ok = verify_and_free(run, e, r->cfg.free_unsized != 0, timed ? &t->hist[SK_OP_FREE] : NULL);
+    if (!ok) t->canary_failures++;
+    t->frees++;
+    t->bytes_freed += e->size;
+    return ok;
+}
+
+bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized) {
+    return verify_and_free(run, e, unsized, NULL);
+}

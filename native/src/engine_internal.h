@@ -1,0 +1,235 @@
+/* engine_internal.h — the engine's private structures, shared by native/src/engine_*.c. */
+#ifndef SK_ENGINE_INTERNAL_H
+#define SK_ENGINE_INTERNAL_H
+
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#  undef _POSIX_C_SOURCE
+#  define _POSIX_C_SOURCE 200809L /* clock_gettime, sched_yield, nanosleep, getrlimit */
+#endif
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "sk_engine.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define SK_NOINLINE __attribute__((noinline))
+#  define SK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define SK_NOINLINE
+#  define SK_UNLIKELY(x) (x)
+#endif
+
+#define SK_CACHE_LINE 64
+
+/* ---- time, mixing, pseudo-random numbers ---- */
+
+static inline uint64_t sk_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* splitmix64's finaliser: a cheap bijective mix, used for patterns and seeds. */
+static inline uint64_t sk_mix(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static inline uint64_t sk_rand(uint64_t *state) {
+    *state += 0x9E3779B97F4A7C15ull;
+    uint64_t z = *state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void sk_cpu_relax(void);
+/* Back off after `attempt` consecutive failures: spin first, then yield the core (2 cores and
+ * many threads: spinning alone would starve the thread we wait for). */
+void sk_backoff(uint32_t attempt);
+
+/* ---- queue ---- */
+
+/* What travels through a hand-off queue: the block and, out of line, what is needed to decide
+ * about it without reading it (it may already be freed if this entry is a duplicate). */
+typedef struct sk_entry {
+    void *ptr;
+    uint64_t serial;
+    uint64_t size;
+    uint64_t epoch; /* retire epoch (0 until retired) */
+    uint64_t t_ns;  /* retire time, monotonic (0 until retired) */
+} sk_entry_t;
+
+typedef struct sk_cell {
+    alignas(SK_CACHE_LINE) _Atomic uint64_t seq;
+    sk_entry_t entry;
+} sk_cell_t;
+
+struct sk_queue {
+    alignas(SK_CACHE_LINE) _Atomic uint64_t enqueue_pos;
+    alignas(SK_CACHE_LINE) _Atomic uint64_t dequeue_pos;
+    alignas(SK_CACHE_LINE) uint64_t mask;
+    sk_cell_t *cells;
+    /* Upstream completion: threads of roles whose outbox is this queue, and how many finished. */
+    uint64_t upstream_total;
+    alignas(SK_CACHE_LINE) _Atomic uint64_t upstream_done;
+};
+
+bool sk_queue_init(sk_queue_t *q, uint64_t capacity);
+void sk_queue_fini(sk_queue_t *q);
+bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e);
+bool sk_queue_try_pop(sk_queue_t *q, sk_entry_t *e);
+
+/* ---- histograms ---- */
+
+typedef struct sk_hist {
+    uint64_t count;
+    uint64_t max_ns;
+    uint64_t buckets[SK_HIST_BUCKETS];
+} sk_hist_t;
+
+void sk_hist_record(sk_hist_t *h, uint64_t ns);
+void sk_hist_merge(sk_hist_t *into, const sk_hist_t *from);
+
+/* ---- ownership table ---- */
+
+enum { SK_OWN_FREE = 0, SK_OWN_LIVE = 1, SK_OWN_RETIRED = 2 };
+enum {
+    SK_OWN_CHUNK_BITS = 16,                     /* serials per chunk: 65536 */
+    SK_OWN_MAX_CHUNKS = 1 << 16,                /* 2^32 tracked serials per run */
+    SK_OWN_WORDS = (1 << SK_OWN_CHUNK_BITS) / 32 /* 2 bits per serial, 32 per word */
+};
+#define SK_SERIAL_UNTRACKED (UINT64_C(1) << 63)
+
+/* ---- per-thread and per-role state ---- */
+
+typedef struct sk_thread {
+    alignas(SK_CACHE_LINE) uint64_t rng;
+    uint32_t role, index, global_index;
+    bool started, finished, measuring;
+    uint64_t quota;       /* measured allocations to do (UINT64_MAX: until stopped) */
+    uint64_t warmup_left;
+    uint64_t op_tick;     /* counts ops for latency sampling */
+    uint64_t reported;    /* ops already added to the run's progress */
+    uint64_t t_start, t_end;
+    uint64_t serial_next, serial_end; /* claimed range of tracked serials */
+    uint64_t local_serial;            /* untracked serials */
+    uint64_t tracked;                 /* tracked serials used */
+    uint64_t retire_count;
+    /* counters (single writer; read after join) */
+    uint64_t ops, allocs, frees, failed_allocs, bytes_allocated, bytes_freed;
+    uint64_t canary_failures, double_handoffs, full_retries, empty_retries, warmup_ops;
+    uint64_t min_age_ns, min_epochs, retired;
+    /* a block allocated/retired but not yet pushed (queue full at the end of a chunk) */
+    bool has_pending;
+    sk_entry_t pending;
+    /* reclaim: blocks waiting for their grace, FIFO ring */
+    sk_entry_t *limbo;
+    uint64_t limbo_head, limbo_len, limbo_cap;
+    /* oom */
+    int oom_phase;
+    sk_entry_t *oom_blocks;
+    uint64_t oom_n, oom_cap, oom_fail_size;
+    uint64_t oom_saved_rlimit, oom_saved_rlimit_max;
+    bool oom_limit_active;
+    uint64_t oom_null_returns, oom_bytes_before_null, oom_blocks_before_null, oom_obtained_bytes;
+    uint64_t oom_recovered, oom_limit_applied, oom_hit_cap;
+    sk_entry_t *buf; /* alloc_free: one batch */
+    sk_hist_t *hist; /* SK_OP_COUNT histograms */
+} sk_thread_t;
+
+typedef struct sk_role {
+    sk_role_config_t cfg;
+    double cum_weights[SK_SIZE_MAX_VALUES];
+    double total_weight;
+    sk_thread_t *threads;
+    alignas(SK_CACHE_LINE) _Atomic int64_t inside;
+    _Atomic int64_t max_inside;
+} sk_role_t;
+
+typedef struct sk_sample {
+    uint64_t t_ns, blocks, bytes;
+} sk_sample_t;
+
+struct sk_run {
+    uint64_t seed;
+    uint32_t sample_every;
+    bool prepared;
+    uint32_t nroles, nqueues;
+    sk_role_t *roles;
+    sk_queue_t *queues;
+    uint64_t t0;
+    alignas(SK_CACHE_LINE) _Atomic bool stop;
+    _Atomic bool abort_now;
+    alignas(SK_CACHE_LINE) _Atomic uint64_t epoch;
+    alignas(SK_CACHE_LINE) _Atomic uint64_t unreclaimed_blocks;
+    _Atomic uint64_t unreclaimed_bytes;
+    _Atomic uint64_t peak_blocks;
+    _Atomic uint64_t peak_bytes;
+    alignas(SK_CACHE_LINE) _Atomic int64_t inside;
+    _Atomic int64_t max_inside;
+    _Atomic uint64_t progress;
+    _Atomic uint64_t t_last_end;
+    alignas(SK_CACHE_LINE) _Atomic uint64_t next_chunk;
+    _Atomic(_Atomic uint64_t *) *own_dir; /* SK_OWN_MAX_CHUNKS chunk pointers */
+    _Atomic uint64_t corrupt_pending;
+    _Atomic uint64_t dup_pending;
+    /* driver-only */
+    sk_sample_t *series;
+    size_t series_len, series_cap;
+    uint64_t reaped_blocks, reaped_bytes, reap_canary, reap_double;
+};
+
+/* ---- blocks (engine_block.c) ---- */
+
+uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng);
+/* Allocate one block of a size drawn for role r, header and pattern written. `tracked`: give it a
+ * tracked serial (it will be handed off). `timed`: record the allocation latency. Returns false
+ * when the allocator returned NULL (or serials ran out: *exhausted set). */
+bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, bool timed,
+                  uint64_t size, sk_entry_t *out, bool *exhausted);
+/* Verify and free a block this thread owns. Returns true if the block was intact. */
+bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_entry_t *e, bool timed);
+/* Verify and free without role/thread (drain). */
+bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized);
+/* Stamp a live block as retired (header tag, epoch and time in the body). */
+void sk_block_stamp_retired(const sk_entry_t *e);
+
+/* Ownership: move serial's state from any state in `from_mask` (bit per state) to `to`.
+ * Returns false (touching nothing) if its state was not in from_mask. */
+bool sk_own_transition(sk_run_t *run, uint64_t serial, unsigned from_mask, unsigned to);
+void sk_own_fini(sk_run_t *run);
+
+/* ---- roles (engine_roles.c, engine_oom.c) ---- */
+
+int32_t sk_step_oom(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline);
+void sk_oom_release(sk_run_t *run, sk_thread_t *t);
+void sk_thread_finish(sk_run_t *run, sk_role_t *r, sk_thread_t *t);
+void sk_unreclaimed_add(sk_run_t *run, uint64_t bytes);
+void sk_unreclaimed_sub(sk_run_t *run, uint64_t bytes);
+
+static inline bool sk_should_time(const sk_run_t *run, sk_thread_t *t) {
+    return (++t->op_tick % run->sample_every) == 0;
+}
+
+static inline void sk_atomic_max_u64(_Atomic uint64_t *a, uint64_t v) {
+    uint64_t seen = atomic_load_explicit(a, memory_order_relaxed);
+    while (v > seen && !atomic_compare_exchange_weak_explicit(a, &seen, v, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+    }
+}
+
+static inline void sk_atomic_max_i64(_Atomic int64_t *a, int64_t v) {
+    int64_t seen = atomic_load_explicit(a, memory_order_relaxed);
+    while (v > seen && !atomic_compare_exchange_weak_explicit(a, &seen, v, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+    }
+}
+
+#endif /* SK_ENGINE_INTERNAL_H */

@@ -1,0 +1,362 @@
+/* Role chunks: what one call of sk_role_step does for each action. Each chunk runs until its
+ * budget is spent (the clock is read every few operations) or the thread has finished. The
+ * per-action functions are kept out of line so profilers show which role the time went to. */
+#include "engine_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { SK_CLOCK_EVERY = 32 }; /* operations between budget checks */
+
+static inline bool aborted(const sk_run_t *run) {
+    return atomic_load_explicit(&run->abort_now, memory_order_relaxed);
+}
+
+static inline bool stopping(const sk_run_t *run) {
+    return atomic_load_explicit(&run->stop, memory_order_relaxed);
+}
+
+void sk_unreclaimed_add(sk_run_t *run, uint64_t bytes) {
+    uint64_t b = atomic_fetch_add_explicit(&run->unreclaimed_blocks, 1, memory_order_relaxed) + 1;
+    uint64_t y = atomic_fetch_add_explicit(&run->unreclaimed_bytes, bytes, memory_order_relaxed) + bytes;
+    sk_atomic_max_u64(&run->peak_blocks, b);
+    sk_atomic_max_u64(&run->peak_bytes, y);
+}
+
+void sk_unreclaimed_sub(sk_run_t *run, uint64_t bytes) {
+    atomic_fetch_sub_explicit(&run->unreclaimed_blocks, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&run->unreclaimed_bytes, bytes, memory_order_relaxed);
+}
+
+void sk_thread_finish(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
+    if (t->finished) return;
+    t->finished = true;
+    t->t_end = sk_now_ns();
+    if (r->cfg.outbox >= 0)
+        atomic_fetch_add_explicit(&run->queues[r->cfg.outbox].upstream_done, 1, memory_order_release);
+    sk_atomic_max_u64(&run->t_last_end, t->t_end);
+}
+
+static inline void begin_measure(sk_thread_t *t) {
+    if (!t->measuring) {
+        t->measuring = true;
+        t->t_start = sk_now_ns();
+    }
+}
+
+/* Whether every upstream thread of queue q has finished. Read before a pop: if true, every push
+ * happened before, so a pop that then finds the queue empty means it is drained for good. */
+static inline bool upstream_done(const sk_queue_t *q) {
+    return atomic_load_explicit(&((sk_queue_t *)q)->upstream_done, memory_order_acquire) >= q->upstream_total;
+}
+
+/* The double hand-off hook: push the same entry again (its second copy must be caught). */
+static void maybe_duplicate(sk_run_t *run, sk_queue_t *q, const sk_entry_t *e) {
+    uint64_t pending = atomic_load_explicit(&run->dup_pending, memory_order_relaxed);
+    while (pending > 0) {
+        if (atomic_compare_exchange_weak_explicit(&run->dup_pending, &pending, pending - 1,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+            uint32_t attempt = 0;
+            while (!sk_queue_try_push(q, e) && !aborted(run)) sk_backoff(attempt++);
+            return;
+        }
+    }
+}
+
+/* Push t's pending entry to the role's outbox. Returns 1 when pushed, 0 when the budget ran out
+ * first and -1 on abort (the entry stays pending either way; sk_run_drain frees it if need be).
+ * `timed_since` (0 = untimed) is when the hand-off started. */
+static int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline, uint64_t timed_since) {
+    sk_queue_t *q = &run->queues[r->cfg.outbox];
+    uint32_t attempt = 0;
+    while (!sk_queue_try_push(q, &t->pending)) {
+        t->full_retries++;
+        if (aborted(run)) return -1;
+        if (sk_now_ns() >= deadline) return 0;
+        sk_backoff(attempt++);
+    }
+    if (timed_since != 0) sk_hist_record(&t->hist[SK_OP_HANDOFF], sk_now_ns() - timed_since);
+    t->has_pending = false;
+    maybe_duplicate(run, q, &t->pending);
+    return 1;
+}
+
+/* One warm-up allocation and free, local and untimed: warms the thread's heap, not measured. */
+static void warmup_one(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
+    sk_entry_t e;
+    bool exhausted;
+    if (sk_block_new(run, r, t, false, false, sk_draw_size(r, &t->rng), &e, &exhausted))
+        sk_block_free(run, r, t, &e, false);
+    t->warmup_left--;
+    t->warmup_ops++;
+}
+
+static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    for (;;) {
+        if (aborted(run)) break;
+        bool warm = t->warmup_left > 0;
+        uint64_t n = r->cfg.batch;
+        if (warm) {
+            if (n > t->warmup_left) n = t->warmup_left;
+        } else {
+            if (stopping(run) || t->ops >= t->quota) break;
+            if (n > t->quota - t->ops) n = t->quota - t->ops;
+            begin_measure(t);
+        }
+        uint64_t got = 0;
+        bool exhausted;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t size = sk_draw_size(r, &t->rng);
+            if (sk_block_new(run, r, t, false, !warm && sk_should_time(run, t), size, &t->buf[got], &exhausted))
+                got++;
+        }
+        for (uint64_t i = 0; i < got; i++) sk_block_free(run, r, t, &t->buf[i], !warm && sk_should_time(run, t));
+        if (warm) {
+            t->warmup_left -= n;
+            t->warmup_ops += n;
+        } else {
+            t->ops += n;
+        }
+        if (sk_now_ns() >= deadline) return 0;
+    }
+    sk_thread_finish(run, r, t);
+    return 1;
+}
+
+static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    for (uint64_t iter = 1;; iter++) {
+        if (aborted(run)) break;
+        if (t->has_pending) {
+            int rc = push_pending(run, r, t, deadline, 0);
+            if (rc < 0) break;
+            if (rc == 0) return 0;
+        }
+        if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return 0;
+        if (t->warmup_left > 0) {
+            warmup_one(run, r, t);
+            continue;
+        }
+        if (stopping(run) || t->ops >= t->quota) break;
+        begin_measure(t);
+        bool timed = sk_should_time(run, t), exhausted;
+        uint64_t size = sk_draw_size(r, &t->rng);
+        t->ops++;
+        if (!sk_block_new(run, r, t, true, timed, size, &t->pending, &exhausted)) {
+            if (exhausted) break; /* no serials left: the run's tracking capacity is spent */
+            continue;
+        }
+        t->has_pending = true;
+        int rc = push_pending(run, r, t, deadline, timed ? sk_now_ns() : 0);
+        if (rc < 0) break;
+        if (rc == 0) return 0;
+    }
+    sk_thread_finish(run, r, t);
+    return 1;
+}
+
+/* Take ownership of a popped entry for freeing: the CAS that makes duplicates harmless. */
+static bool take_for_free(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e) {
+    if (!sk_own_transition(run, e->serial, (1u << SK_OWN_LIVE) | (1u << SK_OWN_RETIRED), SK_OWN_FREE)) {
+        t->double_handoffs++;
+        return false;
+    }
+    return true;
+}
+
+static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    sk_queue_t *q = &run->queues[r->cfg.inbox];
+    uint32_t attempt = 0;
+    for (uint64_t iter = 1;; iter++) {
+        if (aborted(run)) break;
+        if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return 0;
+        bool done = upstream_done(q);
+        sk_entry_t e;
+        if (!sk_queue_try_pop(q, &e)) {
+            if (done) break;
+            t->empty_retries++;
+            if (sk_now_ns() >= deadline) return 0;
+            sk_backoff(attempt++);
+            continue;
+        }
+        attempt = 0;
+        begin_measure(t);
+        if (!take_for_free(run, t, &e)) continue;
+        if (e.t_ns != 0) sk_unreclaimed_sub(run, e.size);
+        sk_block_free(run, r, t, &e, sk_should_time(run, t));
+        t->ops++;
+    }
+    sk_thread_finish(run, r, t);
+    return 1;
+}
+
+static SK_NOINLINE int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    sk_queue_t *in = &run->queues[r->cfg.inbox];
+    uint32_t attempt = 0;
+    for (uint64_t iter = 1;; iter++) {
+        if (aborted(run)) break;
+        if (t->has_pending) {
+            int rc = push_pending(run, r, t, deadline, 0);
+            if (rc < 0) break;
+            if (rc == 0) return 0;
+        }
+        if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return 0;
+        bool done = upstream_done(in);
+        sk_entry_t e;
+        if (!sk_queue_try_pop(in, &e)) {
+            if (done) break;
+            t->empty_retries++;
+            if (sk_now_ns() >= deadline) return 0;
+            sk_backoff(attempt++);
+            continue;
+        }
+        attempt = 0;
+        begin_measure(t);
+        if (!sk_own_transition(run, e.serial, 1u << SK_OWN_LIVE, SK_OWN_RETIRED)) {
+            t->double_handoffs++;
+            continue;
+        }
+        e.epoch = atomic_load_explicit(&run->epoch, memory_order_acquire);
+        e.t_ns = sk_now_ns();
+        sk_block_stamp_retired(&e);
+        sk_unreclaimed_add(run, e.size);
+        t->retired++;
+        t->ops++;
+        if (r->cfg.epoch_every != 0 && ++t->retire_count % r->cfg.epoch_every == 0)
+            atomic_fetch_add_explicit(&run->epoch, 1, memory_order_acq_rel);
+        t->pending = e;
+        t->has_pending = true;
+        int rc = push_pending(run, r, t, deadline, sk_should_time(run, t) ? sk_now_ns() : 0);
+        if (rc < 0) break;
+        if (rc == 0) return 0;
+    }
+    sk_thread_finish(run, r, t);
+    return 1;
+}
+
+static bool limbo_push(sk_thread_t *t, const sk_entry_t *e) {
+    if (t->limbo_len == t->limbo_cap) {
+        uint64_t cap = t->limbo_cap ? t->limbo_cap * 2 : 1024;
+        sk_entry_t *grown = malloc(cap * sizeof *grown);
+        if (grown == NULL) return false;
+        for (uint64_t i = 0; i < t->limbo_len; i++)
+            grown[i] = t->limbo[(t->limbo_head + i) & (t->limbo_cap - 1)];
+        free(t->limbo);
+        t->limbo = grown;
+        t->limbo_cap = cap;
+        t->limbo_head = 0;
+    }
+    t->limbo[(t->limbo_head + t->limbo_len) & (t->limbo_cap - 1)] = *e;
+    t->limbo_len++;
+    return true;
+}
+
+/* The SMR poll: retired blocks wait in this thread's FIFO limbo list until they are both
+ * grace_epochs epochs and grace_ns nanoseconds old. The list is in arrival order, which is
+ * nearly retire order; the poll stops at the first block not old enough, so a block is never
+ * freed early (it may wait a little longer than needed behind a younger one, as in real SMR). */
+static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    sk_queue_t *in = &run->queues[r->cfg.inbox];
+    uint32_t attempt = 0;
+    for (;;) {
+        if (aborted(run)) break;
+        bool done = upstream_done(in);
+        uint64_t got = 0;
+        sk_entry_t e;
+        while (got < r->cfg.batch) {
+            if (!sk_queue_try_pop(in, &e)) break;
+            if (!limbo_push(t, &e)) {
+                /* Out of bookkeeping memory: this block is freed now rather than lost. Its grace
+                 * is not honoured, which min_age_at_free_ns then shows. */
+                if (take_for_free(run, t, &e)) {
+                    sk_unreclaimed_sub(run, e.size);
+                    sk_block_free(run, r, t, &e, false);
+                }
+                continue;
+            }
+            got++;
+        }
+        if (got > 0) begin_measure(t);
+        uint64_t now = sk_now_ns();
+        uint64_t epoch = atomic_load_explicit(&run->epoch, memory_order_acquire);
+        uint64_t freed = 0;
+        bool blocked_by_epoch = false;
+        while (t->limbo_len > 0) {
+            sk_entry_t *h = &t->limbo[t->limbo_head];
+            uint64_t age = now > h->t_ns ? now - h->t_ns : 0;
+            uint64_t epochs = epoch - h->epoch;
+            if (epochs < r->cfg.grace_epochs) {
+                blocked_by_epoch = true;
+                break;
+            }
+            if (age < r->cfg.grace_ns) break;
+            sk_entry_t x = *h;
+            t->limbo_head = (t->limbo_head + 1) & (t->limbo_cap - 1);
+            t->limbo_len--;
+            freed++;
+            if (!take_for_free(run, t, &x)) continue;
+            if (age < t->min_age_ns) t->min_age_ns = age;
+            if (epochs < t->min_epochs) t->min_epochs = epochs;
+            sk_unreclaimed_sub(run, x.size);
+            sk_block_free(run, r, t, &x, sk_should_time(run, t));
+            t->retired++;
+            t->ops++;
+        }
+        if (got == 0 && freed == 0) {
+            if (t->limbo_len == 0 && done) break;
+            if (blocked_by_epoch && got == 0) {
+                /* Idle and waiting on the epoch: advance it so nothing starves once the retirers
+                 * are quiet (the CAS keeps several idle reclaimers from racing it ahead). */
+                uint64_t expected = epoch;
+                atomic_compare_exchange_strong_explicit(&run->epoch, &expected, epoch + 1,
+                                                        memory_order_acq_rel, memory_order_relaxed);
+            }
+            if (t->limbo_len == 0) t->empty_retries++;
+            if (now >= deadline) return 0;
+            sk_backoff(attempt++);
+            continue;
+        }
+        attempt = 0;
+        if (sk_now_ns() >= deadline) return 0;
+    }
+    sk_thread_finish(run, r, t);
+    return 1;
+}
+
+static void enter(sk_run_t *run, sk_role_t *r) {
+    int64_t n = atomic_fetch_add_explicit(&r->inside, 1, memory_order_relaxed) + 1;
+    sk_atomic_max_i64(&r->max_inside, n);
+    n = atomic_fetch_add_explicit(&run->inside, 1, memory_order_relaxed) + 1;
+    sk_atomic_max_i64(&run->max_inside, n);
+}
+
+static void leave(sk_run_t *run, sk_role_t *r) {
+    atomic_fetch_sub_explicit(&r->inside, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&run->inside, 1, memory_order_relaxed);
+}
+
+int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t budget_ns) {
+    if (run == NULL || !run->prepared || role >= run->nroles) return -1;
+    sk_role_t *r = &run->roles[role];
+    if (thread >= r->cfg.threads) return -1;
+    sk_thread_t *t = &r->threads[thread];
+    if (t->finished) return 1;
+    enter(run, r);
+    uint64_t deadline = sk_now_ns() + budget_ns;
+    t->started = true;
+    int32_t rc;
+    switch (r->cfg.action) {
+        case SK_ACT_ALLOC_FREE: rc = step_alloc_free(run, r, t, deadline); break;
+        case SK_ACT_PRODUCE: rc = step_produce(run, r, t, deadline); break;
+        case SK_ACT_CONSUME: rc = step_consume(run, r, t, deadline); break;
+        case SK_ACT_RETIRE: rc = step_retire(run, r, t, deadline); break;
+        case SK_ACT_RECLAIM: rc = step_reclaim(run, r, t, deadline); break;
+        case SK_ACT_OOM: rc = sk_step_oom(run, r, t, deadline); break;
+        default: rc = -1; break;
+    }
+    if (r->cfg.action == SK_ACT_ALLOC_FREE || r->cfg.action == SK_ACT_PRODUCE) {
+        atomic_fetch_add_explicit(&run->progress, t->ops - t->reported, memory_order_relaxed);
+        t->reported = t->ops;
+    }
+    leave(run, r);
+    return rc;
+}

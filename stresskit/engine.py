@@ -1,0 +1,411 @@
+"""Python driver of the native stress engine (native/include/sk_engine.h).
+
+``run_replica(plan)`` builds a native run from a :class:`~stresskit.plan.ReplicaPlan`, starts one
+Python thread per role thread, lets them all go at once (a barrier), and has each call
+``sk_role_step`` in a loop: every call does about ``chunk_ms`` of work in C with the GIL released,
+so the threads run in parallel and a profiler sees ``role thread -> sk_role_step -> step_<action>
+-> cc_* -> mi_*``. Every allocation, hand-off, retire and free happens in C. The calling thread
+is the conductor: every ``plan.series_interval_ms`` it samples the unreclaimed counters, reports
+progress and enforces ``duration_s``, ``stop_event`` and the deadline. When the role threads are
+done it drains what is still in flight, reads counters and histograms out of native memory and
+releases the run — also on exceptions and KeyboardInterrupt.
+
+Mapping of the plan to the engine:
+  * queues by name -> ``sk_run_add_queue(capacity)``; ``inbox``/``outbox`` names -> indices;
+  * each role -> ``sk_role_config_t`` (sizes as values/weights, kind, alignment, free mode,
+    batch, SMR grace, OOM limit); ``plan.extra["oom_mechanism"]`` picks ``"mimalloc-arena"``
+    (default) or ``"rlimit-as"``;
+  * ``plan.ops`` measured allocations in total, split evenly over every ``produce`` and
+    ``alloc_free`` thread (``None``: no limit, then ``duration_s`` or a stop ends the run);
+    ``plan.warmup_ops`` local alloc/free pairs per such thread first, counted in the block totals
+    but not in ops, elapsed time or latency;
+  * PRNG of each thread seeded from ``plan.seed``, role index and thread index (sizes are
+    deterministic per seed; interleavings are not).
+
+The OOM role's bound is process-wide (see native/src/engine_oom.c): run an oom role alone, in
+its own process (each replica runs in a worker process).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stresskit import _native
+from stresskit.plan import ReplicaPlan, RolePlan
+from stresskit.results import Histogram, OomResult, ReplicaResult, RoleResult
+
+ACTIONS = {"alloc_free": 0, "produce": 1, "consume": 2, "retire": 3, "reclaim": 4, "oom": 5}
+KINDS = {"plain": 0, "calloc": 1, "aligned": 2, "node": 3}
+SIZE_KINDS = {"fixed": 0, "uniform": 1, "choice": 2}
+OOM_MECHANISMS = {"mimalloc-arena": 0, "rlimit-as": 1}
+OPS = {"alloc": 0, "free": 1, "handoff": 2}
+HIST_BUCKETS = 512
+MAX_SIZE_VALUES = 64
+DEFAULT_CHUNK_MS = 20
+
+# Which latency histograms each action reports.
+_ROLE_OPS = {
+    "alloc_free": ("alloc", "free"),
+    "produce": ("alloc", "handoff"),
+    "consume": ("free",),
+    "retire": ("handoff",),
+    "reclaim": ("free",),
+    "oom": ("alloc", "free"),
+}
+_ALLOCATING = ("produce", "alloc_free")
+
+Progress = Callable[[int, int], None]
+
+
+class EngineError(ValueError):
+    """The plan asks for something the engine cannot run (it names the role or queue)."""
+
+
+def _lib():
+    lib = _native.lib()
+    ffi = _native.ffi()
+    for which, name in enumerate(("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t")):
+        native = lib.sk_engine_abi_sizeof(which)
+        if native != ffi.sizeof(name):
+            raise _native.NativeLibraryError(
+                f"{name} is {native} bytes in the loaded library but {ffi.sizeof(name)} in "
+                f"stresskit/_cdefs_engine.py: library and Python package are out of step"
+            )
+    return ffi, lib
+
+
+def _role_config(ffi, role: RolePlan, queues: dict[str, int], plan: ReplicaPlan):
+    where = f"role {role.name!r}"
+    cfg = ffi.new("sk_role_config_t *")
+    try:
+        cfg.action = ACTIONS[role.action]
+        cfg.kind = KINDS[role.alloc_kind]
+        cfg.size_kind = SIZE_KINDS[role.sizes.kind]
+    except KeyError as exc:
+        raise EngineError(f"{where}: unknown {exc.args[0]!r}") from None
+    cfg.threads = role.threads
+    for attr, name in (("inbox", role.inbox), ("outbox", role.outbox)):
+        if name is None:
+            setattr(cfg, attr, -1)
+        elif name not in queues:
+            raise EngineError(f"{where}: {attr} {name!r} is not a declared queue")
+        else:
+            setattr(cfg, attr, queues[name])
+    cfg.free_unsized = 1 if role.free_mode == "unsized" else 0
+    cfg.alignment = role.alignment
+    cfg.batch = role.batch
+    values = role.sizes.values
+    if not 1 <= len(values) <= MAX_SIZE_VALUES:
+        raise EngineError(f"{where}: sizes must list 1..{MAX_SIZE_VALUES} values, got {len(values)}")
+    cfg.size_count = len(values)
+    for i, v in enumerate(values):
+        cfg.size_values[i] = v
+    if role.sizes.weights:
+        if len(role.sizes.weights) != len(values):
+            raise EngineError(f"{where}: {len(role.sizes.weights)} weights for {len(values)} sizes")
+        for i, w in enumerate(role.sizes.weights):
+            cfg.size_weights[i] = w
+    cfg.epoch_every = role.epoch_every
+    cfg.grace_epochs = role.grace_epochs
+    cfg.grace_ns = role.grace_ns
+    cfg.memory_limit_bytes = role.memory_limit_bytes
+    cfg.oom_free_fraction = role.oom_free_fraction
+    mechanism = str(plan.extra.get("oom_mechanism", "mimalloc-arena"))
+    if mechanism not in OOM_MECHANISMS:
+        raise EngineError(f"extra.oom_mechanism: expected one of {sorted(OOM_MECHANISMS)}, got {mechanism!r}")
+    cfg.oom_mechanism = OOM_MECHANISMS[mechanism]
+    return cfg
+
+
+def _percentile_values(buckets, count: int, max_ns: int, lowers: list[int]) -> dict[str, float]:
+    """p50..p999 from log buckets: the midpoint of the bucket holding the rank, capped at the max
+    (error within half a bucket: <= 6.25% of the value)."""
+    out = {}
+    if count == 0:
+        return {k: 0.0 for k in ("p50_ns", "p90_ns", "p99_ns", "p999_ns")}
+    targets = [("p50_ns", 0.5), ("p90_ns", 0.9), ("p99_ns", 0.99), ("p999_ns", 0.999)]
+    ranks = [(name, max(1, math.ceil(q * count))) for name, q in targets]
+    cum = 0
+    it = iter(ranks)
+    name, rank = next(it)
+    for i in range(HIST_BUCKETS):
+        cum += buckets[i]
+        while cum >= rank:
+            lo = lowers[i]
+            hi = lowers[i + 1] if i + 1 < HIST_BUCKETS else lo
+            value = float(lo) if hi - lo <= 1 else (lo + hi - 1) / 2.0
+            out[name] = min(value, float(max_ns))
+            nxt = next(it, None)
+            if nxt is None:
+                return out
+            name, rank = nxt
+    return out
+
+
+_LOWERS: list[int] | None = None
+
+
+def _bucket_lowers(lib) -> list[int]:
+    global _LOWERS
+    if _LOWERS is None:
+        _LOWERS = [int(lib.sk_hist_bucket_lower(i)) for i in range(HIST_BUCKETS)]
+    return _LOWERS
+
+
+def _histogram(ffi, lib, run, role_index: int, op: str) -> Histogram:
+    buckets = ffi.new(f"uint64_t[{HIST_BUCKETS}]")
+    max_ns = ffi.new("uint64_t *")
+    count = int(lib.sk_run_role_hist(run, role_index, OPS[op], buckets, max_ns))
+    values = _percentile_values(buckets, count, int(max_ns[0]), _bucket_lowers(lib))
+    return Histogram(count=count, max_ns=float(max_ns[0]), **values)
+
+
+def _time_weighted_average(series: list[tuple[float, int, int]]) -> float:
+    """Average of a step function: each sample's bytes hold until the next sample."""
+    if not series:
+        return 0.0
+    if len(series) == 1 or series[-1][0] <= series[0][0]:
+        return float(series[-1][2])
+    area = 0.0
+    for (t0, _, b0), (t1, _, _) in zip(series, series[1:]):
+        area += b0 * (t1 - t0)
+    return area / (series[-1][0] - series[0][0])
+
+
+@dataclass
+class _Threads:
+    threads: list[threading.Thread]
+    barrier: threading.Barrier
+    all_done: threading.Event
+    errors: list[str]
+
+
+def _role_thread(lib, run, role_index: int, thread_index: int, budget_ns: int, shared: _Threads,
+                 finished: list[int], lock: threading.Lock) -> None:
+    """One role thread: wait for everyone, then run native chunks until the thread is done."""
+    try:
+        try:
+            shared.barrier.wait()
+        except threading.BrokenBarrierError:
+            return
+        step = lib.sk_role_step
+        while True:
+            rc = step(run, role_index, thread_index, budget_ns)  # GIL released for the chunk
+            if rc != 0:
+                break
+        if rc < 0:
+            shared.errors.append(f"sk_role_step({role_index}, {thread_index}) rejected its arguments")
+    finally:
+        with lock:
+            finished[0] += 1
+            if finished[0] == len(shared.threads):
+                shared.all_done.set()
+
+
+def run_replica(
+    plan: ReplicaPlan,
+    progress: Progress | None = None,
+    stop_event: threading.Event | None = None,
+    *,
+    chunk_ms: float | None = None,
+) -> ReplicaResult:
+    """Run one replica of ``plan`` in this process and return what the engine measured.
+
+    ``progress(ops_done, ops_target)`` is called from this thread about every
+    ``series_interval_ms`` (ops_target is 0 when the run is bounded by time only). Setting
+    ``stop_event`` stops allocating roles gracefully (consumers still drain: nothing leaks).
+    Past ``plan.deadline_s`` (minus a margin) the run is aborted and in-flight blocks are freed
+    by the engine (counted as reaped). Raises EngineError for a plan the engine rejects.
+    """
+    ffi, lib = _lib()
+    chunk_ms = float(plan.extra.get("chunk_ms", DEFAULT_CHUNK_MS)) if chunk_ms is None else chunk_ms
+    budget_ns = max(1, int(chunk_ms * 1e6))
+    run = lib.sk_run_create(plan.seed & (2**64 - 1), max(1, plan.latency_sample_every))
+    if run == ffi.NULL:
+        raise MemoryError("sk_run_create: out of memory")
+    stats_were_on = bool(lib.cc_alloc_stats_enabled())
+    shared: _Threads | None = None
+    started = False
+    try:
+        queues: dict[str, int] = {}
+        for q in plan.queues:
+            idx = lib.sk_run_add_queue(run, q.capacity)
+            if idx < 0:
+                raise EngineError(f"queue {q.name!r}: capacity must be a power of two in [2, 2^24], got {q.capacity}")
+            queues[q.name] = idx
+        for role in plan.roles:
+            cfg = _role_config(ffi, role, queues, plan)
+            if lib.sk_run_add_role(run, cfg) < 0:
+                raise EngineError(
+                    f"role {role.name!r}: the engine rejected it (action {role.action!r} needs "
+                    f"{_needs(role.action)}; threads 1..4096, batch 1..4096, sizes 1..2^40, "
+                    f"aligned kinds need a power-of-two alignment in [8, 2^20])"
+                )
+        ops_target = int(plan.ops) if plan.ops else 0
+        if lib.sk_run_prepare(run, ops_target, max(0, plan.warmup_ops)) != 0:
+            raise MemoryError("sk_run_prepare: out of memory")
+
+        if plan.stats:
+            lib.cc_alloc_stats_enable(True)
+            lib.cc_alloc_stats_reset()
+
+        lock = threading.Lock()
+        finished = [0]
+        total_threads = sum(r.threads for r in plan.roles)
+        shared = _Threads([], threading.Barrier(total_threads + 1), threading.Event(), [])
+        for ri, role in enumerate(plan.roles):
+            for ti in range(role.threads):
+                th = threading.Thread(
+                    target=_role_thread,
+                    args=(lib, run, ri, ti, budget_ns, shared, finished, lock),
+                    name=f"sk-{role.name}-{ti}",
+                    daemon=True,
+                )
+                shared.threads.append(th)
+        if not shared.threads:
+            shared.all_done.set()
+        for th in shared.threads:
+            th.start()
+        started = True
+        lib.sk_run_start(run)
+        lib.sk_run_sample(run)
+        shared.barrier.wait()
+        t_start = time.monotonic()
+
+        interval = max(plan.series_interval_ms, 1) / 1000.0
+        deadline = plan.deadline_s - max(1.0, 0.05 * plan.deadline_s)
+        deadline = max(deadline, 0.5 * plan.deadline_s)
+        stop_reason = "ops"
+        stopping = False
+        while not shared.all_done.wait(interval):
+            lib.sk_run_sample(run)
+            elapsed = time.monotonic() - t_start
+            if progress is not None:
+                progress(int(lib.sk_run_progress(run)), ops_target)
+            if not stopping and stop_event is not None and stop_event.is_set():
+                lib.sk_run_request_stop(run)
+                stopping, stop_reason = True, "stop_event"
+            if not stopping and plan.duration_s is not None and elapsed >= plan.duration_s:
+                lib.sk_run_request_stop(run)
+                stopping, stop_reason = True, "duration"
+            if elapsed >= deadline:
+                lib.sk_run_abort(run)
+                stop_reason = "deadline"
+                shared.all_done.wait()
+                break
+        for th in shared.threads:
+            th.join()
+        lib.sk_run_sample(run)
+        if progress is not None:
+            progress(int(lib.sk_run_progress(run)), ops_target)
+        if shared.errors:
+            raise RuntimeError("; ".join(shared.errors))
+        lib.sk_run_drain(run)
+        result = _collect(ffi, lib, run, plan)
+        result.stop_reason = stop_reason
+        if plan.stats:
+            snap = lib.cc_alloc_stats_snapshot()
+            result.glue_stats = {
+                name: int(getattr(snap, name))
+                for name in ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
+            }
+        return result
+    finally:
+        if shared is not None and started:
+            lib.sk_run_abort(run)
+            shared.barrier.abort()  # threads still waiting at the barrier return at once
+            for th in shared.threads:
+                th.join()
+        if plan.stats:
+            lib.cc_alloc_stats_enable(stats_were_on)
+        lib.sk_run_destroy(run)
+
+
+def _needs(action: str) -> str:
+    return {
+        "alloc_free": "no inbox and no outbox",
+        "produce": "an outbox and no inbox",
+        "consume": "an inbox and no outbox",
+        "retire": "an inbox and a different outbox",
+        "reclaim": "an inbox and no outbox",
+        "oom": "memory_limit_bytes > 0, oom_free_fraction in [0, 1], no queues",
+    }.get(action, "a known action")
+
+
+def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
+    totals = ffi.new("sk_run_totals_t *")
+    lib.sk_run_totals(run, totals)
+    t = totals[0]
+    result = ReplicaResult(scenario=plan.scenario, replica=plan.replica, seed=plan.seed)
+    stats = ffi.new("sk_role_stats_t *")
+    none = 2**64 - 1
+    canary = int(t.reap_canary_failures)
+    double = int(t.reap_double_handoffs)
+    for ri, role in enumerate(plan.roles):
+        lib.sk_run_role_stats(run, ri, stats)
+        s = stats[0]
+        rr = RoleResult(
+            name=role.name,
+            action=role.action,
+            threads=role.threads,
+            ops=int(s.ops),
+            allocs=int(s.allocs),
+            frees=int(s.frees),
+            failed_allocs=int(s.failed_allocs),
+            bytes_allocated=int(s.bytes_allocated),
+            bytes_freed=int(s.bytes_freed),
+            canary_failures=int(s.canary_failures),
+            double_handoffs=int(s.double_handoffs),
+            elapsed_s=int(s.elapsed_ns) / 1e9,
+            max_threads_inside=int(s.max_threads_inside),
+            full_retries=int(s.full_retries),
+            empty_retries=int(s.empty_retries),
+            warmup_ops=int(s.warmup_ops),
+            retired_blocks=int(s.retired_blocks),
+            min_age_at_free_ns=None if s.min_age_at_free_ns == none else int(s.min_age_at_free_ns),
+            min_epochs_at_free=None if s.min_epochs_at_free == none else int(s.min_epochs_at_free),
+        )
+        for op in _ROLE_OPS[role.action]:
+            rr.latency[op] = _histogram(ffi, lib, run, ri, op)
+        canary += rr.canary_failures
+        double += rr.double_handoffs
+        result.roles.append(rr)
+        if role.action == "oom":
+            result.oom = OomResult(
+                null_returns=int(s.oom_null_returns),
+                bytes_before_null=int(s.oom_bytes_before_null),
+                blocks_before_null=int(s.oom_blocks_before_null),
+                recovered=bool(s.oom_recovered),
+                limit_bytes=role.memory_limit_bytes,
+                mechanism=str(plan.extra.get("oom_mechanism", "mimalloc-arena")),
+                limit_applied=bool(s.oom_limit_applied),
+                hit_safety_cap=bool(s.oom_hit_safety_cap),
+            )
+
+    n = lib.sk_run_series(run, ffi.NULL, ffi.NULL, ffi.NULL, 0)
+    ts, blocks, nbytes = (ffi.new(f"uint64_t[{max(n, 1)}]") for _ in range(3))
+    n = min(n, lib.sk_run_series(run, ts, blocks, nbytes, n))
+    series = [(ts[i] / 1e9, int(blocks[i]), int(nbytes[i])) for i in range(n)]
+
+    result.blocks_allocated = int(t.blocks_allocated)
+    result.blocks_freed = int(t.blocks_freed)
+    result.bytes_allocated = int(t.bytes_allocated)
+    result.bytes_freed = int(t.bytes_freed)
+    result.blocks_leaked = result.blocks_allocated - result.blocks_freed
+    result.bytes_leaked = result.bytes_allocated - result.bytes_freed
+    result.blocks_reaped = int(t.blocks_reaped)
+    result.bytes_reaped = int(t.bytes_reaped)
+    result.canary_failures = canary
+    result.double_handoffs = double
+    result.unreclaimed_series = series
+    result.unreclaimed_peak_bytes = max(int(t.unreclaimed_peak_bytes), max((b for _, _, b in series), default=0))
+    result.unreclaimed_peak_blocks = max(int(t.unreclaimed_peak_blocks), max((k for _, k, _ in series), default=0))
+    result.unreclaimed_avg_bytes = _time_weighted_average(series)
+    result.epochs = int(t.epoch)
+    result.elapsed_s = int(t.elapsed_ns) / 1e9
+    result.max_threads_inside = int(t.max_threads_inside)
+    return result
