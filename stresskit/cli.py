@@ -1,10 +1,22 @@
-"""The `stresskit` command. click: subcommands, typed options and --help for free."""
+"""The `stresskit` command. click: subcommands, typed options and --help for free.
+
+Exit codes (docs/exit-codes.md): 0 all thresholds pass · 1 a threshold failed · 2 invalid input or
+usage · 3 a worker crashed or infrastructure failed · 130 interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
 
 import click
 
 from stresskit._version import __version__
+
+EXIT_USAGE, EXIT_ERROR = 2, 3
+DEBUG_ENV = "STRESSKIT_DEBUG"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,14 +25,225 @@ def main() -> None:
     """Stress-test the cc_* allocation glue over mimalloc."""
 
 
+def _internal_error(exc: BaseException) -> None:
+    """A bug of ours: one line and exit 3, the traceback only on request."""
+    if os.environ.get(DEBUG_ENV):
+        raise exc
+    click.echo(f"stresskit: internal error: {type(exc).__name__}: {exc} (rerun with {DEBUG_ENV}=1 for the traceback, and report it)", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+# -- scenario files ----------------------------------------------------------------------------
+def shipped_dirs() -> list[Path]:
+    """Where shipped scenarios live: $STRESSKIT_SCENARIOS, the installed package data
+    (stresskit/scenarios), then the checkout's scenarios/ beside the package."""
+    import stresskit
+
+    dirs = []
+    if os.environ.get("STRESSKIT_SCENARIOS"):
+        dirs.append(Path(os.environ["STRESSKIT_SCENARIOS"]))
+    for entry in stresskit.__path__:
+        dirs.append(Path(entry) / "scenarios")
+        dirs.append(Path(entry).parent / "scenarios")
+    return [d for d in dict.fromkeys(dirs) if d.is_dir()]
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in shipped_dirs():
+        for f in sorted(d.glob("*.toml")):
+            found.setdefault(f.stem, f)
+    return found
+
+
+def _resolve(file: str) -> Path:
+    """A path, or the name of a shipped scenario (`stresskit run smr`)."""
+    path = Path(file)
+    if not path.exists() and os.sep not in file and not file.endswith(".toml"):
+        shipped = shipped_scenarios().get(file)
+        if shipped is not None:
+            return shipped
+    return path
+
+
+def _load_all(files: tuple[str, ...]):  # noqa: ANN202 - list of CheckedScenario
+    from stresskit.scenario import ScenarioError, load
+
+    loaded, bad = [], 0
+    for f in files:
+        try:
+            loaded.append(load(_resolve(f)))
+        except ScenarioError as err:
+            click.echo(err.line(), err=True)
+            bad += 1
+    return loaded, bad
+
+
+# -- validate ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+def validate(files: tuple[str, ...]) -> None:
+    """Check scenario FILES without running them (exit 2 if any is invalid)."""
+    try:
+        loaded, bad = _load_all(files)
+        for s in loaded:
+            m = s.model
+            click.echo(f"{s.file}: ok ({s.name}: {len(m.roles)} roles, {sum(r.threads for r in m.roles.values())} threads, "
+                       f"{len(s.graph.queues)} queues, {len(s.thresholds)} thresholds)")
+    except Exception as exc:  # noqa: BLE001
+        _internal_error(exc)
+    sys.exit(EXIT_USAGE if bad else 0)
+
+
+# -- list ----------------------------------------------------------------------------------------
+@main.command(name="list")
+def list_() -> None:
+    """List the shipped scenarios with a one-line description."""
+    from stresskit.scenario import ScenarioError, load
+
+    found = shipped_scenarios()
+    if not found:
+        click.echo("no shipped scenarios found (looked in: stresskit/scenarios, the checkout's scenarios/, $STRESSKIT_SCENARIOS)", err=True)
+        sys.exit(EXIT_ERROR)
+    width = max(len(n) for n in found)
+    for name, path in found.items():
+        try:
+            desc = load(path).model.description
+        except ScenarioError as err:
+            desc = f"(invalid: {err.expected})"
+        click.echo(f"{name:<{width}}  {desc}")
+    click.echo(f"\nrun one with: stresskit run {next(iter(found.values()))}   (or just its name)")
+
+
+# -- run -----------------------------------------------------------------------------------------
+class _Duration(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201
+        from stresskit.scenario.units import parse_duration_s
+
+        try:
+            seconds = parse_duration_s(str(value))
+        except ValueError as exc:
+            self.fail(f"expected {exc} (got {value!r})", param, ctx)
+        if not 0 < seconds <= 3600:
+            self.fail(f"expected a duration in (0, 3600] seconds (got {value!r})", param, ctx)
+        return seconds
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--workers", "-w", type=click.IntRange(1, 64), help="Worker processes at once (default: min(replicas, CPUs)).")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), help="Base seed (default: the scenario's, else random; always reported).")
+@click.option("--ops", type=click.IntRange(1, 10**11), help="Allocations per replica (replaces the scenario's ops/duration).")
+@click.option("--duration", type=_Duration(), help="Stop allocating after this long, e.g. 2s or 500ms.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option("--profile", is_flag=True, help="Sample workers with py-spy (native frames): hotspots, flamegraph, speedscope.")
+@click.option("--profile-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("stresskit-profile"), show_default=True,
+              help="Where --profile writes its files.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only one status line per scenario.")
+def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
+        json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool) -> None:
+    """Run scenario FILES (paths or shipped names) and check their thresholds.
+
+    Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
+    infrastructure failed, 130 interrupted.
+    """
+    try:
+        loaded, bad = _load_all(files)
+        if bad:
+            sys.exit(EXIT_USAGE)
+        from stresskit.planner import Overrides
+        from stresskit.report.console import Display
+        from stresskit.report.json_report import ReportWriter, overall_status
+        from stresskit.session import Options, exit_code, run_scenario
+
+        opts = Options(Overrides(seed=seed, ops=ops, duration_s=duration), workers, profile, profile_dir)
+        display = Display(quiet=quiet)
+        writer = ReportWriter(json_path, multiple=len(loaded) > 1)
+        reports = []
+        for i, checked in enumerate(loaded):
+            report, interrupted = run_scenario(checked, opts, display, writer, i)
+            reports.append(report)
+            display.summary(report, str(json_path) if json_path else None)
+            if interrupted:
+                sys.exit(exit_code("error", interrupted=True))
+        sys.exit(exit_code(overall_status(reports)))
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("stresskit: interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:  # the report path is not writable, the disk is full...
+        click.echo(f"stresskit: {exc.filename or ''}: {exc.strerror or exc} (check --json/--profile-dir paths)", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # noqa: BLE001
+        _internal_error(exc)
+
+
+# -- doctor --------------------------------------------------------------------------------------
+@main.command()
+@click.option("--no-attach", is_flag=True, help="Skip the py-spy attach test.")
+def doctor(no_attach: bool) -> None:
+    """Show what stresskit runs on: native library, versions, cache line, py-spy, engine."""
+    problems = 0
+
+    def show(key: str, value: str, ok: bool = True) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        click.echo(f"{key + ':':<22} {value}{'' if ok else '   <- problem'}")
+
+    show("stresskit", __version__)
+    show("python", f"{sys.version.split()[0]} ({sys.executable})")
+    try:
+        from stresskit import _native
+
+        lib = _native.load()
+        show("native library", f"{lib.path} (found via: {lib.origin})")
+        glue = _native.ffi().string(lib.lib.cc_glue_version()).decode()
+        mi = int(lib.lib.cc_mimalloc_version())
+        show("glue version", glue)
+        show("mimalloc version", f"{mi // 10000}.{mi // 100 % 100}.{mi % 100}")
+        show("cache line size", f"{int(lib.lib.cc_cache_line_size())} bytes")
+    except Exception as exc:  # noqa: BLE001 - doctor reports every failure as a line
+        show("native library", f"not loaded: {exc}", ok=False)
+    engine = importlib.util.find_spec("stresskit.engine")
+    if engine is None:
+        show("engine", "stresskit.engine is missing: `stresskit run` cannot run scenarios", ok=False)
+    else:
+        try:
+            import stresskit.engine as eng
+
+            show("engine", f"{eng.__file__}: run_replica {'present' if hasattr(eng, 'run_replica') else 'MISSING'}", ok=hasattr(eng, "run_replica"))
+        except Exception as exc:  # noqa: BLE001
+            show("engine", f"import failed: {type(exc).__name__}: {exc}", ok=False)
+    from stresskit import profiling
+    from stresskit.runner.pool import START_METHOD
+
+    show("worker start method", START_METHOD)
+    spy = profiling.py_spy()
+    if spy is None:
+        show("py-spy", "not installed: --profile will report no hotspots (pip install py-spy)", ok=False)
+    else:
+        import subprocess
+
+        version = subprocess.run([spy, "--version"], capture_output=True, text=True).stdout.strip()
+        show("py-spy", f"{spy} ({version})")
+        if not no_attach:
+            ok, why = profiling.can_attach()
+            show("py-spy attach", ("yes: " if ok else "no: ") + why, ok=ok)
+    shipped = shipped_scenarios()
+    show("shipped scenarios", f"{len(shipped)} in {', '.join(str(d) for d in shipped_dirs()) or 'nowhere'}", ok=bool(shipped))
+    sys.exit(EXIT_ERROR if problems else 0)
+
+
 def _register() -> None:
-    # Each subsystem owns its command module; the group only gathers them.
-    from stresskit.bench.command import bench
+    # Each subsystem owns its command module; the group only gathers them. find_spec rather than
+    # try/except ImportError: a subsystem not built yet is skipped, a broken one fails loudly.
+    if importlib.util.find_spec("stresskit.bench") is not None and importlib.util.find_spec("stresskit.bench.command") is not None:
+        from stresskit.bench.command import bench
 
-    main.add_command(bench)
+        main.add_command(bench)
 
 
-try:
-    _register()
-except ImportError:  # a subsystem still being built; its command is simply absent
-    pass
+_register()

@@ -18,7 +18,7 @@ MetricValue = float | int | bool | None
 
 PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
 # Latency histogram names the engine reports (RoleResult.latency keys).
-LATENCY_OPS = ("alloc", "free", "handoff", "retire", "reclaim")
+LATENCY_OPS = ("alloc", "free", "handoff")
 GLUE_STATS = ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
 ROLE_COUNTERS = ("ops", "allocs", "frees", "failed_allocs", "canary_failures", "double_handoffs")
 
@@ -50,6 +50,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("canary.failures", "blocks", "sum", "blocks whose fill pattern was damaged when freed"),
     MetricSpec("handoff.doubles", "blocks", "sum", "blocks handed off or freed twice"),
     MetricSpec("alloc.failed", "ops", "sum", "allocations that returned NULL outside OOM roles"),
+    MetricSpec("blocks.reaped", "blocks", "sum", "blocks in flight when a run stopped early, freed by the engine's final drain"),
+    MetricSpec("smr.epochs", "epochs", "max", "global SMR epoch reached by the retiring roles"),
     MetricSpec("unreclaimed.peak_bytes", "bytes", "max", "most bytes retired and not yet freed at once"),
     MetricSpec("unreclaimed.peak_blocks", "blocks", "max", "most blocks retired and not yet freed at once"),
     MetricSpec("unreclaimed.avg_bytes", "bytes", "mean", "time-averaged bytes retired and not yet freed"),
@@ -60,6 +62,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("oom.blocks_before_null", "blocks", "min", "blocks obtained before the first NULL"),
     MetricSpec("oom.recovered", "bool", "all", "allocation worked again after freeing part of the memory"),
     MetricSpec("oom.limit_bytes", "bytes", "max", "the memory bound applied"),
+    MetricSpec("oom.limit_applied", "bool", "all", "the memory bound could be installed in every worker"),
     MetricSpec("concurrency.max_threads_inside", "threads", "max", "most role threads seen in native code at once"),
     MetricSpec("cpu.utilisation", "cores", "mean over workers", "worker CPU time (user+sys) / wall time during the replica"),
     MetricSpec("workers.total", "processes", "count", "worker processes started"),
@@ -71,6 +74,10 @@ METRICS: tuple[MetricSpec, ...] = (
     *(MetricSpec(f"roles.<role>.{c}", "ops", "sum", f"{c.replace('_', ' ')} of the role") for c in ROLE_COUNTERS),
     MetricSpec("roles.<role>.ops_per_s", "ops/s", "mean over replicas", "the role's ops / its measured wall time"),
     MetricSpec("roles.<role>.threads", "threads", "max", "threads in the role"),
+    MetricSpec("roles.<role>.full_retries", "ops", "sum", "pushes that found the outbox full (back-pressure)"),
+    MetricSpec("roles.<role>.empty_retries", "ops", "sum", "pops that found the inbox empty while upstream still ran"),
+    MetricSpec("roles.<role>.min_age_at_free_ns", "ns", "min", "reclaim: age of the youngest retired block freed (>= grace)"),
+    MetricSpec("roles.<role>.min_epochs_at_free", "epochs", "min", "reclaim: fewest epochs elapsed at a free (>= grace_epochs)"),
     MetricSpec("roles.<role>.max_threads_inside", "threads", "max", "most of the role's threads in native code at once"),
     *_ROLE_LAT,
 )
@@ -155,8 +162,12 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
         m["throughput.ops_per_s"] = statistics.fmean(rates)
     m["blocks.leaked"] = sum(r.blocks_leaked for r in results)
     m["bytes.leaked"] = sum(r.bytes_leaked for r in results)
-    m["canary.failures"] = sum(x.canary_failures for r in results for x in r.roles)
-    m["handoff.doubles"] = sum(x.double_handoffs for r in results for x in r.roles)
+    # The engine's replica totals also count what its final drain found; other result producers
+    # may only fill the per-role counters.
+    m["canary.failures"] = sum(max(getattr(r, "canary_failures", 0), sum(x.canary_failures for x in r.roles)) for r in results)
+    m["handoff.doubles"] = sum(max(getattr(r, "double_handoffs", 0), sum(x.double_handoffs for x in r.roles)) for r in results)
+    m["blocks.reaped"] = sum(getattr(r, "blocks_reaped", 0) for r in results)
+    m["smr.epochs"] = max(getattr(r, "epochs", 0) for r in results)
     m["alloc.failed"] = sum(x.failed_allocs for r in results for x in r.roles if x.action != "oom")
     m["unreclaimed.peak_bytes"] = max(r.unreclaimed_peak_bytes for r in results)
     m["unreclaimed.peak_blocks"] = max(r.unreclaimed_peak_blocks for r in results)
@@ -181,6 +192,7 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
         m["oom.blocks_before_null"] = min(o.blocks_before_null for o in ooms)
         m["oom.recovered"] = all(o.recovered for o in ooms)
         m["oom.limit_bytes"] = max(o.limit_bytes for o in ooms)
+        m["oom.limit_applied"] = all(getattr(o, "limit_applied", True) for o in ooms)
 
     for stat in GLUE_STATS:
         values = [r.glue_stats[stat] for r in results if stat in r.glue_stats]
@@ -197,6 +209,12 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
         if role_rates:
             m[prefix + "ops_per_s"] = statistics.fmean(role_rates)
         m[prefix + "threads"] = max(x.threads for x in mine)
+        for counter in ("full_retries", "empty_retries"):
+            m[prefix + counter] = sum(int(getattr(x, counter, 0)) for x in mine)
+        for low in ("min_age_at_free_ns", "min_epochs_at_free"):
+            values = [v for x in mine if (v := getattr(x, low, None)) is not None]
+            if values:
+                m[prefix + low] = min(values)
         m[prefix + "max_threads_inside"] = max(x.max_threads_inside for x in mine)
         _merge_latency(m, prefix + "latency.", ((op, h) for x in mine for op, h in x.latency.items() if op in LATENCY_OPS))
     return m

@@ -117,8 +117,12 @@ def _expected(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
         return str(ctx.get("error", err["msg"]))
     if kind == "string_pattern_mismatch":
         return "a name of letters, digits and _ that does not start with a digit (max 32 characters)"
-    if kind == "model_type" or kind == "dict_type" or kind == "model_attributes_type":
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
         return "a table"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return "a number " + err["msg"].removeprefix("Input should be ")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "an integer"
     msg = err["msg"]
     for prefix in ("Input should be ", "Value should be "):
         if msg.startswith(prefix):

@@ -1,0 +1,150 @@
+"""The JSON report: one document per scenario run, written atomically and incrementally.
+
+It is rewritten (temp file + os.replace) after every worker finishes, so a crash or Ctrl-C of the
+supervisor leaves a valid document with what was collected (``complete: false``). The key set is
+a contract (schema_version); tests/scenarios/test_report_golden.py pins it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from stresskit._version import __version__
+from stresskit.planner import RunPlan
+from stresskit.profiling import ProfileReport
+from stresskit.runner.records import WorkerRecord
+from stresskit.thresholds import ThresholdResult
+
+SCHEMA_VERSION = 1
+MAX_SERIES_POINTS = 2000
+REPORT_KEYS = (
+    "schema_version", "tool", "scenario", "status", "complete", "interrupted", "seed", "started_at",
+    "elapsed_s", "plan", "metrics", "thresholds", "workers", "unreclaimed_series", "hotspots", "profile", "errors",
+)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: report them as null rather than write an invalid document."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _series(records: Sequence[WorkerRecord]) -> list[dict[str, Any]]:
+    out = []
+    for rec in records:
+        if rec.result is None or not rec.result.unreclaimed_series:
+            continue
+        points = list(rec.result.unreclaimed_series)
+        step = max(1, math.ceil(len(points) / MAX_SERIES_POINTS))
+        out.append({"replica": rec.replica, "columns": ["t_s", "blocks", "bytes"], "points": [list(p) for p in points[::step]]})
+    return out
+
+
+def status_of(records: Sequence[WorkerRecord], thresholds: Sequence[ThresholdResult], interrupted: bool) -> str:
+    if interrupted or any(r.status != "ok" for r in records) or not records:
+        return "error"
+    return "pass" if all(t.ok for t in thresholds) else "fail"
+
+
+def build(
+    run: RunPlan,
+    records: Sequence[WorkerRecord],
+    metrics: dict[str, Any],
+    thresholds: Sequence[ThresholdResult],
+    *,
+    started_at: float,
+    complete: bool,
+    interrupted: bool = False,
+    profile: ProfileReport | None = None,
+    errors: Sequence[str] = (),
+) -> dict[str, Any]:
+    first = run.replicas[0]
+    status = status_of(records, thresholds, interrupted) if complete else "error"
+    errs = list(errors) + [f"replica {r.replica}: {r.error}" for r in records if r.error]
+    if not complete and not interrupted:
+        errs.append("the run did not finish (report written while running)")
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "stresskit", "version": __version__},
+        "scenario": {"name": run.scenario.name, "file": run.scenario.file, "description": run.scenario.model.description},
+        "status": status,
+        "complete": complete,
+        "interrupted": interrupted,
+        "seed": run.seed,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+        "elapsed_s": time.time() - started_at,
+        "plan": {
+            "ops": first.ops,
+            "duration_s": first.duration_s,
+            "replicas": len(run.replicas),
+            "workers": run.workers,
+            "deadline_s": first.deadline_s,
+            "roles": [
+                {"name": r.name, "action": r.action, "threads": r.threads, "inbox": r.inbox, "outbox": r.outbox}
+                for r in first.roles
+            ],
+            "queues": [{"name": q.name, "capacity": q.capacity} for q in first.queues],
+        },
+        "metrics": dict(sorted(metrics.items())),
+        "thresholds": [t.to_json() for t in thresholds],
+        "workers": [r.to_json() for r in records],
+        "unreclaimed_series": _series(records),
+        "hotspots": [h.to_json() for h in profile.hotspots] if profile else None,
+        "profile": profile.to_json() if profile else None,
+        "errors": errs,
+    }
+    return _clean(doc)
+
+
+def overall_status(reports: Sequence[dict[str, Any]]) -> str:
+    statuses = {r["status"] for r in reports}
+    return "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
+
+
+class ReportWriter:
+    """Holds the reports of one `stresskit run` and rewrites PATH atomically on every update.
+    One scenario: the report itself. Several: {"schema_version", "status", "reports": [...]}."""
+
+    def __init__(self, path: Path | None, multiple: bool) -> None:
+        self.path = path
+        self.multiple = multiple
+        self.reports: list[dict[str, Any]] = []
+
+    def update(self, index: int, report: dict[str, Any]) -> None:
+        if index < len(self.reports):
+            self.reports[index] = report
+        else:
+            self.reports.append(report)
+        self.write()
+
+    def document(self) -> dict[str, Any]:
+        if not self.multiple and self.reports:
+            return self.reports[0]
+        return {"schema_version": SCHEMA_VERSION, "status": overall_status(self.reports), "reports": self.reports}
+
+    def write(self) -> None:
+        if self.path is None:
+            return
+        write_atomic(self.path, json.dumps(self.document(), indent=2, allow_nan=False) + "\n")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

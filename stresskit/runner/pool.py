@@ -1,0 +1,260 @@
+"""The supervisor: replicas in separate worker processes, crash containment, deadlines.
+
+Not a multiprocess.Pool: a Pool whose worker dies replaces it silently and the task's result never
+arrives (the caller hangs; see docs/exit-codes.md). Here every worker is a Process we watch
+directly: its pipe (results, streamed as they come) and its sentinel (death) are waited on
+together, so a worker that dies, by any signal, is noticed at once and the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as _signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import multiprocess
+from multiprocess.connection import wait
+
+from stresskit.plan import ReplicaPlan
+from stresskit.runner.records import WorkerRecord
+from stresskit.runner.worker import DEFAULT_ENGINE, worker_main
+
+# Explicit start method: never fork a process that may have threads (py-spy readers, rich's
+# refresh thread). forkserver is cheaper per worker; spawn is the portable fallback.
+START_METHOD = os.environ.get("STRESSKIT_START_METHOD", "spawn")
+POLL_S = 0.1
+STOP_GRACE_S = 3.0  # after ("stop",), how long a worker gets to send what it has
+STARTUP_ALLOWANCE_S = 30.0  # interpreter start-up is not part of the replica's deadline
+
+
+class Attacher(Protocol):
+    def attach(self, pid: int, replica: int) -> None: ...
+
+
+EventFn = Callable[[str, WorkerRecord], None]
+
+
+@dataclass
+class _Active:
+    record: WorkerRecord
+    process: Any
+    conn: Any
+    started: float
+    deadline_s: float
+    go_sent: float | None = None
+    last_rss_sample: float = 0.0
+    killed_for: str = ""
+    done: bool = False
+    pending_stop: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Interrupted(Exception):
+    """Ctrl-C arrived; ``records`` holds what was collected."""
+
+    def __init__(self, records: list[WorkerRecord]) -> None:
+        super().__init__("interrupted")
+        self.records = records
+
+
+def _proc_peak_rss(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _signal_name(num: int) -> str:
+    try:
+        return _signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
+class Supervisor:
+    def __init__(
+        self,
+        plans: Sequence[ReplicaPlan],
+        workers: int,
+        engine_ref: str = DEFAULT_ENGINE,
+        on_event: EventFn | None = None,
+        attacher: Attacher | None = None,
+        start_method: str = START_METHOD,
+    ) -> None:
+        self.plans = list(plans)
+        self.workers = max(1, workers)
+        self.engine_ref = engine_ref
+        self.on_event = on_event or (lambda kind, rec: None)
+        self.attacher = attacher
+        self.ctx = multiprocess.get_context(start_method)
+        self.records: dict[int, WorkerRecord] = {p.replica: WorkerRecord(replica=p.replica) for p in self.plans}
+        self.active: dict[int, _Active] = {}
+
+    # -- one worker ---------------------------------------------------------------------------
+    def _start(self, plan: ReplicaPlan) -> None:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(
+            target=worker_main, args=(plan, child, self.engine_ref), name=f"stresskit-replica-{plan.replica}", daemon=True
+        )
+        proc.start()
+        child.close()
+        rec = self.records[plan.replica]
+        rec.pid = proc.pid
+        self.active[plan.replica] = _Active(rec, proc, parent, time.monotonic(), plan.deadline_s)
+        self.on_event("started", rec)
+
+    def _send(self, act: _Active, msg: tuple[Any, ...]) -> None:
+        try:
+            act.conn.send(msg)
+        except (OSError, ValueError):
+            pass  # the worker is gone; its sentinel tells us how
+
+    def _handle(self, act: _Active, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        rec = act.record
+        if kind == "ready":
+            if self.attacher is not None and rec.pid is not None:
+                self.attacher.attach(rec.pid, rec.replica)
+            act.go_sent = time.monotonic()
+            self._send(act, ("go",))
+            if act.pending_stop:
+                self._send(act, ("stop",))
+        elif kind == "progress":
+            rec.progress = dict(msg[1])
+            self.on_event("progress", rec)
+        elif kind in ("result", "error"):
+            usage = msg[2]
+            rec.peak_rss_bytes = int(usage["peak_rss_bytes"])
+            rec.cpu_s = float(usage["cpu_s"])
+            rec.elapsed_s = float(usage["elapsed_s"])
+            if kind == "result":
+                rec.result = msg[1]
+                rec.status = "ok"
+            else:
+                rec.status = "failed"
+                rec.error = f"the replica raised {msg[1]}"
+            act.extra["delivered"] = True
+
+    def _drain(self, act: _Active) -> None:
+        try:
+            while act.conn.poll():
+                self._handle(act, act.conn.recv())
+        except (EOFError, OSError):
+            pass
+
+    def _finish(self, act: _Active) -> None:
+        self._drain(act)
+        act.process.join(timeout=5)
+        rec = act.record
+        code = act.process.exitcode
+        if code is not None and code < 0:
+            rec.signal = _signal_name(-code)
+        elif code is not None:
+            rec.exitcode = code
+        if act.killed_for:
+            rec.status = "timeout" if act.killed_for == "deadline" else "interrupted"
+            rec.error = (
+                f"killed after the {act.deadline_s:g} s deadline (load.deadline)"
+                if act.killed_for == "deadline"
+                else "stopped by Ctrl-C"
+            )
+        elif not act.extra.get("delivered"):
+            rec.status = "crashed"
+            how = f"killed by {rec.signal}" if rec.signal else f"exited with status {code}"
+            rec.error = f"worker {how} before delivering its result"
+        if rec.elapsed_s == 0.0:
+            rec.elapsed_s = time.monotonic() - (act.go_sent or act.started)
+        if rec.peak_rss_bytes is None:
+            rec.peak_rss_bytes = act.extra.get("rss")
+        act.done = True
+        act.conn.close()
+        del self.active[rec.replica]
+        self.on_event("finished", rec)
+
+    def _kill(self, act: _Active, why: str) -> None:
+        if act.killed_for:
+            return
+        act.killed_for = why
+        try:
+            os.kill(act.process.pid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def _tick(self, timeout: float) -> None:
+        waitables: list[Any] = []
+        for act in self.active.values():
+            waitables += [act.conn, act.process.sentinel]
+        ready = set(wait(waitables, timeout=timeout)) if waitables else set()
+        now = time.monotonic()
+        for act in list(self.active.values()):
+            if act.conn in ready:
+                self._drain(act)
+            if act.process.sentinel in ready or not act.process.is_alive():
+                self._finish(act)
+                continue
+            if now - act.last_rss_sample > 0.25 and act.process.pid:
+                rss = _proc_peak_rss(act.process.pid)
+                if rss is not None:
+                    act.extra["rss"] = rss
+                act.last_rss_sample = now
+            begun = act.go_sent or (act.started + STARTUP_ALLOWANCE_S)
+            if now - begun > act.deadline_s:
+                self._kill(act, "deadline")
+
+    def run(self) -> list[WorkerRecord]:
+        pending = list(self.plans)
+        try:
+            while pending or self.active:
+                while pending and len(self.active) < self.workers:
+                    self._start(pending.pop(0))
+                self._tick(POLL_S)
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise Interrupted(self.collected()) from None
+        finally:
+            for act in list(self.active.values()):  # only reached on an unexpected error
+                self._kill(act, "interrupt")
+        return self.collected()
+
+    def _interrupt(self) -> None:
+        for act in self.active.values():
+            act.pending_stop = True
+            if act.go_sent is not None:
+                self._send(act, ("stop",))
+        end = time.monotonic() + STOP_GRACE_S
+        while self.active and time.monotonic() < end:
+            try:
+                self._tick(POLL_S)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+                break
+        for act in list(self.active.values()):
+            self._kill(act, "interrupt")
+        deadline = time.monotonic() + 5
+        while self.active and time.monotonic() < deadline:
+            self._tick(POLL_S)
+        for rec in self.records.values():
+            if rec.status == "not_started" and rec.pid is not None:
+                rec.status = "interrupted"
+
+    def collected(self) -> list[WorkerRecord]:
+        return [self.records[p.replica] for p in self.plans]
+
+
+def run_replicas(
+    plans: Sequence[ReplicaPlan],
+    workers: int,
+    engine_ref: str = DEFAULT_ENGINE,
+    on_event: EventFn | None = None,
+    attacher: Attacher | None = None,
+) -> list[WorkerRecord]:
+    """Run every replica; returns one record per replica, in replica order. Raises Interrupted
+    (with the records collected so far) on Ctrl-C."""
+    return Supervisor(plans, workers, engine_ref, on_event, attacher).run()

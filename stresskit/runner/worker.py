@@ -1,0 +1,142 @@
+"""The worker process: runs one replica and streams messages back over its pipe.
+
+Protocol (tuples over a duplex multiprocess Pipe):
+  worker -> supervisor: ("ready", pid) · ("progress", {..}) · ("result", ReplicaResult, usage)
+                        · ("error", text, usage)
+  supervisor -> worker: ("go",) once profilers are attached · ("stop",) to end early (Ctrl-C)
+``usage`` is {"peak_rss_bytes", "cpu_s", "elapsed_s"} measured in the worker around the replica.
+
+Testing hook (documented in docs/exit-codes.md): STRESSKIT_TEST_CRASH="REPLICA:MODE:DELAY_S" makes
+the worker running replica REPLICA, DELAY_S seconds after it starts the replica, do MODE: ``kill``
+(SIGKILL itself), ``segv``, ``abort``, ``hang`` (stop responding; the deadline must end it) or
+``raise`` (a Python exception). Crash containment is tested with it; it does nothing when unset.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+DEFAULT_ENGINE = "stresskit.engine:run_replica"
+CRASH_HOOK_ENV = "STRESSKIT_TEST_CRASH"
+PROGRESS_INTERVAL_S = 0.2
+
+
+def resolve_engine(ref: str) -> Callable[..., Any]:
+    """``package.module:function`` or ``/path/to/file.py:function``."""
+    target, _, func = ref.rpartition(":")
+    if target.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(f"_stresskit_engine_{abs(hash(target))}", target)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load engine file {target}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    return getattr(module, func)
+
+
+def _usage(start_wall: float, start: resource.struct_rusage) -> dict[str, float]:
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return {
+        "peak_rss_bytes": float(now.ru_maxrss * scale),
+        "cpu_s": (now.ru_utime - start.ru_utime) + (now.ru_stime - start.ru_stime),
+        "elapsed_s": time.monotonic() - start_wall,
+    }
+
+
+def _arm_crash_hook(replica: int) -> None:
+    spec = os.environ.get(CRASH_HOOK_ENV)
+    if not spec:
+        return
+    try:
+        which, mode, delay = spec.split(":")
+        if int(which) != replica:
+            return
+        delay_s = float(delay)
+    except ValueError:
+        return
+    if mode == "hang":
+        time.sleep(delay_s)
+        while True:  # a worker that stopped making progress: only the deadline ends it
+            time.sleep(3600)
+    if mode == "raise":
+        time.sleep(delay_s)
+        raise RuntimeError(f"{CRASH_HOOK_ENV} asked replica {replica} to raise")
+    sig = {"kill": signal.SIGKILL, "segv": signal.SIGSEGV, "abort": signal.SIGABRT}.get(mode)
+    if sig is not None:
+        timer = threading.Timer(delay_s, os.kill, (os.getpid(), sig))
+        timer.daemon = True
+        timer.start()
+
+
+def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
+    # The supervisor owns Ctrl-C: it asks workers to stop, so they must not die on SIGINT first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = threading.Event()
+    conn.send(("ready", os.getpid()))
+    try:
+        msg = conn.recv()
+    except EOFError:
+        return
+    if msg[0] != "go":
+        return
+
+    def listen() -> None:
+        try:
+            while True:
+                if conn.recv()[0] == "stop":
+                    stop.set()
+                    return
+        except (EOFError, OSError):
+            stop.set()
+
+    threading.Thread(target=listen, name="stresskit-stop-listener", daemon=True).start()
+    send_lock = threading.Lock()
+    last = [0.0]
+
+    def progress(*args: Any, **kwargs: Any) -> None:
+        # Engines report progress as they like (a dict, a fraction, keywords); pass on a dict,
+        # at most every PROGRESS_INTERVAL_S so a chatty engine cannot flood the pipe.
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_INTERVAL_S:
+            return
+        last[0] = now
+        info: dict[str, Any] = {}
+        for a in args:
+            if isinstance(a, dict):
+                info.update(a)
+            elif isinstance(a, (int, float)):
+                info["fraction"] = float(a)
+        info.update(kwargs)
+        with send_lock:
+            try:
+                conn.send(("progress", info))
+            except (OSError, ValueError):
+                pass
+
+    start_ru = resource.getrusage(resource.RUSAGE_SELF)
+    start_wall = time.monotonic()
+    try:
+        run_replica = resolve_engine(engine_ref)
+        _arm_crash_hook(plan.replica)
+        result = run_replica(plan, progress=progress, stop_event=stop)
+        message: tuple[Any, ...] = ("result", result, _usage(start_wall, start_ru))
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the supervisor as text
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        detail = traceback.format_exc(limit=8)
+        message = ("error", text, _usage(start_wall, start_ru), detail)
+    with send_lock:
+        conn.send(message)
+    conn.close()

@@ -1,0 +1,79 @@
+"""One `stresskit run` end to end: plan -> run workers -> collect metrics -> thresholds -> report.
+
+Data flows one way; each step is its own module. This module only wires them and maps the
+outcome to an exit code (docs/exit-codes.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stresskit.metrics import aggregate
+from stresskit.planner import Overrides, RunPlan, plan
+from stresskit.profiling import Profiler, ProfileReport
+from stresskit.report import json_report
+from stresskit.report.console import Display
+from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
+from stresskit.scenario.validation import CheckedScenario
+from stresskit.thresholds import evaluate
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@dataclass
+class Options:
+    overrides: Overrides = Overrides()
+    workers: int | None = None
+    profile: bool = False
+    profile_dir: Path = Path("stresskit-profile")
+    engine_ref: str = DEFAULT_ENGINE
+
+
+def exit_code(status: str, interrupted: bool = False) -> int:
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(status, EXIT_ERROR)
+
+
+def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool = False,
+            profile: ProfileReport | None = None, errors: Sequence[str] = ()) -> dict[str, Any]:
+    results = [r.result for r in records if r.result is not None]
+    metrics = aggregate(results, [r for r in records if r.status != "not_started" or r.pid])
+    thresholds = [evaluate(t, metrics) for t in run.scenario.thresholds]
+    return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
+                             interrupted=interrupted, profile=profile, errors=errors)
+
+
+def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writer: json_report.ReportWriter, index: int) -> tuple[dict[str, Any], bool]:
+    """Returns the final report and whether Ctrl-C ended the run."""
+    run = plan(checked, opts.overrides, workers=opts.workers, profile=opts.profile)
+    started = time.time()
+    profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
+    live: dict[int, WorkerRecord] = {}
+
+    def on_event(kind: str, rec: WorkerRecord) -> None:
+        display.event(kind, rec)
+        live[rec.replica] = rec
+        if kind == "finished":  # the report on disk always holds everything collected so far
+            writer.update(index, _report(run, sorted(live.values(), key=lambda r: r.replica), started, complete=False))
+
+    display.start(run)
+    writer.update(index, _report(run, [], started, complete=False))
+    interrupted = False
+    errors: list[str] = []
+    supervisor = Supervisor(run.replicas, run.workers, opts.engine_ref, on_event, profiler)
+    try:
+        records = supervisor.run()
+    except Interrupted as stop:
+        records, interrupted = stop.records, True
+        errors.append("interrupted by Ctrl-C: workers were stopped; this report holds what they had delivered")
+    finally:
+        display.stop()
+    prof = profiler.finish() if profiler is not None else None
+    report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors)
+    writer.update(index, report)
+    return report, interrupted
