@@ -41,7 +41,7 @@ _ROLE_LAT = [
 ]
 
 METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("ops.total", "ops", "sum", "allocations plus frees done by every role"),
+    MetricSpec("ops.total", "ops", "sum", "allocations plus frees done by every role, warm-up excluded"),
     MetricSpec("allocs.total", "ops", "sum", "successful allocations"),
     MetricSpec("frees.total", "ops", "sum", "frees"),
     MetricSpec("throughput.ops_per_s", "ops/s", "mean over replicas", "ops.total of a replica / its measured wall time"),
@@ -156,8 +156,10 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
     frees = per_replica(lambda r: sum(x.frees for x in r.roles))
     m["allocs.total"] = sum(allocs)
     m["frees.total"] = sum(frees)
-    m["ops.total"] = sum(allocs) + sum(frees)
-    rates = [x for a, f, r in zip(allocs, frees, results) if (x := _rate(a + f, r.elapsed_s)) is not None]
+    # Warm-up allocations are freed locally and are not part of the measured time.
+    measured = [a + f - 2 * sum(getattr(x, "warmup_ops", 0) for x in r.roles) for a, f, r in zip(allocs, frees, results)]
+    m["ops.total"] = sum(measured)
+    rates = [x for n, r in zip(measured, results) if (x := _rate(n, r.elapsed_s)) is not None]
     if rates:
         m["throughput.ops_per_s"] = statistics.fmean(rates)
     m["blocks.leaked"] = sum(r.blocks_leaked for r in results)

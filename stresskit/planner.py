@@ -100,7 +100,7 @@ def plan(checked: CheckedScenario, overrides: Overrides = Overrides(), workers: 
             series_interval_ms=max(1, round(load.series_interval * 1000)),
             deadline_s=load.deadline,
             stats=load.stats,
-            extra=dict(s.extra),
+            extra=s.extra.model_dump(exclude_none=True),
         )
         for i in range(load.replicas)
     )

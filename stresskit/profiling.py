@@ -28,6 +28,7 @@ from pathlib import Path
 
 DEFAULT_RATE = 97  # Hz: modest, and not a multiple of common timer periods
 ATTACH_TIMEOUT_S = 10.0
+_RAW_ADDRESS = re.compile(r"^0x[0-9a-f]+ ")
 _FRAME_LINE = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -62,8 +63,10 @@ class ProfileReport:
 
 
 def frame_key(frame: str) -> str:
-    """'mi_malloc (alloc.c:12)' -> 'mi_malloc (alloc.c)': lines of one function count together."""
-    m = _FRAME_LINE.match(frame.strip())
+    """'mi_malloc (alloc.c:12)' -> 'mi_malloc (alloc.c)': lines of one function count together;
+    unsymbolised addresses ('0x7f.. (libc.so.6)') differ per process and become '[unknown] (libc.so.6)'."""
+    frame = _RAW_ADDRESS.sub("[unknown] ", frame.strip())
+    m = _FRAME_LINE.match(frame)
     if not m:
         return frame.strip()
     return f"{m.group('func')} ({m.group('file')})"

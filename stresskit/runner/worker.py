@@ -114,11 +114,14 @@ def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
             return
         last[0] = now
         info: dict[str, Any] = {}
+        numbers = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
         for a in args:
             if isinstance(a, dict):
                 info.update(a)
-            elif isinstance(a, (int, float)):
-                info["fraction"] = float(a)
+        if numbers:  # stresskit.engine calls progress(ops_done, ops_target)
+            info["ops"] = numbers[0]
+            if len(numbers) > 1 and numbers[1]:
+                info["fraction"] = min(1.0, numbers[0] / numbers[1])
         info.update(kwargs)
         with send_lock:
             try:

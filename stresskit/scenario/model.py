@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from stresskit.scenario.units import parse_bytes, parse_duration_s
+from stresskit.units import parse_bytes, parse_duration_s
 
 # Documented caps (docs/scenarios.md). They keep a typo (threads = 40000) from taking the machine down.
 MAX_THREADS_PER_ROLE = 256
@@ -159,6 +159,15 @@ class Thresholds(_Strict):
     )
 
 
+class Extra(_Strict):
+    """Engine tunables (stresskit.engine); rarely needed."""
+
+    oom_mechanism: Literal["mimalloc-arena", "rlimit-as"] | None = Field(
+        None, description="how an oom role bounds memory: mimalloc arena reserve (default) or RLIMIT_AS"
+    )
+    chunk_ms: float | None = Field(None, gt=0, le=1000, description="work per native call of a role thread, in ms (default 20)")
+
+
 class Scenario(_Strict):
     """A stress scenario: roles of threads, flows of blocks between them, load, thresholds."""
 
@@ -169,4 +178,4 @@ class Scenario(_Strict):
     flows: list[Flow] = Field(default_factory=list, max_length=256)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     profile: bool = Field(False, description="sample workers with py-spy, like `run --profile`")
-    extra: dict[str, Any] = Field(default_factory=dict, description="engine tunables passed through unchanged")
+    extra: Extra = Field(default_factory=Extra, description="engine tunables")
