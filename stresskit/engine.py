@@ -23,7 +23,15 @@ Mapping of the plan to the engine:
     deterministic per seed; interleavings are not).
 
 The OOM role's bound is process-wide (see native/src/engine_oom.c): run an oom role alone, in
-its own process (each replica runs in a worker process).
+its own process (each replica runs in a worker process). mimalloc 3.4.3 reserves a 1 GiB arena
+when the library loads, and memory already reserved stays usable under either bound, so a worker
+that runs an oom role should start with :func:`worker_environment` (MIMALLOC_ARENA_RESERVE) in
+its environment, set before the library is loaded; otherwise the NULL comes only after about
+1 GiB plus the limit (still a NULL, recovered and reported, just a looser bound).
+
+Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt_blocks`` N
+flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
+the next N blocks twice. Both must show up in canary_failures / double_handoffs.
 """
 
 from __future__ import annotations
@@ -59,6 +67,16 @@ _ROLE_OPS = {
 _ALLOCATING = ("produce", "alloc_free")
 
 Progress = Callable[[int, int], None]
+
+# mimalloc reads this when the library loads: arenas are then reserved on demand (64 MiB at a
+# time here) instead of 1 GiB up front, so an oom role's bound is close to its limit.
+OOM_WORKER_ENV = {"MIMALLOC_ARENA_RESERVE": "4MiB"}
+
+
+def worker_environment(plan: ReplicaPlan) -> dict[str, str]:
+    """Environment variables a worker process should have, before it loads the native library,
+    to run ``plan`` as intended (empty unless the plan has an oom role)."""
+    return dict(OOM_WORKER_ENV) if any(r.action == "oom" for r in plan.roles) else {}
 
 
 class EngineError(ValueError):
@@ -248,6 +266,13 @@ def run_replica(
         ops_target = int(plan.ops) if plan.ops else 0
         if lib.sk_run_prepare(run, ops_target, max(0, plan.warmup_ops)) != 0:
             raise MemoryError("sk_run_prepare: out of memory")
+
+        corrupt = int(plan.extra.get("testing_corrupt_blocks", 0) or 0)
+        duplicate = int(plan.extra.get("testing_double_handoffs", 0) or 0)
+        if corrupt > 0:
+            lib.sk_engine_testing_corrupt_next(run, corrupt)
+        if duplicate > 0:
+            lib.sk_engine_testing_double_handoff_next(run, duplicate)
 
         if plan.stats:
             lib.cc_alloc_stats_enable(True)

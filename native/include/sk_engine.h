@@ -200,7 +200,8 @@ CC_API void sk_run_start(sk_run_t *run);
 /* ---- running ----------------------------------------------------------------------------- */
 
 /* Do up to about `budget_ns` of role `role`'s work as its thread `thread` (each (role, thread)
- * pair must be driven by one OS thread at a time). Returns 1 when that thread has finished (its
+ * pair must be driven by one OS thread at a time). A thread's first call first waits (up to 2 s)
+ * until every thread of the run has made its first call: a native start line. Returns 1 when that thread has finished (its
  * quota is done or a stop was requested, and for freeing roles every upstream thread has finished
  * and the inbox is drained), 0 when there is more to do, -1 for a bad index or unprepared run.
  * Calling again after 1 returns 1. */
@@ -252,7 +253,8 @@ CC_API void sk_run_destroy(sk_run_t *run);
 /* Bucket of a latency: values 0..7 exactly, then 8 sub-buckets per power of two. */
 CC_API uint32_t sk_hist_bucket_index(uint64_t ns);
 
-/* Smallest value that falls in bucket `index` (the next bucket's lower bound is its end). */
+/* Smallest value that falls in bucket `index` (the next bucket's lower bound is its end);
+ * UINT64_MAX for the unused buckets 496..511 (2^64-1 falls in bucket 495). */
 CC_API uint64_t sk_hist_bucket_lower(uint32_t index);
 
 /* ---- the bounded MPMC queue on its own (for tests) --------------------------------------- */

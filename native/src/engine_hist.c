@@ -1,6 +1,9 @@
 /* Log-bucketed latency histograms (HdrHistogram-like, 3 bits of precision): values 0..7 get a
  * bucket each, then every power of two [2^e, 2^(e+1)) is split into 8 equal sub-buckets, so a
- * bucket is at most 12.5% wide whatever the magnitude. 512 buckets cover all of uint64. */
+ * bucket is at most 12.5% wide whatever the magnitude. 496 buckets cover all of uint64; the
+ * array has 512 for a round size. */
+
+enum { SK_HIST_BUCKETS_USED = 496 };
 #include "engine_internal.h"
 
 uint32_t sk_hist_bucket_index(uint64_t ns) {
@@ -12,7 +15,8 @@ uint32_t sk_hist_bucket_index(uint64_t ns) {
 
 uint64_t sk_hist_bucket_lower(uint32_t index) {
     if (index < 8) return index;
-    if (index >= SK_HIST_BUCKETS) return UINT64_MAX;
+    /* 2^63..2^64-1 ends in bucket 495: the buckets above are never used */
+    if (index >= SK_HIST_BUCKETS_USED) return UINT64_MAX;
     uint32_t e = index / 8 + 2;
     uint64_t sub = index % 8;
     return (8 + sub) << (e - 3);

@@ -175,6 +175,8 @@ struct sk_run {
     alignas(SK_CACHE_LINE) _Atomic int64_t inside;
     _Atomic int64_t max_inside;
     _Atomic uint64_t progress;
+    _Atomic uint64_t arrived; /* threads at the native start line */
+    uint64_t total_threads;
     _Atomic uint64_t t_last_end;
     alignas(SK_CACHE_LINE) _Atomic uint64_t next_chunk;
     _Atomic(_Atomic uint64_t *) *own_dir; /* SK_OWN_MAX_CHUNKS chunk pointers */

@@ -334,6 +334,18 @@ static void leave(sk_run_t *run, sk_role_t *r) {
     atomic_fetch_sub_explicit(&run->inside, 1, memory_order_relaxed);
 }
 
+/* Every thread's first step waits here until all the run's threads have arrived (or 2 s pass,
+ * or the run is aborted): the start is simultaneous in native code, not merely released into the
+ * interpreter's lock queue, and all threads are provably inside native code at once. */
+static void start_line(sk_run_t *run) {
+    atomic_fetch_add_explicit(&run->arrived, 1, memory_order_acq_rel);
+    uint64_t give_up = sk_now_ns() + UINT64_C(2000000000);
+    uint32_t attempt = 0;
+    while (atomic_load_explicit(&run->arrived, memory_order_acquire) < run->total_threads &&
+           !aborted(run) && sk_now_ns() < give_up)
+        sk_backoff(attempt++);
+}
+
 int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t budget_ns) {
     if (run == NULL || !run->prepared || role >= run->nroles) return -1;
     sk_role_t *r = &run->roles[role];
@@ -341,8 +353,11 @@ int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t bud
     sk_thread_t *t = &r->threads[thread];
     if (t->finished) return 1;
     enter(run, r);
+    if (!t->started) {
+        t->started = true;
+        start_line(run);
+    }
     uint64_t deadline = sk_now_ns() + budget_ns;
-    t->started = true;
     int32_t rc;
     switch (r->cfg.action) {
         case SK_ACT_ALLOC_FREE: rc = step_alloc_free(run, r, t, deadline); break;

@@ -32,6 +32,7 @@ sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every) {
     atomic_init(&run->inside, 0);
     atomic_init(&run->max_inside, 0);
     atomic_init(&run->progress, 0);
+    atomic_init(&run->arrived, 0);
     atomic_init(&run->t_last_end, 0);
     atomic_init(&run->next_chunk, 0);
     atomic_init(&run->corrupt_pending, 0);
@@ -115,6 +116,7 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
         const sk_role_config_t *c = &run->roles[i].cfg;
         if (c->outbox >= 0) run->queues[c->outbox].upstream_total += c->threads;
         if (allocating(c->action)) alloc_threads += c->threads;
+        run->total_threads += c->threads;
     }
     uint64_t alloc_index = 0, global_index = 0;
     for (uint32_t i = 0; i < run->nroles; i++) {
