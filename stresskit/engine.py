@@ -263,7 +263,9 @@ def run_replica(
                     f"{_needs(role.action)}; threads 1..4096, batch 1..4096, sizes 1..2^40, "
                     f"aligned kinds need a power-of-two alignment in [8, 2^20])"
                 )
-        ops_target = int(plan.ops) if plan.ops else 0
+        if plan.ops is not None and plan.ops < 1:
+            raise EngineError(f"ops: expected a positive number of allocations or None, got {plan.ops}")
+        ops_target = int(plan.ops) if plan.ops is not None else 0
         if lib.sk_run_prepare(run, ops_target, max(0, plan.warmup_ops)) != 0:
             raise MemoryError("sk_run_prepare: out of memory")
 
@@ -293,9 +295,9 @@ def run_replica(
                 shared.threads.append(th)
         if not shared.threads:
             shared.all_done.set()
+        started = True
         for th in shared.threads:
             th.start()
-        started = True
         lib.sk_run_start(run)
         lib.sk_run_sample(run)
         shared.barrier.wait()
@@ -344,7 +346,8 @@ def run_replica(
             lib.sk_run_abort(run)
             shared.barrier.abort()  # threads still waiting at the barrier return at once
             for th in shared.threads:
-                th.join()
+                if th.ident is not None:  # started (a failed start leaves the others at the barrier: aborted above)
+                    th.join()
         if plan.stats:
             lib.cc_alloc_stats_enable(stats_were_on)
         lib.sk_run_destroy(run)

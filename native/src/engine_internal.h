@@ -115,7 +115,7 @@ typedef struct sk_thread {
     bool started, finished, measuring;
     uint64_t quota;       /* measured allocations to do (UINT64_MAX: until stopped) */
     uint64_t warmup_left;
-    uint64_t op_tick;     /* counts ops for latency sampling */
+    uint64_t op_tick;     /* ops until the next timed one */
     uint64_t reported;    /* ops already added to the run's progress */
     uint64_t t_start, t_end;
     uint64_t serial_next, serial_end; /* claimed range of tracked serials */
@@ -216,8 +216,11 @@ void sk_thread_finish(sk_run_t *run, sk_role_t *r, sk_thread_t *t);
 void sk_unreclaimed_add(sk_run_t *run, uint64_t bytes);
 void sk_unreclaimed_sub(sk_run_t *run, uint64_t bytes);
 
+/* One op in sample_every is timed: a countdown, not a modulo, to keep a division off the hot path. */
 static inline bool sk_should_time(const sk_run_t *run, sk_thread_t *t) {
-    return (++t->op_tick % run->sample_every) == 0;
+    if (--t->op_tick != 0) return false;
+    t->op_tick = run->sample_every;
+    return true;
 }
 
 static inline void sk_atomic_max_u64(_Atomic uint64_t *a, uint64_t v) {

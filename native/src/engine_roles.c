@@ -268,7 +268,7 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
                 /* Out of bookkeeping memory: this block is freed now rather than lost. Its grace
                  * is not honoured, which min_age_at_free_ns then shows. */
                 if (take_for_free(run, t, &e)) {
-                    sk_unreclaimed_sub(run, e.size);
+                    if (e.t_ns != 0) sk_unreclaimed_sub(run, e.size);
                     sk_block_free(run, r, t, &e, false);
                 }
                 continue;
@@ -296,7 +296,7 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
             if (!take_for_free(run, t, &x)) continue;
             if (age < t->min_age_ns) t->min_age_ns = age;
             if (epochs < t->min_epochs) t->min_epochs = epochs;
-            sk_unreclaimed_sub(run, x.size);
+            if (x.t_ns != 0) sk_unreclaimed_sub(run, x.size); /* a never-retired block was not counted */
             sk_block_free(run, r, t, &x, sk_should_time(run, t));
             t->retired++;
             t->ops++;

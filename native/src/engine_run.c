@@ -133,6 +133,7 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
             t->min_age_ns = UINT64_MAX;
             t->min_epochs = UINT64_MAX;
             t->quota = UINT64_MAX;
+            t->op_tick = run->sample_every;
             t->hist = calloc(SK_OP_COUNT, sizeof(sk_hist_t));
             if (t->hist == NULL) return -1;
             if (allocating(r->cfg.action)) {
