@@ -197,8 +197,8 @@ class Display:
             reason = f" ({t['reason']})" if t.get("reason") else ""
             self.line(f"threshold {'pass' if t['ok'] else 'FAIL'}: {t['expression']} (value {t['value']}){reason}")
         for w in report["workers"]:
-            if w["status"] != "ok":
-                self.line(f"worker replica {w['replica']} pid {w['pid']}: {w['status']}: {w['error']}")
+            if w["status"] != "ok":  # why it failed is in the report's errors, printed next
+                self.line(f"worker replica {w['replica']} pid {w['pid']}: {w['status']} ({w['signal'] or w['exitcode']})")
         self._hotspots(report)
 
     def _hotspots(self, report: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ which action, threshold metric names) live in stresskit.scenario.validation.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -59,9 +59,10 @@ def _duration(value: Any) -> Any:
 
 
 Count = Annotated[int, BeforeValidator(_reject_bool)]
-ByteCount = Annotated[int, BeforeValidator(_bytes)]
-BlockSize = Annotated[int, BeforeValidator(_bytes), Field(gt=0, le=MAX_BLOCK_BYTES)]
-Seconds = Annotated[float, BeforeValidator(_duration)]
+# json_schema_input_type: the schema shows what a user may write ("64MiB"), not the parsed type.
+ByteCount = Annotated[int, BeforeValidator(_bytes, json_schema_input_type=Union[int, str])]
+BlockSize = Annotated[int, BeforeValidator(_bytes, json_schema_input_type=Union[int, str]), Field(gt=0, le=MAX_BLOCK_BYTES)]
+Seconds = Annotated[float, BeforeValidator(_duration, json_schema_input_type=Union[float, str])]
 
 
 class _Strict(BaseModel):
@@ -83,15 +84,6 @@ class Sizes(_Strict):
         None, description="choice: relative weight of each value (same length as values)"
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        if isinstance(data, (int, str)) and not isinstance(data, bool):
-            return {"dist": "fixed", "size": data}
-        if isinstance(data, list):
-            return {"dist": "choice", "values": data}
-        return data
-
     @model_validator(mode="after")
     def _fields_match_dist(self) -> Sizes:
         needed = {"fixed": {"size"}, "uniform": {"min", "max"}, "choice": {"values"}}[self.dist]
@@ -108,6 +100,17 @@ class Sizes(_Strict):
         return self
 
 
+def _sizes_shorthand(data: Any) -> Any:
+    if isinstance(data, (int, str)) and not isinstance(data, bool):
+        return {"dist": "fixed", "size": data}
+    if isinstance(data, list):
+        return {"dist": "choice", "values": data}
+    return data
+
+
+SizesField = Annotated[Sizes, BeforeValidator(_sizes_shorthand, json_schema_input_type=Union[int, str, list[Union[int, str]], Sizes])]
+
+
 class Role(_Strict):
     """A named group of threads doing one action. Keys that apply only to some actions are
     rejected on the others (see docs/scenarios.md)."""
@@ -115,7 +118,7 @@ class Role(_Strict):
     action: Action = Field(description="what each thread of the role does")
     description: str = Field("", max_length=200)
     threads: Count = Field(1, ge=1, le=MAX_THREADS_PER_ROLE, description="threads in this role")
-    sizes: Sizes = Field(default_factory=lambda: Sizes(dist="fixed", size=64), description="block sizes")
+    sizes: SizesField = Field(default_factory=lambda: Sizes(dist="fixed", size=64), description="block sizes")
     alloc: Literal["plain", "calloc", "aligned", "node"] = Field("plain", description="which cc_* allocates")
     alignment: Count | None = Field(None, ge=1, le=MAX_ALIGNMENT, description="alloc = 'aligned': a power of two")
     free: Literal["sized", "unsized"] = Field("sized", description="cc_free (sized) or cc_free_unsized")
