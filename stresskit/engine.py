@@ -86,8 +86,15 @@ class EngineError(ValueError):
 def _lib():
     lib = _native.lib()
     ffi = _native.ffi()
+    try:
+        abi_sizeof = lib.sk_engine_abi_sizeof
+    except AttributeError:
+        raise _native.NativeLibraryError(
+            f"{_native.load().path} predates the stress engine (no sk_* engine symbols): rebuild "
+            f"the native library (pip install .) or point {_native.ENV_VAR} at a current build"
+        ) from None
     for which, name in enumerate(("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t")):
-        native = lib.sk_engine_abi_sizeof(which)
+        native = abi_sizeof(which)
         if native != ffi.sizeof(name):
             raise _native.NativeLibraryError(
                 f"{name} is {native} bytes in the loaded library but {ffi.sizeof(name)} in "

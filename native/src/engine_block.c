@@ -18,8 +18,10 @@ uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng) {
     uint64_t size;
     switch (c->size_kind) {
         case SK_SIZE_UNIFORM: {
-            uint64_t lo = c->size_values[0], hi = c->size_values[1];
-            size = lo + sk_rand(rng) % (hi - lo + 1);
+            uint64_t lo = c->size_values[0], span = c->size_values[1] - lo + 1;
+            uint64_t x = sk_rand(rng);
+            /* multiply-shift instead of a 64-bit division when the span fits in 32 bits */
+            size = lo + (span <= UINT32_MAX ? ((x >> 32) * span) >> 32 : x % span);
             break;
         }
         case SK_SIZE_CHOICE: {
@@ -28,7 +30,7 @@ uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng) {
                 double u = (double)(sk_rand(rng) >> 11) * 0x1p-53 * r->total_weight;
                 while (i + 1 < c->size_count && u >= r->cum_weights[i]) i++;
             } else {
-                i = (uint32_t)(sk_rand(rng) % c->size_count);
+                i = (uint32_t)(((sk_rand(rng) >> 32) * c->size_count) >> 32);
             }
             size = c->size_values[i];
             break;
@@ -45,36 +47,31 @@ static inline uint64_t pattern_word(uint64_t w0, uint64_t word_index) {
     return w0 + word_index * SK_GOLDEN;
 }
 
-/* Byte `off` of the block is byte (off % 8) of pattern word off / 8 in memory order, so whole-word
- * memcpy and byte-wise edges agree on any endianness. */
-static inline unsigned char pattern_byte(uint64_t w0, uint64_t off) {
-    uint64_t w = pattern_word(w0, off >> 3);
-    unsigned char b[8];
-    memcpy(b, &w, 8);
-    return b[off & 7];
-}
-
+/* Byte `off` of the block is byte (off % 8) of pattern word off / 8 in memory order, so whole
+ * words and partial edge words agree on any endianness; each word is computed once. */
 static void fill_range(unsigned char *p, uint64_t a, uint64_t b, uint64_t w0) {
-    uint64_t off = a;
-    for (; off < b && (off & 7) != 0; off++) p[off] = pattern_byte(w0, off);
-    for (; off + 8 <= b; off += 8) {
-        uint64_t w = pattern_word(w0, off >> 3);
-        memcpy(p + off, &w, 8);
+    for (uint64_t j = a >> 3; j * 8 < b; j++) {
+        uint64_t w = pattern_word(w0, j);
+        uint64_t lo = j * 8 > a ? j * 8 : a, hi = j * 8 + 8 < b ? j * 8 + 8 : b;
+        if (hi - lo == 8)
+            memcpy(p + lo, &w, 8);
+        else
+            memcpy(p + lo, (const unsigned char *)&w + (lo - j * 8), hi - lo);
     }
-    for (; off < b; off++) p[off] = pattern_byte(w0, off);
 }
 
 static bool check_range(const unsigned char *p, uint64_t a, uint64_t b, uint64_t w0) {
-    uint64_t off = a;
-    for (; off < b && (off & 7) != 0; off++)
-        if (p[off] != pattern_byte(w0, off)) return false;
-    for (; off + 8 <= b; off += 8) {
-        uint64_t w = pattern_word(w0, off >> 3), got;
-        memcpy(&got, p + off, 8);
-        if (got != w) return false;
+    for (uint64_t j = a >> 3; j * 8 < b; j++) {
+        uint64_t w = pattern_word(w0, j);
+        uint64_t lo = j * 8 > a ? j * 8 : a, hi = j * 8 + 8 < b ? j * 8 + 8 : b;
+        if (hi - lo == 8) {
+            uint64_t got;
+            memcpy(&got, p + lo, 8);
+            if (got != w) return false;
+        } else if (memcmp(p + lo, (const unsigned char *)&w + (lo - j * 8), hi - lo) != 0) {
+            return false;
+        }
     }
-    for (; off < b; off++)
-        if (p[off] != pattern_byte(w0, off)) return false;
     return true;
 }
 
