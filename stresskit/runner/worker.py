@@ -15,7 +15,6 @@ the worker running replica REPLICA, DELAY_S seconds after it starts the replica,
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import resource
 import signal
@@ -32,17 +31,9 @@ PROGRESS_INTERVAL_S = 0.2
 
 
 def resolve_engine(ref: str) -> Callable[..., Any]:
-    """``package.module:function`` or ``/path/to/file.py:function``."""
-    target, _, func = ref.rpartition(":")
-    if target.endswith(".py"):
-        spec = importlib.util.spec_from_file_location(f"_stresskit_engine_{abs(hash(target))}", target)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load engine file {target}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(target)
-    return getattr(module, func)
+    """``package.module:function`` (the default is the native engine's driver)."""
+    module, _, func = ref.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def _usage(start_wall: float, start: resource.struct_rusage) -> dict[str, float]:

@@ -116,7 +116,15 @@ def _expected(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     if kind == "string_pattern_mismatch":
+        if loc == ("name",):
+            return "a name of letters, digits, '_', '.' and '-' (1 to 64 characters)"
         return "a name of letters, digits and _ that does not start with a digit (max 32 characters)"
+    simple = {
+        "string_type": "a string", "float_type": "a number", "float_parsing": "a number", "list_type": "an array",
+        "bool_type": "true or false", "bool_parsing": "true or false",
+    }
+    if kind in simple:
+        return simple[kind]
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return "a table"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
