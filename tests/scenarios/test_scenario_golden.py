@@ -63,6 +63,12 @@ def test_scenario_examples_in_docs_are_valid(tmp_path: Path) -> None:
         load(path)  # raises ScenarioError with the line if the documented example is wrong
 
 
+def test_report_keys_are_documented() -> None:
+    doc = (DOCS / "metrics.md").read_text()
+    missing = [k for k in REPORT_KEYS if f"`{k}`" not in doc]
+    assert not missing
+
+
 def test_exit_codes_are_documented() -> None:
     doc = (DOCS / "exit-codes.md").read_text()
     for code in ("**0**", "**1**", "**2**", "**3**", "**130**"):

@@ -144,6 +144,8 @@ def test_ctrl_c_stops_workers_writes_report_exits_130(tmp_path: Path) -> None:
     while time.monotonic() < deadline and seen.count("started") < 2:
         seen += proc.stdout.readline()
     time.sleep(1.0)
+    during = read_json(out)  # written at the start and kept valid while the run goes on
+    assert during["complete"] is False and during["status"] == "error"
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
@@ -187,3 +189,20 @@ def test_sixteen_threads_keep_more_than_one_core_busy(tmp_path: Path) -> None:
         pytest.skip(f"cpu.utilisation {m['cpu.utilisation']:.2f} is a share of a contended machine "
                     f"(load average {busy:.1f} on {cpus} CPUs): it cannot show a second free core here")
     assert m["cpu.utilisation"] > 1.2
+
+
+def test_list_shows_every_shipped_scenario(tmp_path: Path) -> None:
+    result = stresskit("list", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    names = {line.split()[0] for line in result.stdout.splitlines() if line and not line.startswith("run one")}
+    assert names == {p.stem for p in SHIPPED}
+
+
+def test_doctor_reports_library_versions_and_py_spy_attach() -> None:
+    result = stresskit("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for key in ("native library:", "glue version:", "mimalloc version:", "cache line size:", "engine:", "py-spy:", "py-spy attach:"):
+        assert key in out, out
+    assert "py-spy attach:         yes" in out
+    assert "(found via: " in out
