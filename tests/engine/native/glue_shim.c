@@ -1,0 +1,32 @@
+/* A stand-in for the cc_* glue (and the two mimalloc calls of the oom role) on top of the C
+ * library, so the engine alone can be built with ThreadSanitizer: the sanitizer intercepts
+ * malloc/free and sees their synchronisation, which it cannot in an uninstrumented mimalloc. */
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "cc_alloc.h"
+
+void *cc_alloc(size_t size) { return size ? malloc(size) : NULL; }
+void *cc_calloc(size_t count, size_t size) { return count && size ? calloc(count, size) : NULL; }
+void *cc_alloc_aligned(size_t size, size_t alignment) {
+    if (size == 0) return NULL;
+    return aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
+}
+void *cc_alloc_node(size_t size) {
+    return size ? aligned_alloc(CC_CACHE_LINE_SIZE, (size + CC_CACHE_LINE_SIZE - 1) / CC_CACHE_LINE_SIZE * CC_CACHE_LINE_SIZE) : NULL;
+}
+void cc_free(void *ptr, size_t size) {
+    (void)size;
+    free(ptr);
+}
+void cc_free_unsized(void *ptr) { free(ptr); }
+
+/* The oom role's mimalloc bound: refused here, so that role reports limit_applied = 0. */
+typedef enum mi_option_e { mi_option_stub } mi_option_t;
+int mi_reserve_os_memory(size_t size, bool commit, bool allow_large);
+void mi_option_set(mi_option_t option, long value);
+int mi_reserve_os_memory(size_t size, bool commit, bool allow_large) {
+    (void)size, (void)commit, (void)allow_large;
+    return -1;
+}
+void mi_option_set(mi_option_t option, long value) { (void)option, (void)value; }
