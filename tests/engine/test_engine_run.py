@@ -189,3 +189,19 @@ def test_plans_the_engine_cannot_run_are_rejected_with_a_reason(roles, queues, n
     plan = ReplicaPlan(scenario="t", replica=0, seed=0, roles=roles, queues=queues, ops=10)
     with pytest.raises(EngineError, match=needle):
         run_replica(plan)
+
+
+@pytest.mark.tier1
+def test_zero_ops_is_rejected_not_run_forever():
+    plan = ReplicaPlan(scenario="t", replica=0, seed=0, roles=(RolePlan("p", "alloc_free", 1),), ops=0)
+    with pytest.raises(EngineError, match="ops"):
+        run_replica(plan)
+
+
+@pytest.mark.tier1
+def test_worker_environment_only_for_oom_plans():
+    from stresskit.engine import OOM_WORKER_ENV, worker_environment
+
+    oom = ReplicaPlan(scenario="t", replica=0, seed=0, roles=(RolePlan("o", "oom", 1, memory_limit_bytes=1 << 26),))
+    assert worker_environment(oom) == OOM_WORKER_ENV and "MIMALLOC_ARENA_RESERVE" in OOM_WORKER_ENV
+    assert worker_environment(cross_thread_plan()) == {}

@@ -116,3 +116,38 @@ def test_mpmc_every_value_once_and_per_producer_order(native, make_queue):
     assert len(seen) == total
     assert sorted(seen) == sorted((p << 32) + i for p in range(producers) for i in range(per_producer))
     assert probe.max_inside >= 2, "producers and consumers never ran native code at the same time"
+
+
+@pytest.mark.tier3
+def test_queue_matches_a_bounded_deque_model(native):
+    """Any sequence of pushes and pops behaves like a bounded FIFO (hypothesis-generated)."""
+    from collections import deque
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ffi, lib = native
+
+    @settings(max_examples=150, deadline=None)
+    @given(capacity_log2=st.integers(1, 5), ops=st.lists(st.one_of(st.none(), st.integers(0, 2**64 - 2)), max_size=200))
+    def check(capacity_log2, ops):
+        capacity = 1 << capacity_log2
+        q = lib.sk_queue_create(capacity)
+        try:
+            model: deque[int] = deque()
+            out = ffi.new("uint64_t *")
+            for op in ops:
+                if op is None:
+                    got = lib.sk_queue_pop(q, out)
+                    assert got == bool(model)
+                    if got:
+                        assert out[0] == model.popleft()
+                else:
+                    pushed = lib.sk_queue_push(q, op)
+                    assert pushed == (len(model) < capacity)
+                    if pushed:
+                        model.append(op)
+        finally:
+            lib.sk_queue_destroy(q)
+
+    check()
