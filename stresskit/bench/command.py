@@ -113,7 +113,7 @@ def bench(
     err = Console(stderr=True)
     try:
         info = machine.describe()
-    except _native.NativeLibraryError as exc:
+    except (_native.NativeLibraryError, HarnessError) as exc:
         _fail(EXIT_HARNESS, str(exc))
     if not info["optimized"]:
         err.print("stresskit bench: warning: the native library was built without optimisation; "

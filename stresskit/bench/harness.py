@@ -82,9 +82,23 @@ class Sample:
         return self.ops_per_s if op.is_throughput else self.ns_per_op
 
 
+def _load():
+    """The loaded library, checked to contain the harness (an older build would not)."""
+    loaded = _native.load()
+    try:
+        loaded.lib.sk_bench_run  # noqa: B018 - cffi resolves the symbol on first access
+    except AttributeError:
+        raise HarnessError(
+            f"the native library {loaded.path} ({loaded.origin}) has no sk_bench_run: it was built "
+            f"before the benchmark harness; rebuild it (pip install .) or point "
+            f"{_native.ENV_VAR} at a fresh build"
+        ) from None
+    return loaded
+
+
 def run(spec: Spec) -> Sample:
     """Run one measurement in native code (the GIL is released for its whole duration)."""
-    loaded = _native.load()
+    loaded = _load()
     ffi, lib = loaded.ffi, loaded.lib
     s = ffi.new("sk_bench_spec_t *")
     s.op = spec.op.native
@@ -114,7 +128,7 @@ def run(spec: Spec) -> Sample:
 
 def build_info() -> dict:
     """What the loaded library says about itself: versions, compiler, the system allocator."""
-    loaded = _native.load()
+    loaded = _load()
     ffi, lib = loaded.ffi, loaded.lib
     v = int(lib.cc_mimalloc_version())
     return {
