@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Build the stresskit conda packages from recipe/ without conda and without a conda channel.
+
+What it does (docs/conda.md has the user-facing version):
+  1. fetches upstream mimalloc's source from PyPI: the cmeel-mimalloc sdist carries the upstream
+     tree under mimalloc/ (pip download, sha256-checked, cached in ~/.cache/stresskit/conda);
+  2. builds the stresskit-native package with rattler-build (py-rattler-build), using only an
+     empty local channel, the machine's cc/cmake/ninja, and mimalloc compiled from that tree;
+     the recipe's own tests (package contents, a C program through the glue) run too;
+  3. installs it with py-rattler (solve + link) into a fresh conda prefix (conda-meta/ and all).
+The stresskit (noarch: python) output needs python from a real channel, so offline it is only
+rendered for every platform (render_all); build it with `rattler-build build -r recipe -c conda-forge`.
+
+Usage: python tools/conda/build_local.py [--prefix DIR] [--output-dir DIR] [--no-recipe-tests]
+Needs: pip install py-rattler-build py-rattler (and a C compiler, cmake, ninja on PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "recipe" / "recipe.yaml"
+VARIANTS = REPO / "recipe" / "variants.yaml"
+
+MIMALLOC_VERSION = "3.4.3"
+SDIST_NAME = f"cmeel_mimalloc-{MIMALLOC_VERSION}.tar.gz"
+# sha256 of the sdist PyPI served on 2026-11-21 (pip download, checked by hand against the tree).
+SDIST_SHA256 = "8d355a77cc0f4133cdeb9156c9098bbb4e88924326d38343cf73ff9caa95ece3"
+
+# The recipe reads these (recipe/recipe.yaml, context section).
+ENV_SOURCE_DIR = "STRESSKIT_MIMALLOC_SOURCE_DIR"
+ENV_SYSTEM_TOOLCHAIN = "STRESSKIT_CONDA_SYSTEM_TOOLCHAIN"
+
+PLATFORMS = ("linux-64", "linux-aarch64", "osx-64", "osx-arm64", "win-64")
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "stresskit" / "conda"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch_mimalloc_source(cache: Path | None = None) -> Path:
+    """Return the upstream mimalloc tree from the cmeel-mimalloc sdist, downloading it once.
+
+    ``--no-binary cmeel-mimalloc`` (not ``:all:``): only this package must come as an sdist; its
+    build requirements, which pip installs to read the sdist's metadata, may be wheels (with
+    ``:all:`` pip compiles CMake itself from source, which takes many minutes)."""
+    cache = cache or cache_root()
+    tree = cache / f"cmeel_mimalloc-{MIMALLOC_VERSION}" / "mimalloc"
+    done = tree.parent / ".extracted"
+    if done.is_file() and done.read_text().strip() == SDIST_SHA256:
+        return tree
+    cache.mkdir(parents=True, exist_ok=True)
+    sdist = cache / SDIST_NAME
+    if not sdist.is_file() or _sha256(sdist) != SDIST_SHA256:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "cmeel-mimalloc",
+             f"cmeel-mimalloc=={MIMALLOC_VERSION}", "-d", str(cache), "--disable-pip-version-check"],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    got = _sha256(sdist)
+    if got != SDIST_SHA256:
+        raise RuntimeError(f"{sdist}: sha256 {got}, expected {SDIST_SHA256} (a different upload?)")
+    shutil.rmtree(tree.parent, ignore_errors=True)
+    with tarfile.open(sdist) as tar:
+        tar.extractall(cache, filter="data")
+    if not (tree / "CMakeLists.txt").is_file() or not (tree / "src" / "static.c").is_file():
+        raise RuntimeError(f"{sdist} does not hold the upstream mimalloc tree under mimalloc/")
+    done.write_text(SDIST_SHA256 + "\n")
+    return tree
+
+
+def make_empty_channel(path: Path, subdirs: tuple[str, ...] = ("noarch",)) -> str:
+    """A channel with no packages: rattler-build needs one to solve against, and it must have a
+    noarch/repodata.json or setting up the recipe's test environment fails."""
+    import rattler
+
+    current = str(rattler.Platform.current())
+    for subdir in dict.fromkeys((*subdirs, current)):
+        d = path / subdir
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "repodata.json").write_text(
+            json.dumps({"info": {"subdir": subdir}, "packages": {}, "packages.conda": {}}))
+    return path.resolve().as_uri()
+
+
+class _Log:
+    """rattler-build progress callback that keeps every log line (the build script's output
+    included) so callers can show it on failure and check what the build did."""
+
+    def __init__(self, echo: bool) -> None:
+        self.lines: list[str] = []
+        self.echo = echo
+
+    def on_log(self, event) -> None:  # noqa: ANN001 - rattler_build.progress.LogEvent
+        for line in event.message.splitlines() or [""]:
+            self.lines.append(line)
+            if self.echo:
+                print(line, flush=True)
+
+    def on_build_step(self, event) -> None:  # noqa: ANN001
+        self.lines.append(f"== {event.step_name}: {event.message}")
+
+    def on_download_start(self, event) -> None:  # noqa: ANN001
+        self.lines.append(f"download {event.url}")
+
+    def on_download_progress(self, event) -> None:  # noqa: ANN001
+        pass
+
+    def on_download_complete(self, event) -> None:  # noqa: ANN001
+        pass
+
+
+@dataclass
+class NativeBuild:
+    package: Path  # the .conda file
+    output_dir: Path  # a local channel holding it
+    log: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _offline_env(mimalloc_tree: Path) -> dict[str, str]:
+    return {ENV_SOURCE_DIR: str(mimalloc_tree), ENV_SYSTEM_TOOLCHAIN: "1"}
+
+
+def render_all(platforms: tuple[str | None, ...] = PLATFORMS, env: dict[str, str] | None = None):
+    """Render the recipe for each platform (None: this one) without building or any network:
+    {platform: [RenderedVariant]}. Selectors in variants.yaml are evaluated per platform too."""
+    from rattler_build import JinjaConfig, PlatformConfig, RenderConfig, Stage0Recipe, VariantConfig
+
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        recipe = Stage0Recipe.from_file(RECIPE)
+        rendered = {}
+        for p in platforms:
+            platform = PlatformConfig(target_platform=p)
+            variants = VariantConfig.from_file_with_context(VARIANTS, JinjaConfig(platform=platform))
+            rendered[p] = recipe.render(variants, RenderConfig(platform=platform))
+        return rendered
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def build_native(output_dir: Path, channel_dir: Path, mimalloc_tree: Path, *, recipe_tests: bool = True,
+                 echo: bool = False) -> NativeBuild:
+    """Build stresskit-native offline. Raises RuntimeError with the build log's tail on failure."""
+    from rattler_build import ToolConfiguration
+
+    channel = make_empty_channel(channel_dir)
+    env = _offline_env(mimalloc_tree)
+    native = [v for v in render_all((None,), env)[None] if v.recipe.package.name == "stresskit-native"]
+    if len(native) != 1:
+        raise RuntimeError(f"expected one stresskit-native variant, rendered {len(native)}")
+    log = _Log(echo)
+    start = time.monotonic()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the source section is re-evaluated at build time
+    try:
+        result = native[0].run_build(
+            tool_config=ToolConfiguration(test_strategy="native" if recipe_tests else "skip"),
+            output_dir=output_dir, channels=[channel], progress_callback=log)
+    except Exception as exc:
+        tail = "\n".join(log.lines[-60:])
+        raise RuntimeError(f"rattler-build failed: {exc}\n--- last lines of the build log ---\n{tail}") from exc
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    packages = [Path(p) for p in result.packages]
+    if len(packages) != 1 or not packages[0].is_file():
+        raise RuntimeError(f"expected one .conda file, got {packages}")
+    return NativeBuild(packages[0], Path(output_dir), log.lines, time.monotonic() - start)
+
+
+def install(channel_dirs: list[Path], specs: list[str], prefix: Path, cache_dir: Path | None = None) -> list:
+    """Solve ``specs`` against local channels and link them into a new conda prefix."""
+    import rattler
+
+    async def go() -> list:
+        gateway = rattler.Gateway(cache_dir=cache_dir) if cache_dir else None
+        records = await rattler.solve(
+            sources=[d.resolve().as_uri() for d in channel_dirs], specs=specs, gateway=gateway,
+            platforms=[rattler.Platform.current(), rattler.Platform("noarch")])
+        await rattler.install(records, target_prefix=prefix, cache_dir=cache_dir / "pkgs" if cache_dir else None,
+                              show_progress=False)
+        return records
+
+    return asyncio.run(go())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--prefix", type=Path, default=REPO / "out" / "conda-prefix",
+                    help="conda prefix to create (default: out/conda-prefix)")
+    ap.add_argument("--output-dir", type=Path, default=REPO / "out" / "conda-bld",
+                    help="where the .conda goes; also a local channel (default: out/conda-bld)")
+    ap.add_argument("--no-recipe-tests", action="store_true", help="skip the recipe's tests section")
+    ap.add_argument("--quiet", action="store_true", help="do not echo the build log")
+    args = ap.parse_args(argv)
+
+    tree = fetch_mimalloc_source()
+    print(f"mimalloc source: {tree}")
+    build = build_native(args.output_dir, args.output_dir.parent / "conda-empty-channel", tree,
+                         recipe_tests=not args.no_recipe_tests, echo=not args.quiet)
+    print(f"built {build.package} in {build.seconds:.0f} s")
+    for platform, variants in render_all(env=_offline_env(tree)).items():
+        print(f"rendered for {platform}: " + ", ".join(f"{v.recipe.package.name} {v.recipe.build.string}" for v in variants))
+    if args.prefix.exists():
+        if not (args.prefix / "conda-meta").is_dir():
+            ap.error(f"--prefix {args.prefix} exists and is not a conda prefix; pick a new directory")
+        shutil.rmtree(args.prefix)
+    install([args.output_dir], ["stresskit-native"], args.prefix)
+    lib = "Library/bin/stresskit_native.dll" if sys.platform == "win32" else "lib/libstresskit_native.so"
+    print(f"installed stresskit-native into {args.prefix}\n"
+          f"use it with: export CONDA_PREFIX={args.prefix}  (or STRESSKIT_NATIVE_LIB={args.prefix / lib})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
