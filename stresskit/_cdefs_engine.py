@@ -106,6 +106,8 @@ typedef struct sk_run_totals {
     int64_t max_threads_inside;
     uint64_t elapsed_ns;
     uint64_t serials_used;
+    double unreclaimed_byte_ns;
+    double unreclaimed_block_ns;
 } sk_run_totals_t;
 
 typedef struct sk_run sk_run_t;

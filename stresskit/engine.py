@@ -439,7 +439,13 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
     result.unreclaimed_series = series
     result.unreclaimed_peak_bytes = max(int(t.unreclaimed_peak_bytes), max((b for _, _, b in series), default=0))
     result.unreclaimed_peak_blocks = max(int(t.unreclaimed_peak_blocks), max((k for _, k, _ in series), default=0))
-    result.unreclaimed_avg_bytes = _time_weighted_average(series)
+    # Exact: every retired block's size x unreclaimed time, over the run's duration. The series
+    # (sampled) is for plotting; its own average is only the fallback for a zero-length run.
+    if t.elapsed_ns > 0:
+        result.unreclaimed_avg_bytes = float(t.unreclaimed_byte_ns) / int(t.elapsed_ns)
+        result.unreclaimed_avg_blocks = float(t.unreclaimed_block_ns) / int(t.elapsed_ns)
+    else:
+        result.unreclaimed_avg_bytes = _time_weighted_average(series)
     result.epochs = int(t.epoch)
     result.elapsed_s = int(t.elapsed_ns) / 1e9
     result.max_threads_inside = int(t.max_threads_inside)

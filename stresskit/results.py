@@ -80,4 +80,5 @@ class ReplicaResult:
     blocks_reaped: int = 0  # in flight when the run stopped early, freed by the engine's drain
     bytes_reaped: int = 0
     epochs: int = 0  # global SMR epoch reached
+    unreclaimed_avg_blocks: float = 0.0  # time-weighted, like unreclaimed_avg_bytes
     stop_reason: str = ""  # "ops", "duration", "stop_event", "deadline", "error"

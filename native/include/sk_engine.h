@@ -163,6 +163,12 @@ typedef struct sk_run_totals {
     int64_t max_threads_inside;      /* most role threads (any role) inside sk_role_step at once */
     uint64_t elapsed_ns;             /* sk_run_start to the last thread's finish */
     uint64_t serials_used;           /* handed-off blocks tracked by the ownership table */
+    /* Integral of unreclaimed bytes (blocks) over time, in byte-ns (block-ns): the sum over every
+     * retired block of its size (1) times the time from retirement to its free (or to the run's
+     * end, for blocks freed by sk_run_drain). Divided by elapsed_ns: the exact time-weighted
+     * average, not an estimate from samples. Valid after sk_run_drain. */
+    double unreclaimed_byte_ns;
+    double unreclaimed_block_ns;
 } sk_run_totals_t;
 
 typedef struct sk_run sk_run_t;

@@ -126,6 +126,10 @@ typedef struct sk_thread {
     uint64_t ops, allocs, frees, failed_allocs, bytes_allocated, bytes_freed;
     uint64_t canary_failures, double_handoffs, full_retries, empty_retries, warmup_ops;
     uint64_t min_age_ns, min_epochs, retired;
+    /* Unreclaimed integral: sum over freed retired blocks of size x (free - retire) time, and of
+     * (free - retire): the exact time-weighted unreclaimed bytes/blocks once divided by the run's
+     * duration, with no shared counter on the hot path. */
+    double unrec_byte_ns, unrec_block_ns;
     /* a block allocated/retired but not yet pushed (queue full at the end of a chunk) */
     bool has_pending;
     sk_entry_t pending;
@@ -186,6 +190,7 @@ struct sk_run {
     sk_sample_t *series;
     size_t series_len, series_cap;
     uint64_t reaped_blocks, reaped_bytes, reap_canary, reap_double;
+    double reap_byte_ns, reap_block_ns;
 };
 
 /* ---- blocks (engine_block.c) ---- */
@@ -215,6 +220,9 @@ void sk_oom_release(sk_run_t *run, sk_thread_t *t);
 void sk_thread_finish(sk_run_t *run, sk_role_t *r, sk_thread_t *t);
 void sk_unreclaimed_add(sk_run_t *run, uint64_t bytes);
 void sk_unreclaimed_sub(sk_run_t *run, uint64_t bytes);
+/* A retired block (e->t_ns != 0) is being freed by thread t at time `now`: take it off the
+ * unreclaimed counters and add its unreclaimed time to t's integral. */
+void sk_unreclaimed_release(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e, uint64_t now);
 
 /* One op in sample_every is timed: a countdown, not a modulo, to keep a division off the hot path. */
 static inline bool sk_should_time(const sk_run_t *run, sk_thread_t *t) {

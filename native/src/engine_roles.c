@@ -28,6 +28,14 @@ void sk_unreclaimed_sub(sk_run_t *run, uint64_t bytes) {
     atomic_fetch_sub_explicit(&run->unreclaimed_bytes, bytes, memory_order_relaxed);
 }
 
+void sk_unreclaimed_release(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e, uint64_t now) {
+    if (e->t_ns == 0) return; /* never retired: never counted */
+    sk_unreclaimed_sub(run, e->size);
+    double age = now > e->t_ns ? (double)(now - e->t_ns) : 0.0;
+    t->unrec_byte_ns += (double)e->size * age;
+    t->unrec_block_ns += age;
+}
+
 void sk_thread_finish(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
     if (t->finished) return;
     t->finished = true;
@@ -181,7 +189,7 @@ static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t
         attempt = 0;
         begin_measure(t);
         if (!take_for_free(run, t, &e)) continue;
-        if (e.t_ns != 0) sk_unreclaimed_sub(run, e.size);
+        if (e.t_ns != 0) sk_unreclaimed_release(run, t, &e, sk_now_ns());
         sk_block_free(run, r, t, &e, sk_should_time(run, t));
         t->ops++;
     }
@@ -268,7 +276,7 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
                 /* Out of bookkeeping memory: this block is freed now rather than lost. Its grace
                  * is not honoured, which min_age_at_free_ns then shows. */
                 if (take_for_free(run, t, &e)) {
-                    if (e.t_ns != 0) sk_unreclaimed_sub(run, e.size);
+                    if (e.t_ns != 0) sk_unreclaimed_release(run, t, &e, sk_now_ns());
                     sk_block_free(run, r, t, &e, false);
                 }
                 continue;
@@ -296,7 +304,7 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
             if (!take_for_free(run, t, &x)) continue;
             if (age < t->min_age_ns) t->min_age_ns = age;
             if (epochs < t->min_epochs) t->min_epochs = epochs;
-            if (x.t_ns != 0) sk_unreclaimed_sub(run, x.size); /* a never-retired block was not counted */
+            sk_unreclaimed_release(run, t, &x, now);
             sk_block_free(run, r, t, &x, sk_should_time(run, t));
             t->retired++;
             t->ops++;

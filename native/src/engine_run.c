@@ -203,7 +203,14 @@ static void reap(sk_run_t *run, const sk_entry_t *e) {
         run->reap_double++;
         return;
     }
-    if (e->t_ns != 0) sk_unreclaimed_sub(run, e->size);
+    if (e->t_ns != 0) {
+        /* it stayed unreclaimed until the run ended (the drain runs after) */
+        sk_unreclaimed_sub(run, e->size);
+        uint64_t end = atomic_load(&run->t_last_end);
+        double age = end > e->t_ns ? (double)(end - e->t_ns) : 0.0;
+        run->reap_byte_ns += (double)e->size * age;
+        run->reap_block_ns += age;
+    }
     if (!sk_block_free_raw(run, e, true)) run->reap_canary++;
     run->reaped_blocks++;
     run->reaped_bytes += e->size;
@@ -303,11 +310,15 @@ void sk_run_totals(const sk_run_t *run, sk_run_totals_t *out) {
                 out->blocks_freed += t->frees;
                 out->bytes_allocated += t->bytes_allocated;
                 out->bytes_freed += t->bytes_freed;
+                out->unreclaimed_byte_ns += t->unrec_byte_ns;
+                out->unreclaimed_block_ns += t->unrec_block_ns;
             }
         }
     }
     out->blocks_freed += run->reaped_blocks;
     out->bytes_freed += run->reaped_bytes;
+    out->unreclaimed_byte_ns += run->reap_byte_ns;
+    out->unreclaimed_block_ns += run->reap_block_ns;
     out->blocks_reaped = run->reaped_blocks;
     out->bytes_reaped = run->reaped_bytes;
     out->reap_canary_failures = run->reap_canary;

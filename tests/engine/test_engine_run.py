@@ -92,6 +92,9 @@ def test_smr_frees_only_after_the_grace():
     assert result.epochs > 20_000 // 32 // 2  # the retirers advanced it
     assert result.unreclaimed_peak_blocks > 0 and result.unreclaimed_peak_bytes > 0
     assert 0 < result.unreclaimed_avg_bytes <= result.unreclaimed_peak_bytes
+    # exact integral: each of the 20000 blocks stayed unreclaimed for at least grace_ns
+    assert result.unreclaimed_avg_blocks * result.elapsed_s >= 20_000 * grace_ns / 1e9
+    assert result.unreclaimed_avg_blocks <= result.unreclaimed_peak_blocks
     series = result.unreclaimed_series
     assert len(series) >= 2
     assert all(t1 >= t0 for (t0, _, _), (t1, _, _) in zip(series, series[1:]))
