@@ -37,6 +37,7 @@ the next N blocks twice. Both must show up in canary_failures / double_handoffs.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -371,6 +372,20 @@ def _needs(action: str) -> str:
     }.get(action, "a known action")
 
 
+def _oom_note(applied: bool, hit_cap: bool) -> str:
+    if not applied:
+        return "the memory bound could not be installed (see native/src/engine_oom.c)"
+    if hit_cap:
+        return "no NULL before the safety cap (4 x limit + 2 GiB): the bound did not take"
+    if not any(k in os.environ for k in OOM_WORKER_ENV):
+        return (
+            "MIMALLOC_ARENA_RESERVE was not set when the library loaded: mimalloc's startup arena "
+            "(1 GiB) was usable too, so NULL came after up to limit + 1 GiB; start the worker "
+            "with stresskit.engine.worker_environment(plan) for a tight bound"
+        )
+    return ""
+
+
 def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
     totals = ffi.new("sk_run_totals_t *")
     lib.sk_run_totals(run, totals)
@@ -419,6 +434,7 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
                 mechanism=str(plan.extra.get("oom_mechanism", "mimalloc-arena")),
                 limit_applied=bool(s.oom_limit_applied),
                 hit_safety_cap=bool(s.oom_hit_safety_cap),
+                note=_oom_note(bool(s.oom_limit_applied), bool(s.oom_hit_safety_cap)),
             )
 
     n = lib.sk_run_series(run, ffi.NULL, ffi.NULL, ffi.NULL, 0)

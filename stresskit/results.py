@@ -52,6 +52,7 @@ class OomResult:
     mechanism: str = ""  # "mimalloc-arena" or "rlimit-as"
     limit_applied: bool = False  # the bound could be installed
     hit_safety_cap: bool = False  # stopped at 4 x limit + 2 GiB without a NULL: the bound did not take
+    note: str = ""  # why the bound may be looser than limit_bytes, when the engine knows
 
 
 @dataclass

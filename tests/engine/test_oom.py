@@ -44,6 +44,7 @@ def test_oom_gets_null_then_recovers(mechanism):
     result = run_child(mechanism)
     oom = result["oom"]
     assert oom["limit_applied"] and oom["mechanism"] == mechanism
+    assert oom["note"] == "", "the worker environment was set: the bound is tight"
     assert not oom["hit_safety_cap"]
     assert oom["null_returns"] > 1, "several NULLs are counted, none aborts"
     assert oom["recovered"] is True
