@@ -47,70 +47,16 @@ def _bound(ctx: click.Context, param: click.Parameter, value: str) -> float:
         raise click.BadParameter(str(exc))
 
 
-def _fail(code: int, message: str) -> None:
-    click.echo(f"stresskit bench: {message}", err=True)
-    sys.exit(code)
-
-
-@click.command(epilog=_EPILOG)
-@click.option("--quick", is_flag=True, help="Fewer sizes, shorter samples, 5 repeats (< 30 s on 2 cores).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write results, machine, targets and goals as JSON (and the plot next to it).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the throughput-vs-threads plot here (.png, .svg or .pdf).")
-@click.option("--compare", "baseline_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Baseline JSON from an earlier --json run: exit 1 if a row regressed.")
-@click.option("--fail-above", default="10%", show_default=True, callback=_bound,
-              help="Regression bound for --compare, on ratio_to_mimalloc.")
-@click.option("--repeats", type=click.IntRange(1, 1000), default=None,
-              help="Samples per implementation and row [default: 5 with --quick, else 9].")
-@click.option("--op", "ops", multiple=True, type=click.Choice([o.value for o in Op]),
-              help="Measure only these operations (repeatable) [default: all].")
-@click.option("--threads", callback=_threads, default=None,
-              help="Thread counts for throughput, e.g. 1,2,4,8,16 [default: 1,2,4,8,16].")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the random mix.")
-@click.option("--scale", type=click.FloatRange(min=1e-4, max=100.0), default=1.0, hidden=True,
-              help="Multiply operation counts and windows (tests use tiny values).")
-def bench(
-    quick: bool,
-    json_path: Path | None,
-    plot_path: Path | None,
-    baseline_path: Path | None,
-    fail_above: float,
-    repeats: int | None,
-    ops: tuple[str, ...],
-    threads: tuple[int, ...] | None,
-    seed: int,
-    scale: float,
-) -> None:
-    """Measure cc, cc+stats, raw mimalloc and the system allocator side by side.
-
-    Latency of alloc and free (64 B and a size sweep), aligned_alloc (alignments 8..4096),
-    cross-thread free, and throughput of a random alloc/free mix at 1..16 threads. Every sample
-    runs in native code; implementations are interleaved and repeated; rows report median, min,
-    max and the ratio to raw mimalloc.
-    """
+def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Console) -> dict:  # noqa: ANN001
+    """Run the benchmark and return the JSON document (also printed as a table)."""
     from stresskit import _native
-    from stresskit.bench import compare as cmp
     from stresskit.bench import machine, output, runner, stats
     from stresskit.bench.harness import HarnessError
-
-    baseline = None
-    if baseline_path is not None:
-        try:
-            baseline = cmp.load_baseline(baseline_path)
-        except cmp.BaselineError as exc:
-            _fail(EXIT_BAD_INPUT, f"bad baseline: {exc}")
 
     cfg = runner.Config.make(
         quick=quick, repeats=repeats, scale=scale, threads=threads,
         ops=[Op(o) for o in ops] or None, seed=seed,
     )
-    out = Console()
-    if not out.is_terminal:
-        # Plain output is for files and pipes: never wrap or elide a column to fit 80 characters.
-        out = Console(width=200, highlight=False)
-    err = Console(stderr=True)
     try:
         info = machine.describe()
     except (_native.NativeLibraryError, HarnessError) as exc:
@@ -150,7 +96,88 @@ def bench(
     failures = sum(r["failures"] for r in rows)
     if failures:
         err.print(f"stresskit bench: warning: {failures} allocations returned NULL during the run")
-    out.print(f"measured in {wall:.1f} s")
+    return doc
+
+
+def _fail(code: int, message: str) -> None:
+    click.echo(f"stresskit bench: {message}", err=True)
+    sys.exit(code)
+
+
+@click.command(epilog=_EPILOG)
+@click.option("--quick", is_flag=True, help="Fewer sizes, shorter samples, 5 repeats (< 30 s on 2 cores).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write results, machine, targets and goals as JSON (and the plot next to it).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the throughput-vs-threads plot here (.png, .svg or .pdf).")
+@click.option("--compare", "baseline_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Baseline JSON from an earlier --json run: exit 1 if a row regressed.")
+@click.option("--fail-above", default="10%", show_default=True, callback=_bound,
+              help="Regression bound for --compare, on ratio_to_mimalloc.")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Do not measure: load an earlier --json run, then print, plot and compare it "
+                   "(measurement options are ignored).")
+@click.option("--repeats", type=click.IntRange(1, 1000), default=None,
+              help="Samples per implementation and row [default: 5 with --quick, else 9].")
+@click.option("--op", "ops", multiple=True, type=click.Choice([o.value for o in Op]),
+              help="Measure only these operations (repeatable) [default: all].")
+@click.option("--threads", callback=_threads, default=None,
+              help="Thread counts for throughput, e.g. 1,2,4,8,16 [default: 1,2,4,8,16].")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the random mix.")
+@click.option("--scale", type=click.FloatRange(min=1e-4, max=100.0), default=1.0, hidden=True,
+              help="Multiply operation counts and windows (tests use tiny values).")
+def bench(
+    quick: bool,
+    json_path: Path | None,
+    plot_path: Path | None,
+    baseline_path: Path | None,
+    fail_above: float,
+    input_path: Path | None,
+    repeats: int | None,
+    ops: tuple[str, ...],
+    threads: tuple[int, ...] | None,
+    seed: int,
+    scale: float,
+) -> None:
+    """Measure cc, cc+stats, raw mimalloc and the system allocator side by side.
+
+    Latency of alloc and free (64 B and a size sweep), aligned_alloc (alignments 8..4096),
+    cross-thread free, and throughput of a random alloc/free mix at 1..16 threads. Every sample
+    runs in native code; implementations are interleaved and repeated; rows report median, min,
+    max and the ratio to raw mimalloc.
+    """
+    from stresskit.bench import compare as cmp
+    from stresskit.bench import output, stats
+
+    baseline = None
+    if baseline_path is not None:
+        try:
+            baseline = cmp.load_baseline(baseline_path)
+        except cmp.BaselineError as exc:
+            _fail(EXIT_BAD_INPUT, f"bad baseline: {exc}")
+
+    out = Console()
+    if not out.is_terminal:
+        # Plain output is for files and pipes: never wrap or elide a column to fit 80 characters.
+        out = Console(width=200, highlight=False)
+    err = Console(stderr=True)
+
+    if input_path is not None:
+        try:
+            rows, previous = cmp.load_run(input_path)
+        except cmp.BaselineError as exc:
+            _fail(EXIT_BAD_INPUT, f"bad input: {exc}")
+        info = previous.get("machine") or {}
+        # Targets and goals are recomputed from the rows: the file's own copies may be stale.
+        doc = output.document(
+            rows, info, previous.get("config") or {}, stats.targets(rows), stats.goals(rows),
+            previous.get("timing") or {},
+        )
+        output.render(doc, out)
+    else:
+        doc = _measure(quick, repeats, scale, threads, ops, seed, out, err)
+        rows, info = doc["results"], doc["machine"]
+        out.print(f"measured in {doc['timing']['measure_seconds']:.1f} s")
 
     if json_path is not None:
         output.write_json(doc, json_path)

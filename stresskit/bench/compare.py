@@ -37,10 +37,26 @@ class _Row(BaseModel):
     ratio_to_mimalloc: Optional[float] = Field(strict=True)  # noqa: UP007
 
 
+class _FullRow(_Row):
+    """A row complete enough to be rendered and plotted again (--input)."""
+
+    median: float = Field(strict=True)
+    min: float = Field(strict=True)
+    max: float = Field(strict=True)
+    unit: str
+
+
 class _Baseline(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     results: list[_Row]
+
+
+class _Run(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    results: list[_FullRow]
+    machine: dict = {}
 
 
 _EXPECTED = {
@@ -51,6 +67,11 @@ _EXPECTED = {
     "alignment": "an integer or null",
     "ratio_to_mimalloc": "a number or null",
     "results": "a list of result rows",
+    "median": "a number",
+    "min": "a number",
+    "max": "a number",
+    "unit": "a string (ns/op or ops/s)",
+    "machine": "an object",
 }
 
 
@@ -63,6 +84,18 @@ def _key_path(loc: Sequence) -> str:
 
 def load_baseline(path: Path) -> list[dict]:
     """Read and validate a baseline written by `stresskit bench --json`; raise BaselineError."""
+    return [r.model_dump() for r in _load(path, _Baseline).results]
+
+
+def load_run(path: Path) -> tuple[list[dict], dict]:
+    """Read a whole earlier run: its rows (complete enough to render and plot) and the rest of
+    the document (machine, config, timing)."""
+    model = _load(path, _Run)
+    rest = model.model_dump(exclude={"results"})
+    return [r.model_dump() for r in model.results], rest
+
+
+def _load(path: Path, schema: type[BaseModel]):
     try:
         text = path.read_text()
     except OSError as exc:
@@ -76,7 +109,7 @@ def load_baseline(path: Path) -> list[dict]:
     if not isinstance(data, dict):
         raise BaselineError(f"{path}: (top level): expected a JSON object with a 'results' list")
     try:
-        model = _Baseline.model_validate(data)
+        model = schema.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = err["loc"]
@@ -87,7 +120,7 @@ def load_baseline(path: Path) -> list[dict]:
         else:
             what = _EXPECTED.get(field, err["msg"])
         raise BaselineError(f"{path}: {_key_path(loc) if loc else '(top level)'}: expected {what}") from None
-    return [r.model_dump() for r in model.results]
+    return model
 
 
 def parse_bound(text: str) -> float:

@@ -112,7 +112,9 @@ class RowKey:
             size=self.size,
             alignment=self.alignment,
             ops=ops,
-            warmup_ops=max(16, int(ops * cfg.warmup_fraction)),
+            # At least one full batch (up to 1024 blocks): a sample runs on a fresh thread whose
+            # heap starts empty, and the first batch pays for claiming pages.
+            warmup_ops=max(int(ops * cfg.warmup_fraction), min(ops, 1024)),
             seed=cfg.seed,
         )
 

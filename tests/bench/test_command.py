@@ -121,26 +121,62 @@ def test_explicit_png_plot(tmp_path):
 
 
 @pytest.mark.tier1
-def test_compare_against_itself_passes_and_doctored_baseline_fails(tmp_path):
+def test_input_compared_against_itself_passes(tiny_run, tmp_path):
+    path, doc, _ = tiny_run
+    result = _invoke(["--input", str(path), "--compare", str(path), "--fail-above", "0%",
+                      "--json", str(tmp_path / "again.json")])
+    assert result.exit_code == 0, result.output
+    gated = sum(1 for r in doc["results"] if r["impl"] != "mimalloc")  # mimalloc is the reference
+    assert f"{gated} rows within" in result.output
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["results"] == doc["results"]
+    assert again["goals"] == doc["goals"] and again["targets"] == doc["targets"]
+    assert (tmp_path / "again.svg").exists()
+
+
+def _doctor(src: Path, dst: Path, factor: float) -> None:
+    doc = json.loads(src.read_text())
+    for r in doc["results"]:
+        r["ratio_to_mimalloc"] *= factor
+    dst.write_text(json.dumps(doc))
+
+
+@pytest.mark.tier1
+def test_input_against_doctored_baseline_fails_and_names_rows(tiny_run, tmp_path):
+    path, doc, _ = tiny_run
+    doctored = tmp_path / "doctored.json"
+    _doctor(path, doctored, 0.5)  # every latency ratio now looks twice as good as it is
+    result = _invoke(["--input", str(path), "--compare", str(doctored), "--fail-above", "10%"])
+    assert result.exit_code == 1, result.output
+    assert "REGRESSION" in result.output
+    named = {line.split("(")[0].strip() for line in result.output.splitlines() if line.startswith("  ")}
+    latency_ops = {"alloc", "free", "aligned_alloc", "cross_thread_free"}
+    assert named == {f"{op} {impl}" for op in latency_ops for impl in ("cc", "cc+stats", "system")}
+
+
+@pytest.mark.tier1
+def test_measured_run_against_doctored_baseline_fails(tmp_path):
     base = tmp_path / "base.json"
     first = _invoke([*SMALL, "--json", str(base)])
     assert first.exit_code == 0, first.output
-    # A generous bound: the same machine twice, seconds apart, differs by noise only.
-    same = _invoke([*SMALL, "--compare", str(base), "--fail-above", "1000%"])
-    assert same.exit_code == 0, same.output
-    assert "rows within" in same.output
-
-    doc = json.loads(base.read_text())
-    for r in doc["results"]:
-        r["ratio_to_mimalloc"] *= 0.5  # latency rows now look twice as good as they will be
     doctored = tmp_path / "doctored.json"
-    doctored.write_text(json.dumps(doc))
+    _doctor(base, doctored, 0.5)
     bad = _invoke([*SMALL, "--compare", str(doctored), "--fail-above", "10%"])
     assert bad.exit_code == 1, bad.output
     assert "REGRESSION" in bad.output
     regressed = [line for line in bad.output.splitlines() if line.startswith("  alloc ")]
     assert regressed, bad.output
     assert not any(line.startswith("  alloc mimalloc") for line in regressed)
+
+
+@pytest.mark.tier5
+def test_bad_input_file_exits_2(tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text('{"results": [{"op": "alloc", "impl": "cc", "threads": 1, "size": 64,'
+                    ' "alignment": null, "ratio_to_mimalloc": 1.0}]}')
+    result = CliRunner().invoke(bench, ["--input", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"stresskit bench: bad input: {path}: results[0]: expected a 'median' key (a number)"
 
 
 def _bad_baseline(tmp_path: Path, content: str | None) -> tuple[int, str]:
