@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -176,7 +177,15 @@ def flamegraph_svg(stacks: Counter[tuple[str, ...]], title: str, width: int = 12
     return "\n".join(out) + "\n"
 
 
+PY_SPY_ENV = "STRESSKIT_PY_SPY"
+
+
 def py_spy() -> str | None:
+    """The py-spy executable: $STRESSKIT_PY_SPY if set (another install, or a wrapper that adds
+    sudo), else py-spy on PATH."""
+    explicit = os.environ.get(PY_SPY_ENV)
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
     return shutil.which("py-spy")
 
 
@@ -191,7 +200,8 @@ class Profiler:
         self.spies: list[tuple[str, subprocess.Popen[bytes], Path, list[str]]] = []
         self.exe = py_spy()
         if self.exe is None:
-            self.problems.append("py-spy is not installed (pip install py-spy); no hotspots")
+            where = f"${PY_SPY_ENV}={os.environ[PY_SPY_ENV]} is not an executable" if os.environ.get(PY_SPY_ENV) else "py-spy is not installed (pip install py-spy)"
+            self.problems.append(f"{where}; no hotspots")
 
     def attach(self, pid: int, replica: int) -> None:
         if self.exe is None:

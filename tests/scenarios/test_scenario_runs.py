@@ -206,3 +206,27 @@ def test_doctor_reports_library_versions_and_py_spy_attach() -> None:
         assert key in out, out
     assert "py-spy attach:         yes" in out
     assert "(found via: " in out
+
+
+def test_profile_without_attach_rights_still_completes(tmp_path: Path) -> None:
+    # A py-spy that fails the way it does without ptrace rights.
+    fake = tmp_path / "py-spy"
+    fake.write_text("#!/bin/sh\necho 'Error: Permission Denied: Try running again with elevated permissions' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    out = tmp_path / "r.json"
+    result = stresskit("run", "parallel_alloc", "--ops", "200000", "--profile", "--profile-dir", str(tmp_path / "p"),
+                       "--json", str(out), env={"STRESSKIT_PY_SPY": str(fake)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = read_json(out)
+    assert report["status"] == "pass"
+    assert report["hotspots"] == []
+    assert any("could not attach" in p and "Permission Denied" in p for p in report["profile"]["problems"]), report["profile"]
+    assert "could not attach" in result.stdout
+
+
+def test_profile_without_py_spy_still_completes(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    result = stresskit("run", "parallel_alloc", "--ops", "200000", "--profile", "--json", str(out),
+                       env={"STRESSKIT_PY_SPY": str(tmp_path / "missing")}, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any("not an executable" in p for p in read_json(out)["profile"]["problems"])
