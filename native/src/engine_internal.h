@@ -10,6 +10,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -24,6 +25,18 @@
 #endif
 
 #define SK_CACHE_LINE 64
+
+/* C11 aligned_alloc is missing from the Windows C runtime; memory from these two must be freed
+ * with sk_aligned_free. `size` must be a multiple of `alignment` (C11's rule). */
+#if defined(_WIN32)
+#  include <malloc.h>
+static inline void *sk_aligned_alloc(size_t alignment, size_t size) { return _aligned_malloc(size, alignment); }
+static inline void sk_aligned_free(void *p) { _aligned_free(p); }
+#else
+#  include <stdlib.h>
+static inline void *sk_aligned_alloc(size_t alignment, size_t size) { return aligned_alloc(alignment, size); }
+static inline void sk_aligned_free(void *p) { free(p); }
+#endif
 
 /* ---- time, mixing, pseudo-random numbers ---- */
 

@@ -28,7 +28,7 @@ bool sk_queue_init(sk_queue_t *q, uint64_t capacity) {
     if (capacity < 2 || capacity > SK_QUEUE_MAX_CAPACITY || (capacity & (capacity - 1)) != 0)
         return false;
     memset(q, 0, sizeof *q);
-    q->cells = aligned_alloc(SK_CACHE_LINE, capacity * sizeof(sk_cell_t));
+    q->cells = sk_aligned_alloc(SK_CACHE_LINE, capacity * sizeof(sk_cell_t));
     if (q->cells == NULL) return false;
     for (uint64_t i = 0; i < capacity; i++) {
         atomic_init(&q->cells[i].seq, i);
@@ -42,7 +42,7 @@ bool sk_queue_init(sk_queue_t *q, uint64_t capacity) {
 }
 
 void sk_queue_fini(sk_queue_t *q) {
-    free(q->cells);
+    sk_aligned_free(q->cells);
     q->cells = NULL;
 }
 
@@ -93,10 +93,10 @@ bool sk_queue_try_pop(sk_queue_t *q, sk_entry_t *e) {
 /* ---- standalone queue for tests ---- */
 
 sk_queue_t *sk_queue_create(uint64_t capacity) {
-    sk_queue_t *q = aligned_alloc(SK_CACHE_LINE, sizeof(sk_queue_t));
+    sk_queue_t *q = sk_aligned_alloc(SK_CACHE_LINE, sizeof(sk_queue_t));
     if (q == NULL) return NULL;
     if (!sk_queue_init(q, capacity)) {
-        free(q);
+        sk_aligned_free(q);
         return NULL;
     }
     return q;
@@ -105,7 +105,7 @@ sk_queue_t *sk_queue_create(uint64_t capacity) {
 void sk_queue_destroy(sk_queue_t *queue) {
     if (queue == NULL) return;
     sk_queue_fini(queue);
-    free(queue);
+    sk_aligned_free(queue);
 }
 
 uint64_t sk_queue_capacity(const sk_queue_t *queue) { return queue == NULL ? 0 : queue->mask + 1; }

@@ -7,19 +7,19 @@
 #include <string.h>
 
 sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every) {
-    sk_run_t *run = aligned_alloc(SK_CACHE_LINE, sizeof(sk_run_t));
+    sk_run_t *run = sk_aligned_alloc(SK_CACHE_LINE, sizeof(sk_run_t));
     if (run == NULL) return NULL;
     memset(run, 0, sizeof *run);
     run->seed = seed;
     run->sample_every = latency_sample_every == 0 ? 1 : latency_sample_every;
-    run->roles = aligned_alloc(SK_CACHE_LINE, SK_MAX_ROLES * sizeof(sk_role_t));
-    run->queues = aligned_alloc(SK_CACHE_LINE, SK_MAX_QUEUES * sizeof(sk_queue_t));
+    run->roles = sk_aligned_alloc(SK_CACHE_LINE, SK_MAX_ROLES * sizeof(sk_role_t));
+    run->queues = sk_aligned_alloc(SK_CACHE_LINE, SK_MAX_QUEUES * sizeof(sk_queue_t));
     run->own_dir = calloc(SK_OWN_MAX_CHUNKS, sizeof *run->own_dir);
     if (run->roles == NULL || run->queues == NULL || run->own_dir == NULL) {
-        free(run->roles);
-        free(run->queues);
+        sk_aligned_free(run->roles);
+        sk_aligned_free(run->queues);
         free((void *)run->own_dir);
-        free(run);
+        sk_aligned_free(run);
         return NULL;
     }
     atomic_init(&run->stop, false);
@@ -121,7 +121,7 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
     uint64_t alloc_index = 0, global_index = 0;
     for (uint32_t i = 0; i < run->nroles; i++) {
         sk_role_t *r = &run->roles[i];
-        r->threads = aligned_alloc(SK_CACHE_LINE, r->cfg.threads * sizeof(sk_thread_t));
+        r->threads = sk_aligned_alloc(SK_CACHE_LINE, r->cfg.threads * sizeof(sk_thread_t));
         if (r->threads == NULL) return -1;
         memset(r->threads, 0, r->cfg.threads * sizeof(sk_thread_t));
         for (uint32_t j = 0; j < r->cfg.threads; j++) {
@@ -348,7 +348,7 @@ void sk_run_destroy(sk_run_t *run) {
                 free(r->threads[j].limbo);
                 free(r->threads[j].oom_blocks);
             }
-            free(r->threads);
+            sk_aligned_free(r->threads);
         }
     } else {
         /* prepare may have failed half way: free what it allocated */
@@ -359,15 +359,15 @@ void sk_run_destroy(sk_run_t *run) {
                 free(r->threads[j].hist);
                 free(r->threads[j].buf);
             }
-            free(r->threads);
+            sk_aligned_free(r->threads);
         }
     }
     for (uint32_t q = 0; q < run->nqueues; q++) sk_queue_fini(&run->queues[q]);
     sk_own_fini(run);
     free(run->series);
-    free(run->roles);
-    free(run->queues);
-    free(run);
+    sk_aligned_free(run->roles);
+    sk_aligned_free(run->queues);
+    sk_aligned_free(run);
 }
 
 void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count) {
