@@ -33,7 +33,8 @@ typedef enum sk_op {
     SK_OP_ALLOC = 0,
     SK_OP_FREE = 1,
     SK_OP_HANDOFF = 2,
-    SK_OP_COUNT = 3
+    SK_OP_LIFETIME = 3,
+    SK_OP_COUNT = 4
 } sk_op_t;
 
 typedef enum sk_oom_mechanism {

@@ -51,18 +51,19 @@ ACTIONS = {"alloc_free": 0, "produce": 1, "consume": 2, "retire": 3, "reclaim": 
 KINDS = {"plain": 0, "calloc": 1, "aligned": 2, "node": 3}
 SIZE_KINDS = {"fixed": 0, "uniform": 1, "choice": 2}
 OOM_MECHANISMS = {"mimalloc-arena": 0, "rlimit-as": 1}
-OPS = {"alloc": 0, "free": 1, "handoff": 2}
+OPS = {"alloc": 0, "free": 1, "handoff": 2, "lifetime": 3}
 HIST_BUCKETS = 512
 MAX_SIZE_VALUES = 64
 DEFAULT_CHUNK_MS = 20
 
-# Which latency histograms each action reports.
+# Which latency histograms each action reports. "lifetime": a handed-off block's time from its
+# allocation (by the producer) to its free (by this role): queueing, retirement and grace.
 _ROLE_OPS = {
     "alloc_free": ("alloc", "free"),
     "produce": ("alloc", "handoff"),
-    "consume": ("free",),
+    "consume": ("free", "lifetime"),
     "retire": ("handoff",),
-    "reclaim": ("free",),
+    "reclaim": ("free", "lifetime"),
     "oom": ("alloc", "free"),
 }
 _ALLOCATING = ("produce", "alloc_free")

@@ -84,7 +84,9 @@ typedef enum sk_op {
     SK_OP_ALLOC = 0,   /* the cc_* allocation call alone */
     SK_OP_FREE = 1,    /* the cc_free / cc_free_unsized call alone */
     SK_OP_HANDOFF = 2, /* a push to a queue, from first attempt to success (includes full retries) */
-    SK_OP_COUNT = 3
+    SK_OP_LIFETIME = 3, /* a handed-off block, from its allocation to its free by another role
+                           (queueing, retirement and grace included); recorded by the freeing role */
+    SK_OP_COUNT = 4
 } sk_op_t;
 
 typedef enum sk_oom_mechanism {

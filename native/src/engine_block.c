@@ -183,9 +183,12 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
     } else {
         serial = SK_SERIAL_UNTRACKED | ((uint64_t)t->global_index << 40) | t->local_serial++;
     }
-    uint64_t t0 = timed ? sk_now_ns() : 0;
+    uint64_t t0 = timed ? sk_now_ns() : 0, t1 = 0;
     unsigned char *p = alloc_kind(r->cfg.kind, size, r->cfg.alignment);
-    if (timed) sk_hist_record(&t->hist[SK_OP_ALLOC], sk_now_ns() - t0);
+    if (timed) {
+        t1 = sk_now_ns();
+        sk_hist_record(&t->hist[SK_OP_ALLOC], t1 - t0);
+    }
     if (p == NULL) {
         t->failed_allocs++;
         return false;
@@ -215,7 +218,8 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
         /* Relaxed is enough: the push that hands the block over is a release. */
         atomic_fetch_or_explicit(w, (uint64_t)SK_OWN_LIVE << shift, memory_order_relaxed);
     }
-    *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0};
+    *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0,
+                        .born_ns = tracked ? t1 : 0};
     return true;
 }
 
@@ -279,6 +283,10 @@ static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk
 }
 
 bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_entry_t *e, bool timed) {
+    if (e->born_ns != 0) {
+        uint64_t now = sk_now_ns();
+        sk_hist_record(&t->hist[SK_OP_LIFETIME], now > e->born_ns ? now - e->born_ns : 0);
+    }
     bool ok = verify_and_free(run, e, r->cfg.free_unsized != 0, timed ? &t->hist[SK_OP_FREE] : NULL);
     if (!ok) t->canary_failures++;
     t->frees++;

@@ -77,6 +77,7 @@ typedef struct sk_entry {
     uint64_t size;
     uint64_t epoch; /* retire epoch (0 until retired) */
     uint64_t t_ns;  /* retire time, monotonic (0 until retired) */
+    uint64_t born_ns; /* allocation time for a sampled block (0: not sampled for SK_OP_LIFETIME) */
 } sk_entry_t;
 
 typedef struct sk_cell {

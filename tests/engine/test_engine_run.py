@@ -67,6 +67,8 @@ def test_cross_thread_free_through_a_small_queue():
     assert prod.max_threads_inside == 2 and cons.max_threads_inside == 2
     assert result.max_threads_inside >= 3
     assert prod.latency["handoff"].count > 0 and cons.latency["free"].count > 0
+    # every sampled allocation's block is freed by a consumer, which records its lifetime
+    assert cons.latency["lifetime"].count == prod.latency["alloc"].count > 0
     assert result.stop_reason == "ops"
 
 
@@ -89,6 +91,9 @@ def test_smr_frees_only_after_the_grace():
     assert a.allocs == b.retired_blocks == c.retired_blocks == c.frees == 20_000
     assert c.min_age_at_free_ns is not None and c.min_age_at_free_ns >= grace_ns
     assert c.min_epochs_at_free is not None and c.min_epochs_at_free >= grace_epochs
+    life = c.latency["lifetime"]
+    assert life.count > 0
+    assert life.p50_ns >= grace_ns * 15 / 16, "a block lives at least its grace (bucket error <= 1/16)"
     assert result.epochs > 20_000 // 32 // 2  # the retirers advanced it
     assert result.unreclaimed_peak_blocks > 0 and result.unreclaimed_peak_bytes > 0
     assert 0 < result.unreclaimed_avg_bytes <= result.unreclaimed_peak_bytes
