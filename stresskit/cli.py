@@ -33,6 +33,26 @@ def _internal_error(exc: BaseException) -> None:
     sys.exit(EXIT_ERROR)
 
 
+def guarded(fn):  # noqa: ANN001, ANN201
+    """No traceback ever reaches the user: usage exits and Ctrl-C pass through, anything else
+    is an internal error (one line, exit 3)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except (SystemExit, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("stresskit: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001
+            _internal_error(exc)
+
+    return wrapper
+
+
 # -- scenario files ----------------------------------------------------------------------------
 def shipped_dirs() -> list[Path]:
     """Where shipped scenarios live: $STRESSKIT_SCENARIOS, the installed package data
@@ -82,21 +102,20 @@ def _load_all(files: tuple[str, ...]):  # noqa: ANN202 - list of CheckedScenario
 # -- validate ------------------------------------------------------------------------------------
 @main.command()
 @click.argument("files", nargs=-1, required=True)
+@guarded
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES without running them (exit 2 if any is invalid)."""
-    try:
-        loaded, bad = _load_all(files)
-        for s in loaded:
-            m = s.model
-            click.echo(f"{s.file}: ok ({s.name}: {len(m.roles)} roles, {sum(r.threads for r in m.roles.values())} threads, "
-                       f"{len(s.graph.queues)} queues, {len(s.thresholds)} thresholds)")
-    except Exception as exc:  # noqa: BLE001
-        _internal_error(exc)
+    loaded, bad = _load_all(files)
+    for s in loaded:
+        m = s.model
+        click.echo(f"{s.file}: ok ({s.name}: {len(m.roles)} roles, {sum(r.threads for r in m.roles.values())} threads, "
+                   f"{len(s.graph.queues)} queues, {len(s.thresholds)} thresholds)")
     sys.exit(EXIT_USAGE if bad else 0)
 
 
 # -- list ----------------------------------------------------------------------------------------
 @main.command(name="list")
+@guarded
 def list_() -> None:
     """List the shipped scenarios with a one-line description."""
     from stresskit.scenario import ScenarioError, load
@@ -120,7 +139,7 @@ class _Duration(click.ParamType):
     name = "DURATION"
 
     def convert(self, value, param, ctx):  # noqa: ANN001, ANN201
-        from stresskit.scenario.units import parse_duration_s
+        from stresskit.units import parse_duration_s
 
         try:
             seconds = parse_duration_s(str(value))
@@ -184,6 +203,7 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
 # -- doctor --------------------------------------------------------------------------------------
 @main.command()
 @click.option("--no-attach", is_flag=True, help="Skip the py-spy attach test.")
+@guarded
 def doctor(no_attach: bool) -> None:
     """Show what stresskit runs on: native library, versions, cache line, py-spy, engine."""
     problems = 0

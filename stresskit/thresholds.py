@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from stresskit.scenario.units import LITERAL_UNITS, NUMBER, literal_value
+from stresskit.units import LITERAL_UNITS, NUMBER, literal_value
 
 
 class ThresholdSyntaxError(ValueError):

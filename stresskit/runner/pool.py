@@ -103,7 +103,13 @@ class Supervisor:
         proc = self.ctx.Process(
             target=worker_main, args=(plan, child, self.engine_ref), name=f"stresskit-replica-{plan.replica}", daemon=True
         )
-        proc.start()
+        # The child inherits an ignored SIGINT across exec, so a Ctrl-C during its start-up
+        # cannot kill it with a KeyboardInterrupt traceback; the supervisor handles Ctrl-C.
+        previous = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+        try:
+            proc.start()
+        finally:
+            _signal.signal(_signal.SIGINT, previous)
         child.close()
         rec = self.records[plan.replica]
         rec.pid = proc.pid

@@ -230,3 +230,13 @@ def test_profile_without_py_spy_still_completes(tmp_path: Path) -> None:
                        env={"STRESSKIT_PY_SPY": str(tmp_path / "missing")}, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert any("not an executable" in p for p in read_json(out)["profile"]["problems"])
+
+
+def test_several_files_in_one_report(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    result = stresskit("run", "parallel_alloc", "mixed_sizes", "--ops", "100000", "--json", str(out), "--seed", "9")
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = read_json(out)
+    assert doc["status"] == "pass"
+    assert [r["scenario"]["name"] for r in doc["reports"]] == ["parallel_alloc", "mixed_sizes"]
+    assert all(r["seed"] == 9 and r["plan"]["ops"] == 100000 for r in doc["reports"])
