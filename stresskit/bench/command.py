@@ -114,6 +114,8 @@ def _fail(code: int, message: str) -> None:
               help="Baseline JSON from an earlier --json run: exit 1 if a row regressed.")
 @click.option("--fail-above", default="10%", show_default=True, callback=_bound,
               help="Regression bound for --compare, on ratio_to_mimalloc.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the tables as Markdown (what docs/performance.md shows).")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Do not measure: load an earlier --json run, then print, plot and compare it "
                    "(measurement options are ignored).")
@@ -132,6 +134,7 @@ def bench(
     plot_path: Path | None,
     baseline_path: Path | None,
     fail_above: float,
+    markdown_path: Path | None,
     input_path: Path | None,
     repeats: int | None,
     ops: tuple[str, ...],
@@ -184,6 +187,10 @@ def bench(
         out.print(f"wrote {json_path}")
         if plot_path is None:
             plot_path = json_path.with_suffix(".svg")
+    if markdown_path is not None:
+        markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        markdown_path.write_text(output.markdown(doc))
+        out.print(f"wrote {markdown_path}")
     if plot_path is not None:
         from stresskit.bench.plot import PlotUnavailable, plot_throughput
 

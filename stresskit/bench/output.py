@@ -137,3 +137,32 @@ def _verdict(ok: bool | None, yes: str, no: str, tty: bool) -> str:
     if not tty:
         return yes if ok else no
     return f"[green]{yes}[/green]" if ok else f"[red]{no}[/red]"
+
+
+def markdown(doc: dict) -> str:
+    """The results, targets and goals as GitHub-flavoured Markdown tables (docs/performance.md)."""
+    lines = ["| op | size | align | threads | impl | median | min | max | unit | x mimalloc |",
+             "|---|---:|---:|---:|---|---:|---:|---:|---|---:|"]
+    for r in doc["results"]:
+        ratio = r["ratio_to_mimalloc"]
+        lines.append(
+            f"| {r['op']} | {_fmt_size(r['size'])} | {'' if r['alignment'] is None else r['alignment']}"
+            f" | {r['threads']} | {r['impl']} | {_fmt_value(r, r['median'])} | {_fmt_value(r, r['min'])}"
+            f" | {_fmt_value(r, r['max'])} | {r['unit']} | {'' if ratio is None else f'{ratio:.2f}'} |"
+        )
+    lines += ["", "| seed target | condition | cc | result |", "|---|---|---:|---|"]
+    for t in doc["targets"]:
+        v = t["value"]
+        shown = "-" if v is None else (f"{v / 1e6:.1f}M ops/s" if t["op"] == "throughput" else f"{v:.2f} ns/op")
+        lines.append(f"| {t['name']} | {t['condition']} | {shown} | "
+                     f"{_verdict(t['passed'], 'pass', 'FAIL', False)} |")
+    lines += ["", "| goal | condition | worst | where | result |", "|---|---|---:|---|---|"]
+    for g in doc["goals"]:
+        where = ""
+        if g["worst_row"]:
+            where = ", ".join(f"{k}={_fmt_size(v) if k == 'size' else v}"
+                              for k, v in g["worst_row"].items() if k != "op" and v is not None)
+        value = "-" if g["value"] is None else f"{g['value']:.3f}"
+        lines.append(f"| {g['name']} | {g['condition']} | {value} | {where} | "
+                     f"{_verdict(g['met'], 'met', 'MISSED', False)} |")
+    return "\n".join(lines) + "\n"

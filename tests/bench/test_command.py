@@ -134,6 +134,18 @@ def test_input_compared_against_itself_passes(tiny_run, tmp_path):
     assert (tmp_path / "again.svg").exists()
 
 
+@pytest.mark.tier1
+def test_markdown_tables(tiny_run, tmp_path):
+    path, doc, _ = tiny_run
+    md = tmp_path / "t.md"
+    assert _invoke(["--input", str(path), "--markdown", str(md)]).exit_code == 0
+    lines = md.read_text().splitlines()
+    result_rows = [line for line in lines if line.startswith("| ") and line.count("|") == 11]
+    assert len(result_rows) == len(doc["results"]) + 1  # + header
+    assert sum(1 for line in lines if line.startswith("| perf_")) == 6
+    assert sum(1 for line in lines if line.startswith("| cc_")) == 6
+
+
 def _doctor(src: Path, dst: Path, factor: float) -> None:
     doc = json.loads(src.read_text())
     for r in doc["results"]:
