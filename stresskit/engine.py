@@ -351,15 +351,24 @@ def run_replica(
             }
         return result
     finally:
+        interrupted: BaseException | None = None
         if shared is not None and started:
             lib.sk_run_abort(run)
             shared.barrier.abort()  # threads still waiting at the barrier return at once
             for th in shared.threads:
-                if th.ident is not None:  # started (a failed start leaves the others at the barrier: aborted above)
-                    th.join()
+                # Only started threads (a failed start leaves the others at the barrier, aborted
+                # above). A second Ctrl-C must not skip the join: the run would be freed under
+                # threads still using it. Aborted threads return within one chunk anyway.
+                while th.ident is not None and th.is_alive():
+                    try:
+                        th.join()
+                    except KeyboardInterrupt as exc:
+                        interrupted = exc
         if plan.stats:
             lib.cc_alloc_stats_enable(stats_were_on)
         lib.sk_run_destroy(run)
+        if interrupted is not None:
+            raise interrupted
 
 
 def _needs(action: str) -> str:
