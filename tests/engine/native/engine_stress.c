@@ -50,7 +50,13 @@ static int run_all(sk_run_t *run, uint32_t nroles, const uint32_t *threads) {
             if (pthread_create(&tids[n], NULL, drive, &jobs[n]) != 0) return -1;
             n++;
         }
+    for (int k = 0; k < 5; k++) { /* the driver samples while the roles run */
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+        sk_run_sample(run);
+    }
     for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
+    sk_run_sample(run);
     sk_run_drain(run);
     return 0;
 }
@@ -97,6 +103,8 @@ int main(void) {
     EXPECT(s.frees == ops && s.canary_failures == 0 && s.double_handoffs == 0);
     EXPECT(s.min_age_at_free_ns >= 20000 && s.min_epochs_at_free >= 2);
     EXPECT(t.blocks_allocated == t.blocks_freed && t.unreclaimed_blocks == 0);
+    EXPECT(sk_run_series(run, NULL, NULL, NULL, 0) == 7);
+    EXPECT(t.unreclaimed_byte_ns > 0 && t.unreclaimed_peak_bytes > 0);
     sk_run_destroy(run);
 
     /* an abort with blocks in flight: the drain frees them */
