@@ -72,14 +72,14 @@ def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Conso
             from rich.progress import Progress
 
             with Progress(console=err, transient=True) as progress:
-                task = progress.add_task("measuring", total=len(runner.plan(cfg)))
+                task = progress.add_task("measuring", total=cfg.repeats * len(runner.plan(cfg)))
 
-                def on_row(key, index, total):  # noqa: ANN001
+                def on_step(key, index, total):  # noqa: ANN001
                     progress.update(task, completed=index,
                                     description=f"{key.op.value} t={key.threads} "
                                                 f"size={key.size} align={key.alignment}")
 
-                measured, wall = runner.measure(cfg, on_row=on_row)
+                measured, wall = runner.measure(cfg, on_step=on_step)
         else:
             measured, wall = runner.measure(cfg)
     except HarnessError as exc:

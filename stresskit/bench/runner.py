@@ -1,9 +1,9 @@
 """What to measure and in which order: the row plan, interleaving and repeats.
 
-Order matters on a shared machine: for each row, every repeat runs all implementations back to
-back (A B C D, then B C D A, ...), so slow drift (another process, frequency changes) lands on all
-of them alike and the ratios stay meaningful. The starting implementation rotates so none always
-runs first (or right after the previous row's last one).
+Order matters on a shared machine: every repeat is a pass over all rows, and within a row all
+implementations run back to back (A B C D, then B C D A, ...), so slow drift (another process,
+frequency changes) lands on all of them alike and the ratios stay meaningful. The starting
+implementation rotates so none always runs first (or right after the previous row's last one).
 """
 
 from __future__ import annotations
@@ -148,20 +148,25 @@ Progress = Callable[[RowKey, int, int], None]
 def measure(
     cfg: Config,
     impls: Sequence[Impl] = IMPLS,
-    on_row: Progress | None = None,
+    on_step: Progress | None = None,
     runner: Callable[[Spec], Sample] = run,
 ) -> tuple[list[Measured], float]:
-    """Measure every row of the plan; returns the rows and the wall time it took (s)."""
+    """Measure every row of the plan; returns the rows and the wall time it took (s).
+
+    The repeat loop is the outermost: each pass measures every row once, each row running all
+    implementations back to back. So a row's samples are spread over the whole run, and a busy
+    minute on a shared machine lands on every row and every implementation, not on the one that
+    happened to be measured then (which would bend the throughput-vs-threads curve).
+    """
     started = time.perf_counter()
     keys = plan(cfg)
-    out: list[Measured] = []
-    for index, key in enumerate(keys):
-        if on_row is not None:
-            on_row(key, index, len(keys))
-        m = Measured(key, {impl: [] for impl in impls})
-        for rep in range(cfg.repeats):
+    out = [Measured(key, {impl: [] for impl in impls}) for key in keys]
+    steps = cfg.repeats * len(keys)
+    for rep in range(cfg.repeats):
+        for index, (key, m) in enumerate(zip(keys, out)):
+            if on_step is not None:
+                on_step(key, rep * len(keys) + index, steps)
             shift = (rep + index) % len(impls)
             for impl in tuple(impls[shift:]) + tuple(impls[:shift]):
                 m.samples[impl].append(runner(key.spec(impl, cfg)))
-        out.append(m)
     return out, time.perf_counter() - started

@@ -35,6 +35,7 @@ def test_latency_row_median_spread_and_ratio():
     assert (cc["median"], cc["min"], cc["max"]) == (3.0, 2.0, 9.0)
     assert cc["ns_per_op"] == 3.0 and "ops_per_s" not in cc
     assert cc["ratio_to_mimalloc"] == pytest.approx(1.5)  # median 3 / median 2: above 1 = slower
+    assert cc["best_ratio_to_mimalloc"] == pytest.approx(2.0)  # fastest 2 / fastest 1
     assert next(r for r in rows if r["impl"] == "mimalloc")["ratio_to_mimalloc"] == 1.0
 
 
@@ -45,6 +46,9 @@ def test_throughput_ratio_is_impl_over_mimalloc():
     cc = next(r for r in rows if r["impl"] == "cc")
     assert cc["ops_per_s"] == 90e6 and "ns_per_op" not in cc
     assert cc["ratio_to_mimalloc"] == pytest.approx(0.9)  # below 1 = slower
+    rows = stats.rows_from([_measured(key, {Impl.CC: [90e6, 50e6, 95e6], Impl.MIMALLOC: [100e6, 10e6, 20e6]})])
+    cc = next(r for r in rows if r["impl"] == "cc")
+    assert cc["best_ratio_to_mimalloc"] == pytest.approx(0.95)  # best of throughput is the max
 
 
 def _rows_for_goals(cc_alloc: float, cc_tp: float, stats_tp: float) -> list[dict]:
