@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ VARIANTS = REPO / "recipe" / "variants.yaml"
 
 MIMALLOC_VERSION = "3.4.3"
 SDIST_NAME = f"cmeel_mimalloc-{MIMALLOC_VERSION}.tar.gz"
-# sha256 of the sdist PyPI served on 2026-11-21 (pip download, checked by hand against the tree).
+# sha256 of the sdist PyPI served for 3.4.3 on 2026-11-21: a different file is refused.
 SDIST_SHA256 = "8d355a77cc0f4133cdeb9156c9098bbb4e88924326d38343cf73ff9caa95ece3"
 
 # The recipe reads these (recipe/recipe.yaml, context section).
@@ -64,29 +65,41 @@ def fetch_mimalloc_source(cache: Path | None = None) -> Path:
 
     ``--no-binary cmeel-mimalloc`` (not ``:all:``): only this package must come as an sdist; its
     build requirements, which pip installs to read the sdist's metadata, may be wheels (with
-    ``:all:`` pip compiles CMake itself from source, which takes many minutes)."""
+    ``:all:`` pip compiles CMake itself from source, which takes many minutes).
+    Safe when several test runs share the cache: each works in its own temporary directory and
+    publishes the result with an atomic rename."""
     cache = cache or cache_root()
-    tree = cache / f"cmeel_mimalloc-{MIMALLOC_VERSION}" / "mimalloc"
-    done = tree.parent / ".extracted"
-    if done.is_file() and done.read_text().strip() == SDIST_SHA256:
+    final = cache / f"cmeel_mimalloc-{MIMALLOC_VERSION}"
+    tree = final / "mimalloc"
+    if (final / ".sha256").is_file() and (final / ".sha256").read_text().strip() == SDIST_SHA256:
         return tree
     cache.mkdir(parents=True, exist_ok=True)
-    sdist = cache / SDIST_NAME
-    if not sdist.is_file() or _sha256(sdist) != SDIST_SHA256:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "cmeel-mimalloc",
-             f"cmeel-mimalloc=={MIMALLOC_VERSION}", "-d", str(cache), "--disable-pip-version-check"],
-            check=True, stdout=subprocess.DEVNULL,
-        )
-    got = _sha256(sdist)
-    if got != SDIST_SHA256:
-        raise RuntimeError(f"{sdist}: sha256 {got}, expected {SDIST_SHA256} (a different upload?)")
-    shutil.rmtree(tree.parent, ignore_errors=True)
-    with tarfile.open(sdist) as tar:
-        tar.extractall(cache, filter="data")
-    if not (tree / "CMakeLists.txt").is_file() or not (tree / "src" / "static.c").is_file():
-        raise RuntimeError(f"{sdist} does not hold the upstream mimalloc tree under mimalloc/")
-    done.write_text(SDIST_SHA256 + "\n")
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as tmp:
+        work = Path(tmp)
+        sdist = cache / SDIST_NAME
+        if not sdist.is_file() or _sha256(sdist) != SDIST_SHA256:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "cmeel-mimalloc",
+                 f"cmeel-mimalloc=={MIMALLOC_VERSION}", "-d", str(work), "--disable-pip-version-check", "-q"],
+                check=True,
+            )
+            got = _sha256(work / SDIST_NAME)
+            if got != SDIST_SHA256:
+                raise RuntimeError(f"{SDIST_NAME} from PyPI: sha256 {got}, expected {SDIST_SHA256}")
+            os.replace(work / SDIST_NAME, sdist)
+        with tarfile.open(sdist) as tar:
+            tar.extractall(work / "x", filter="data")
+        unpacked = work / "x" / final.name
+        if not (unpacked / "mimalloc" / "CMakeLists.txt").is_file() or not (unpacked / "mimalloc" / "src").is_dir():
+            raise RuntimeError(f"{sdist} does not hold the upstream mimalloc tree under mimalloc/")
+        (unpacked / ".sha256").write_text(SDIST_SHA256 + "\n")
+        try:
+            os.rename(unpacked, final)
+        except OSError:
+            # Another run published it first, or a stale/partial copy is in the way.
+            if not (final / ".sha256").is_file():
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(unpacked, final)
     return tree
 
 
@@ -95,7 +108,7 @@ def make_empty_channel(path: Path, subdirs: tuple[str, ...] = ("noarch",)) -> st
     noarch/repodata.json or setting up the recipe's test environment fails."""
     import rattler
 
-    current = str(rattler.Platform.current())
+    current = str(rattler.Subdir.current())
     for subdir in dict.fromkeys((*subdirs, current)):
         d = path / subdir
         d.mkdir(parents=True, exist_ok=True)
@@ -207,7 +220,7 @@ def install(channel_dirs: list[Path], specs: list[str], prefix: Path, cache_dir:
         gateway = rattler.Gateway(cache_dir=cache_dir) if cache_dir else None
         records = await rattler.solve(
             sources=[d.resolve().as_uri() for d in channel_dirs], specs=specs, gateway=gateway,
-            platforms=[rattler.Platform.current(), rattler.Platform("noarch")])
+            platforms=[rattler.Subdir.current(), rattler.Subdir("noarch")])
         await rattler.install(records, target_prefix=prefix, cache_dir=cache_dir / "pkgs" if cache_dir else None,
                               show_progress=False)
         return records

@@ -1,0 +1,102 @@
+"""recipe/recipe.yaml renders for every platform the way real channels would build it.
+
+The stresskit (noarch: python) output needs python from a channel, so it cannot be built here;
+rendering it with rattler-build (schema, Jinja, selectors, variants, pins) is the offline check,
+plus the facts below compared with pyproject.toml so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytest.importorskip("rattler_build", reason="py-rattler-build renders the recipe (test extra)")
+
+pytestmark = pytest.mark.tier0
+
+REPO = Path(__file__).resolve().parents[2]
+COMPILER = {"linux-64": "gcc_linux-64", "linux-aarch64": "gcc_linux-aarch64", "osx-64": "clang_osx-64",
+            "osx-arm64": "clang_osx-arm64", "win-64": "vs2022_win-64"}
+
+
+def _load_build_local():
+    spec = importlib.util.spec_from_file_location("stresskit_conda_build_local", REPO / "tools" / "conda" / "build_local.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rendered():
+    build_local = _load_build_local()
+    assert set(build_local.PLATFORMS) == set(COMPILER)
+    # Neither offline override set: this is what a real channel's build sees.
+    env = {build_local.ENV_SOURCE_DIR: "", build_local.ENV_SYSTEM_TOOLCHAIN: ""}
+    return {p: {v.recipe.package.name: v.recipe.to_dict() for v in vs} for p, vs in build_local.render_all(env=env).items()}
+
+
+def _project() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+@pytest.mark.parametrize("platform", sorted(COMPILER))
+def test_native_output(rendered, platform):
+    native = rendered[platform]["stresskit-native"]
+    build = native["requirements"]["build"]
+    assert COMPILER[platform] in build, build
+    assert any(b.startswith("cmake") for b in build) and "ninja" in build, build
+    assert native["build"]["script"]["file"] == ("bld.bat" if platform == "win-64" else "build.sh")
+    assert "noarch" not in native["build"]
+    pin = native["requirements"]["run_exports"]["weak"][0]["pin_subpackage"]
+    assert (pin["name"], pin["upper_bound"]) == ("stresskit-native", "x.x")
+    sources = {s["target_directory"]: s for s in native["source"]}
+    assert sources["stresskit"]["path"] == ".."
+    mimalloc = sources["mimalloc"]
+    assert mimalloc["url"] == "https://github.com/microsoft/mimalloc/archive/refs/tags/v3.4.3.tar.gz"
+    assert re.fullmatch(r"[0-9a-f]{64}", mimalloc["sha256"])
+    kinds = [next(iter(t.keys() - {"files", "requirements"})) for t in native["tests"]]
+    assert kinds == ["package_contents", "script"], native["tests"]
+    assert native["tests"][1]["requirements"]["build"] == [COMPILER[platform]]
+
+
+@pytest.mark.parametrize("platform", sorted(COMPILER))
+def test_python_output_matches_pyproject(rendered, platform):
+    py = rendered[platform]["stresskit"]
+    assert py["build"]["noarch"] == "python"
+    project = _project()
+    entry = [f"{k} = {v}" for k, v in project["scripts"].items()]
+    assert py["build"]["python"]["entry_points"] == entry
+    run = py["requirements"]["run"]
+    pins = [r["pin_subpackage"] for r in run if isinstance(r, dict)]
+    assert pins == [{"name": "stresskit-native", "lower_bound": "x.x.x", "upper_bound": "x.x.x"}]
+    conda = dict(r.split(" ", 1) for r in run if isinstance(r, str))
+    assert conda.pop("python") == ">=" + project["requires-python"].removeprefix(">=")
+    wanted = {Requirement(r).name: str(Requirement(r).specifier) for r in project["dependencies"]}
+    assert conda == wanted, "recipe run requirements differ from pyproject.toml [project] dependencies"
+    imports = [t["python"]["imports"] for t in py["tests"] if "python" in t]
+    assert imports == [["stresskit", "stresskit.engine"]]
+    script = next(t["script"] for t in py["tests"] if "script" in t)
+    assert any(line.startswith("stresskit run ") for line in script), script
+    assert any("origin == 'conda'" in line for line in script), script
+
+
+def test_offline_overrides_change_only_source_and_toolchain(tmp_path):
+    build_local = _load_build_local()
+    env = {build_local.ENV_SOURCE_DIR: str(tmp_path), build_local.ENV_SYSTEM_TOOLCHAIN: "1"}
+    native = next(v.recipe.to_dict() for v in build_local.render_all((None,), env)[None]
+                  if v.recipe.package.name == "stresskit-native")
+    mimalloc = next(s for s in native["source"] if s["target_directory"] == "mimalloc")
+    assert mimalloc == {"path": str(tmp_path), "target_directory": "mimalloc"}
+    assert not native["requirements"].get("build"), native["requirements"]
+    assert native["requirements"]["run_exports"], "run_exports must not depend on the toolchain"
