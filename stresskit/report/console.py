@@ -51,6 +51,7 @@ class Display:
         self.console = Console(highlight=False, soft_wrap=not self.tty)
         self.progress: Progress | None = None
         self.tasks: dict[int, Any] = {}
+        self.begun: dict[int, float] = {}
         self.run: RunPlan | None = None
         self.t0 = time.monotonic()
 
@@ -68,7 +69,9 @@ class Display:
         self.t0 = time.monotonic()
         first = run.replicas[0]
         stop = f"{first.ops:,} ops" if first.ops else ""
-        if first.duration_s:
+        if all(r.action == "oom" for r in first.roles):
+            stop = "allocating until NULL"
+        elif first.duration_s:
             stop += (" or " if stop else "") + f"{first.duration_s:g} s"
         self.line(
             f"stresskit: {run.scenario.name}: {len(run.replicas)} replica(s) on {run.workers} worker(s), "
@@ -83,6 +86,7 @@ class Display:
 
     def event(self, kind: str, rec: WorkerRecord) -> None:
         if kind == "started":
+            self.begun[rec.replica] = time.monotonic()
             if self.progress is not None:
                 self.tasks[rec.replica] = self.progress.add_task(f"replica {rec.replica}", total=None, info=f"pid {rec.pid}")
             else:
@@ -91,6 +95,9 @@ class Display:
             info = rec.progress
             frac = info.get("fraction")
             ops = info.get("ops")
+            duration = self.run.replicas[0].duration_s if self.run else None
+            if frac is None and duration:  # a timed run: progress is the share of its duration
+                frac = min(1.0, (time.monotonic() - self.begun.get(rec.replica, self.t0)) / duration)
             self.progress.update(
                 self.tasks[rec.replica],
                 total=1.0 if frac is not None else None,

@@ -240,3 +240,17 @@ def test_several_files_in_one_report(tmp_path: Path) -> None:
     assert doc["status"] == "pass"
     assert [r["scenario"]["name"] for r in doc["reports"]] == ["parallel_alloc", "mixed_sizes"]
     assert all(r["seed"] == 9 and r["plan"]["ops"] == 100000 for r in doc["reports"])
+
+
+def test_first_example_of_the_docs_runs_as_documented(tmp_path: Path) -> None:
+    import re
+
+    block = re.findall(r"```toml\n(.*?)```", (REPO / "docs" / "scenarios.md").read_text(), flags=re.S)[0]
+    path = tmp_path / "handoff.toml"
+    path.write_text(block)
+    out = tmp_path / "r.json"
+    result = stresskit("run", str(path), "--json", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = read_json(out)
+    assert report["scenario"]["name"] == "handoff" and report["seed"] == 42
+    assert report["metrics"]["roles.consumer.ops"] == report["metrics"]["roles.producer.ops"] == 200_000
