@@ -18,7 +18,7 @@ MetricValue = float | int | bool | None
 
 PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
 # Latency histogram names the engine reports (RoleResult.latency keys).
-LATENCY_OPS = ("alloc", "free", "handoff")
+LATENCY_OPS = ("alloc", "free", "handoff", "lifetime")
 GLUE_STATS = ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
 ROLE_COUNTERS = ("ops", "allocs", "frees", "failed_allocs", "canary_failures", "double_handoffs")
 

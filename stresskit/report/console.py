@@ -158,6 +158,7 @@ class Display:
             ("ops.total", _num), ("throughput.ops_per_s", _num), ("blocks.leaked", _num), ("bytes.leaked", _bytes),
             ("canary.failures", _num), ("handoff.doubles", _num), ("alloc.failed", _num),
             ("unreclaimed.peak_bytes", _bytes), ("unreclaimed.avg_bytes", _bytes), ("unreclaimed.peak_blocks", _num),
+            ("latency.lifetime.p50_ns", _num), ("latency.lifetime.p99_ns", _num),
             ("oom.null_returns", _num), ("oom.bytes_before_null", _bytes), ("oom.recovered", _num),
             ("concurrency.max_threads_inside", _num), ("cpu.utilisation", _num), ("workers.peak_rss_bytes", _bytes),
         ]

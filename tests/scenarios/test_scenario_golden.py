@@ -46,7 +46,7 @@ def test_metric_names_in_shipped_thresholds_are_documented() -> None:
         for t in load(path).thresholds:
             for name in t.metrics:
                 pattern = re.sub(r"^roles\.[^.]+\.", "roles.<role>.", name)
-                pattern = re.sub(r"^latency\.(alloc|free|handoff)\.", "latency.<op>.", pattern)
+                pattern = re.sub(r"^latency\.(alloc|free|handoff|lifetime)\.", "latency.<op>.", pattern)
                 assert f"`{pattern}`" in doc, (path.name, name)
 
 
