@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -46,6 +47,23 @@ static int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
+}
+
+/* ---- the harness's own memory ----
+ *
+ * Slot arrays, hand-over rings and thread records come straight from the OS, not from any allocator under test:
+ * taken from mimalloc's heap (as plain calloc here would be, see below), their placement next to
+ * mimalloc's own data measurably slowed raw mi_malloc_aligned (2.5 -> 4.5 ns per call) while
+ * leaving the glue's path alone, which inverted the cc/mimalloc ratio. mmap memory is
+ * page-aligned and shares nothing with the heaps being measured. */
+
+static void *os_alloc(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p; /* zero-filled */
+}
+
+static void os_free(void *p, size_t bytes) {
+    if (p != NULL) munmap(p, bytes);
 }
 
 /* ---- the system allocator ----
@@ -293,12 +311,13 @@ static int run_latency(const sk_bench_spec_t *spec, sk_bench_result_t *out) {
     if (batch > MAX_BATCH) batch = MAX_BATCH;
     if (batch < MIN_BATCH) batch = MIN_BATCH;
     job.batch = batch;
-    job.slots = (void *volatile *)calloc(batch, sizeof(void *));
+    size_t slot_bytes = batch * sizeof(void *);
+    job.slots = (void *volatile *)os_alloc(slot_bytes);
     if (job.slots == NULL) return ENOMEM;
     pthread_t t;
     int rc = pthread_create(&t, NULL, latency_thread, &job);
     if (rc == 0) pthread_join(t, NULL);
-    free((void *)job.slots);
+    os_free((void *)job.slots, slot_bytes);
     if (rc != 0) return rc;
     out->ops = spec->ops;
     out->elapsed_ns = job.elapsed_ns;
@@ -397,18 +416,23 @@ static void *xt_consumer_thread(void *arg) {
 }
 
 static int run_cross_thread(const sk_bench_spec_t *spec, sk_bench_result_t *out) {
-    xt_job_t *job = (xt_job_t *)calloc(1, sizeof *job);
-    if (job == NULL) return ENOMEM;
+    size_t block_bytes = XT_RING * XT_BATCH * sizeof(void *);
+    xt_job_t *job = (xt_job_t *)os_alloc(sizeof *job);
+    void **blocks = (void **)os_alloc(block_bytes);
+    if (job == NULL || blocks == NULL) {
+        os_free(job, sizeof *job);
+        os_free(blocks, block_bytes);
+        return ENOMEM;
+    }
     int rc = 0;
     job->spec = spec;
     job->warm_batches = (spec->warmup_ops + XT_BATCH - 1) / XT_BATCH;
     job->batches = job->warm_batches + (spec->ops + XT_BATCH - 1) / XT_BATCH;
     for (size_t i = 0; i < XT_RING; i++) {
         atomic_init(&job->ring[i].full, 0);
-        job->ring[i].blocks = (void **)calloc(XT_BATCH, sizeof(void *));
-        if (job->ring[i].blocks == NULL) rc = ENOMEM;
+        job->ring[i].blocks = blocks + i * XT_BATCH;
     }
-    if (rc == 0) {
+    {
         gate_init(&job->start);
         pthread_t tid[2];
         void *(*body[2])(void *) = {xt_consumer_thread, xt_producer_thread};
@@ -427,8 +451,8 @@ static int run_cross_thread(const sk_bench_spec_t *spec, sk_bench_result_t *out)
         out->failures = job->failures;
         out->max_inside = atomic_load(&job->overlap.max_inside);
     }
-    for (size_t i = 0; i < XT_RING; i++) free(job->ring[i].blocks);
-    free(job);
+    os_free(blocks, block_bytes);
+    os_free(job, sizeof *job);
     return rc;
 }
 
@@ -524,13 +548,14 @@ static void sleep_ms(uint32_t ms) {
 
 static int run_throughput(const sk_bench_spec_t *spec, sk_bench_result_t *out) {
     uint32_t nthreads = spec->threads;
-    tp_job_t *job = (tp_job_t *)calloc(1, sizeof *job);
-    tp_worker_t *workers = (tp_worker_t *)calloc(nthreads, sizeof *workers);
-    pthread_t *tids = (pthread_t *)calloc(nthreads, sizeof *tids);
+    size_t worker_bytes = nthreads * sizeof(tp_worker_t), tid_bytes = nthreads * sizeof(pthread_t);
+    tp_job_t *job = (tp_job_t *)os_alloc(sizeof *job);
+    tp_worker_t *workers = (tp_worker_t *)os_alloc(worker_bytes);
+    pthread_t *tids = (pthread_t *)os_alloc(tid_bytes);
     if (job == NULL || workers == NULL || tids == NULL) {
-        free(job);
-        free(workers);
-        free(tids);
+        os_free(job, sizeof *job);
+        os_free(workers, worker_bytes);
+        os_free(tids, tid_bytes);
         return ENOMEM;
     }
     job->spec = spec;
@@ -566,9 +591,9 @@ static int run_throughput(const sk_bench_spec_t *spec, sk_bench_result_t *out) {
         out->failures = failures;
         out->max_inside = atomic_load(&job->overlap.max_inside);
     }
-    free(job);
-    free(workers);
-    free(tids);
+    os_free(job, sizeof *job);
+    os_free(workers, worker_bytes);
+    os_free(tids, tid_bytes);
     return rc;
 }
 
