@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from stresskit.results import Histogram, ReplicaResult, RoleResult
+from stresskit.results import Histogram, ReplicaResult
 from stresskit.runner.records import WorkerRecord
 
 MetricValue = float | int | bool | None
@@ -109,7 +109,7 @@ def spec_for(name: str) -> MetricSpec | None:
             or (p == "<op>" and n in LATENCY_OPS)
             or (p == "<stat>" and n in GLUE_STATS)
             or p == "<role>"
-            for p, n in zip(pat, parts)
+            for p, n in zip(pat, parts, strict=True)
         ):
             return spec
     return None
@@ -157,9 +157,9 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
     m["allocs.total"] = sum(allocs)
     m["frees.total"] = sum(frees)
     # Warm-up allocations are freed locally and are not part of the measured time.
-    measured = [a + f - 2 * sum(getattr(x, "warmup_ops", 0) for x in r.roles) for a, f, r in zip(allocs, frees, results)]
+    measured = [a + f - 2 * sum(getattr(x, "warmup_ops", 0) for x in r.roles) for a, f, r in zip(allocs, frees, results, strict=True)]
     m["ops.total"] = sum(measured)
-    rates = [x for n, r in zip(measured, results) if (x := _rate(n, r.elapsed_s)) is not None]
+    rates = [x for n, r in zip(measured, results, strict=True) if (x := _rate(n, r.elapsed_s)) is not None]
     if rates:
         m["throughput.ops_per_s"] = statistics.fmean(rates)
     m["blocks.leaked"] = sum(r.blocks_leaked for r in results)
