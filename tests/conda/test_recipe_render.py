@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,32 @@ def test_offline_overrides_change_only_source_and_toolchain(tmp_path):
     assert mimalloc == {"path": str(tmp_path), "target_directory": "mimalloc"}
     assert not native["requirements"].get("build"), native["requirements"]
     assert native["requirements"]["run_exports"], "run_exports must not depend on the toolchain"
+
+
+def test_python_output_build_command_gives_a_pure_python_package(tmp_path):
+    # The stresskit output's build script, run here with this interpreter: the result must be the
+    # Python sources only (noarch), with the entry point, and without the native library.
+    pytest.importorskip("scikit_build_core", reason="the noarch build runs scikit-build-core (build requirement)")
+
+    build_local = _load_build_local()
+    rendered = build_local.render_all((None,))[None]
+    script = next(v.recipe.to_dict()["build"]["script"] for v in rendered if v.recipe.package.name == "stresskit")
+    command = (script if isinstance(script, str) else script[0]).split()
+    assert command[:4] == ["python", "-m", "pip", "install"] and "-Cwheel.cmake=false" in command, command
+    src = tmp_path / "stresskit"
+    for name in ("pyproject.toml", "README.md"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes((REPO / name).read_bytes())
+    for name in ("stresskit", "native", "scenarios", "docs"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("_lib", "__pycache__", "*.so*"))
+    options = [c for c in command[5:] if c.startswith("-C") or c in ("--no-deps", "--no-build-isolation")]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "-w", str(tmp_path / "dist"), "-q",
+                    "--disable-pip-version-check", *options], check=True, cwd=tmp_path, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("stresskit-*.whl")
+    assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "stresskit/_native.py" in names and "stresskit/cli.py" in names
+    assert not [n for n in names if "/_lib/" in n or n.endswith((".so", ".dll", ".dylib"))], names
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "stresskit = stresskit.cli:main" in entry_points
