@@ -105,7 +105,7 @@ def _fail(code: int, message: str) -> None:
 
 
 @click.command(epilog=_EPILOG)
-@click.option("--quick", is_flag=True, help="Fewer sizes, shorter samples, 5 repeats (< 30 s on 2 cores).")
+@click.option("--quick", is_flag=True, help="Fewer sizes, shorter samples, 7 repeats (about 10 s; < 30 s on 2 cores).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write results, machine, targets and goals as JSON (and the plot next to it).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -120,7 +120,7 @@ def _fail(code: int, message: str) -> None:
               help="Do not measure: load an earlier --json run, then print, plot and compare it "
                    "(measurement options are ignored).")
 @click.option("--repeats", type=click.IntRange(1, 1000), default=None,
-              help="Samples per implementation and row [default: 5 with --quick, else 9].")
+              help="Samples per implementation and row [default: 7 with --quick, else 11].")
 @click.option("--op", "ops", multiple=True, type=click.Choice([o.value for o in Op]),
               help="Measure only these operations (repeatable) [default: all].")
 @click.option("--threads", callback=_threads, default=None,

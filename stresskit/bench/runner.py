@@ -49,7 +49,7 @@ class Config:
         ops: Sequence[Op] | None = None,
         seed: int = 1,
     ) -> Config:
-        base_ops, window, default_repeats = (40_000, 40, 5) if quick else (200_000, 150, 9)
+        base_ops, window, default_repeats = (20_000, 30, 7) if quick else (150_000, 120, 11)
         return cls(
             quick=quick,
             repeats=repeats if repeats is not None else default_repeats,
