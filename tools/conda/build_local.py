@@ -88,7 +88,10 @@ def fetch_mimalloc_source(cache: Path | None = None) -> Path:
                 raise RuntimeError(f"{SDIST_NAME} from PyPI: sha256 {got}, expected {SDIST_SHA256}")
             os.replace(work / SDIST_NAME, sdist)
         with tarfile.open(sdist) as tar:
-            tar.extractall(work / "x", filter="data")
+            try:
+                tar.extractall(work / "x", filter="data")  # refuses absolute paths, links out, devices
+            except TypeError:  # Python < 3.10.12 has no extraction filters; the sdist is sha256-pinned
+                tar.extractall(work / "x")
         unpacked = work / "x" / final.name
         if not (unpacked / "mimalloc" / "CMakeLists.txt").is_file() or not (unpacked / "mimalloc" / "src").is_dir():
             raise RuntimeError(f"{sdist} does not hold the upstream mimalloc tree under mimalloc/")
