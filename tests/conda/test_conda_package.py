@@ -195,32 +195,14 @@ def test_python_package_without_its_own_library_finds_the_conda_prefix(conda, tm
     _check_glue_smoke(run.stdout, conda, "conda")
 
 
-SCENARIO = """\
-name = "conda_smoke"
-description = "two threads allocate, verify and free locally against the conda prefix's library"
-
-[load]
-ops = 20_000
-replicas = 1
-seed = 5
-deadline = "60s"
-
-[roles.worker]
-action = "alloc_free"
-threads = 2
-sizes = 64
-batch = 64
-
-[thresholds]
-checks = ["bytes.leaked == 0", "canary.failures == 0", "alloc.failed == 0"]
-"""
+SCENARIO = REPO / "recipe" / "conda_smoke.toml"  # the one the recipe's test runs
 
 
 def test_scenario_runs_against_the_prefix_library(conda, tmp_path):
     if importlib.util.find_spec("stresskit.engine") is None or importlib.util.find_spec("stresskit.session") is None:
         pytest.skip("stresskit.engine / stresskit.session (the scenario runner) are not in this checkout yet")
     scenario = tmp_path / "conda_smoke.toml"
-    scenario.write_text(SCENARIO)
+    shutil.copyfile(SCENARIO, scenario)
     report = tmp_path / "report.json"
     env = _env(STRESSKIT_NATIVE_LIB=str(conda.lib))
     cli = "import sys; from stresskit.cli import main; sys.exit(main())"
