@@ -15,11 +15,12 @@ EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
 EXIT_HARNESS = 3
+EXIT_INTERRUPTED = 130
 
 _EPILOG = """\b
 Exit status: 0 done (and no regression); 1 --compare found a row whose ratio to mimalloc
 got worse than --fail-above; 2 bad input (options, unreadable or malformed baseline);
-3 the native library is missing or the harness failed.
+3 the native library is missing or the harness failed; 130 interrupted (Ctrl-C).
 
 \b
 Ratios: latency rows: impl ns/op / mimalloc ns/op (above 1 = slower than mimalloc);
@@ -84,6 +85,9 @@ def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Conso
             measured, wall = runner.measure(cfg)
     except HarnessError as exc:
         _fail(EXIT_HARNESS, str(exc))
+    except KeyboardInterrupt:
+        # Not click's "Aborted!" (exit 1 would read as a regression): nothing is written.
+        _fail(EXIT_INTERRUPTED, "interrupted; nothing written")
 
     rows = stats.rows_from(measured)
     info["load_average_before"] = load_before

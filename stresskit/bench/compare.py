@@ -118,7 +118,9 @@ def _load(path: Path, schema: type[BaseModel]):
             what = f"a '{field}' key ({_EXPECTED.get(field, 'required')})"
             loc = loc[:-1]
         else:
-            what = _EXPECTED.get(field, err["msg"])
+            got = repr(err.get("input"))
+            got = got if len(got) <= 40 else got[:37] + "..."
+            what = f"{_EXPECTED.get(field, err['msg'])} (got {got})"
         raise BaselineError(f"{path}: {_key_path(loc) if loc else '(top level)'}: expected {what}") from None
     return model
 

@@ -210,7 +210,7 @@ def _bad_baseline(tmp_path: Path, content: str | None) -> tuple[int, str]:
         ('{"results": 3}', "results: expected a list of result rows"),
         ('{"results": [{"op": "alloc"}]}', "results[0]: expected a 'impl' key"),
         ('{"results": [{"op": "alloc", "impl": "cc", "threads": "two", "size": 64, "alignment": null,'
-         ' "ratio_to_mimalloc": 1.0}]}', "results[0].threads: expected an integer"),
+         ' "ratio_to_mimalloc": 1.0}]}', "results[0].threads: expected an integer (got 'two')"),
         ('{"results": [{"op": "alloc", "impl": "cc", "threads": 1, "size": 64, "alignment": null,'
          ' "ratio_to_mimalloc": "fast"}]}', "results[0].ratio_to_mimalloc: expected a number or null"),
         ('{"results": [{"op": "nope", "impl": "cc", "threads": 1, "size": 1, "alignment": null,'
@@ -235,3 +235,18 @@ def test_bad_options_exit_2(args):
     result = CliRunner().invoke(bench, args)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+@pytest.mark.tier5
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch):
+    from stresskit.bench import runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "measure", interrupted)
+    out = tmp_path / "run.json"
+    result = CliRunner().invoke(bench, [*SMALL, "--json", str(out)])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output
+    assert not out.exists()
