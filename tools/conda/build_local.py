@@ -255,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     install([args.output_dir], ["stresskit-native"], args.prefix)
     lib = "Library/bin/stresskit_native.dll" if sys.platform == "win32" else "lib/libstresskit_native.so"
     print(f"installed stresskit-native into {args.prefix}\n"
-          f"use it with: export CONDA_PREFIX={args.prefix}  (or STRESSKIT_NATIVE_LIB={args.prefix / lib})")
+          f"use its library from this checkout with: export STRESSKIT_NATIVE_LIB={args.prefix / lib}\n"
+          f"(CONDA_PREFIX={args.prefix} is enough for a stresskit installed without its own library, "
+          f"as the conda package is; see docs/conda.md)")
     return 0
 
 
