@@ -27,7 +27,7 @@ import pytest
 
 rattler_build = pytest.importorskip("rattler_build", reason="py-rattler-build builds the package (test extra)")
 rattler = pytest.importorskip("rattler", reason="py-rattler installs the package (test extra)")
-from rattler.package_streaming import extract  # noqa: E402 - after the importorskip above
+from rattler.package_streaming import extract
 
 pytestmark = [pytest.mark.tier0, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -66,7 +66,7 @@ def conda(tmp_path_factory):
 
 def _python(code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args, "-c", textwrap.dedent(code)], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -141,7 +141,7 @@ def test_c_program_allocates_through_the_prefix_library(conda, tmp_path):
                    check=True)
     ldd = subprocess.run(["ldd", str(exe)], capture_output=True, text=True, check=True).stdout
     assert f"{conda.prefix}/lib/libstresskit_native.so.0" in ldd, ldd
-    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
     assert f"cc_smoke ok: glue 0.1.0, mimalloc {MIMALLOC_VERSION_INT}" in run.stdout
 
@@ -207,10 +207,10 @@ def test_scenario_runs_against_the_prefix_library(conda, tmp_path):
     env = _env(STRESSKIT_NATIVE_LIB=str(conda.lib))
     cli = "import sys; from stresskit.cli import main; sys.exit(main())"
     doctor = subprocess.run([sys.executable, "-c", cli, "doctor", "--no-attach"], env=env, capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, check=False)
     assert f"{conda.lib} (found via: env)" in doctor.stdout, doctor.stdout + doctor.stderr
     run = subprocess.run([sys.executable, "-c", cli, "run", str(scenario), "--quiet", "--json", str(report)], env=env,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     data = json.loads(report.read_text())
     assert (data["scenario"]["name"], data["status"], data["complete"]) == ("conda_smoke", "pass", True), data

@@ -128,22 +128,22 @@ class _Log:
         self.lines: list[str] = []
         self.echo = echo
 
-    def on_log(self, event) -> None:  # noqa: ANN001 - rattler_build.progress.LogEvent
+    def on_log(self, event) -> None:
         for line in event.message.splitlines() or [""]:
             self.lines.append(line)
             if self.echo:
                 print(line, flush=True)
 
-    def on_build_step(self, event) -> None:  # noqa: ANN001
+    def on_build_step(self, event) -> None:
         self.lines.append(f"== {event.step_name}: {event.message}")
 
-    def on_download_start(self, event) -> None:  # noqa: ANN001
+    def on_download_start(self, event) -> None:
         self.lines.append(f"download {event.url}")
 
-    def on_download_progress(self, event) -> None:  # noqa: ANN001
+    def on_download_progress(self, event) -> None:
         pass
 
-    def on_download_complete(self, event) -> None:  # noqa: ANN001
+    def on_download_complete(self, event) -> None:
         pass
 
 
@@ -162,7 +162,13 @@ def _offline_env(mimalloc_tree: Path) -> dict[str, str]:
 def render_all(platforms: tuple[str | None, ...] = PLATFORMS, env: dict[str, str] | None = None):
     """Render the recipe for each platform (None: this one) without building or any network:
     {platform: [RenderedVariant]}. Selectors in variants.yaml are evaluated per platform too."""
-    from rattler_build import JinjaConfig, PlatformConfig, RenderConfig, Stage0Recipe, VariantConfig
+    from rattler_build import (
+        JinjaConfig,
+        PlatformConfig,
+        RenderConfig,
+        Stage0Recipe,
+        VariantConfig,
+    )
 
     saved = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
