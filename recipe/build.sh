@@ -11,6 +11,14 @@
 # The cost: a mimalloc fix needs a rebuild of stresskit-native, not just a mimalloc update.
 set -euxo pipefail
 
+# conda-forge's linux-aarch64 baseline is ARMv8.0, but mimalloc compiles arm64 with
+# -march=armv8.1-a (LSE atomics) unless told not to: SIGILL on v8.0 cores such as Cortex-A72.
+# Apple silicon is v8.4+, so osx-arm64 keeps the faster atomics.
+mimalloc_args=()
+if [[ "${target_platform:-}" == linux-aarch64 ]]; then
+    mimalloc_args+=(-DMI_NO_OPT_ARCH=ON)
+fi
+
 # Offline builds use the machine's cc/cmake/ninja and get no CMAKE_ARGS from a compiler package.
 cmake -S "$SRC_DIR/stresskit/native" -B "$SRC_DIR/build-native" -G Ninja \
     ${CMAKE_ARGS:-} \
@@ -18,7 +26,8 @@ cmake -S "$SRC_DIR/stresskit/native" -B "$SRC_DIR/build-native" -G Ninja \
     -DCMAKE_INSTALL_PREFIX="$PREFIX" \
     -DCMAKE_INSTALL_LIBDIR=lib \
     -DSTRESSKIT_MIMALLOC_SOURCE="$SRC_DIR/mimalloc" \
-    -DSTRESSKIT_BUILD_TESTS=OFF
+    -DSTRESSKIT_BUILD_TESTS=OFF \
+    ${mimalloc_args[@]+"${mimalloc_args[@]}"}
 
 cmake --build "$SRC_DIR/build-native" --parallel "${CPU_COUNT:-2}" --verbose
 

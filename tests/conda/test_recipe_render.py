@@ -58,6 +58,8 @@ def test_native_output(rendered, platform):
     native = rendered[platform]["stresskit-native"]
     build = native["requirements"]["build"]
     assert COMPILER[platform] in build, build
+    # MSVC builds mimalloc as C++: the C++ compiler (same package name there) must be asked for too.
+    assert build.count(COMPILER[platform]) == (2 if platform == "win-64" else 1), build
     assert any(b.startswith("cmake") for b in build) and "ninja" in build, build
     assert native["build"]["script"]["file"] == ("bld.bat" if platform == "win-64" else "build.sh")
     assert "noarch" not in native["build"]
