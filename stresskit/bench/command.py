@@ -48,7 +48,7 @@ def _bound(ctx: click.Context, param: click.Parameter, value: str) -> float:
         raise click.BadParameter(str(exc))
 
 
-def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Console) -> dict:  # noqa: ANN001
+def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Console) -> dict:
     """Run the benchmark and return the JSON document (also printed as a table)."""
     from stresskit import _native
     from stresskit.bench import machine, output, runner, stats
@@ -75,7 +75,7 @@ def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Conso
             with Progress(console=err, transient=True) as progress:
                 task = progress.add_task("measuring", total=cfg.repeats * len(runner.plan(cfg)))
 
-                def on_step(key, index, total):  # noqa: ANN001
+                def on_step(key, index, total):
                     progress.update(task, completed=index,
                                     description=f"{key.op.value} t={key.threads} "
                                                 f"size={key.size} align={key.alignment}")

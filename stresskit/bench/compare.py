@@ -17,7 +17,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
@@ -32,9 +31,9 @@ class _Row(BaseModel):
     op: str
     impl: str
     threads: StrictInt
-    size: Optional[StrictInt]  # noqa: UP007 - pydantic reads this annotation at runtime on 3.9+
-    alignment: Optional[StrictInt]  # noqa: UP007
-    ratio_to_mimalloc: Optional[float] = Field(strict=True)  # noqa: UP007
+    size: StrictInt | None
+    alignment: StrictInt | None
+    ratio_to_mimalloc: float | None = Field(strict=True)
 
 
 class _FullRow(_Row):

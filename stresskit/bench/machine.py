@@ -13,20 +13,20 @@ from stresskit.bench.harness import build_info
 def cpu_model() -> str:
     """The CPU's marketing name: /proc/cpuinfo on Linux (instant), else py-cpuinfo, else platform."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux
+        text = ""
+    for line in text.splitlines():
+        if line.lower().startswith(("model name", "hardware", "cpu model")):
+            return line.split(":", 1)[1].strip()
+    brand = None
     try:
         import cpuinfo  # py-cpuinfo: slow (it may spawn a process), so only as a fallback
 
         brand = cpuinfo.get_cpu_info().get("brand_raw")
-        if brand:
-            return str(brand)
     except Exception:  # noqa: BLE001 - any failure here just means "unknown"
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+        brand = None
+    return str(brand or platform.processor() or platform.machine() or "unknown")
 
 
 def usable_cores() -> int:

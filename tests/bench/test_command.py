@@ -155,7 +155,7 @@ def _doctor(src: Path, dst: Path, factor: float) -> None:
 
 @pytest.mark.tier1
 def test_input_against_doctored_baseline_fails_and_names_rows(tiny_run, tmp_path):
-    path, doc, _ = tiny_run
+    path, _, _ = tiny_run
     doctored = tmp_path / "doctored.json"
     _doctor(path, doctored, 0.5)  # every latency ratio now looks twice as good as it is
     result = _invoke(["--input", str(path), "--compare", str(doctored), "--fail-above", "10%"])
@@ -191,6 +191,12 @@ def test_bad_input_file_exits_2(tmp_path):
     assert result.output.strip() == f"stresskit bench: bad input: {path}: results[0]: expected a 'median' key (a number)"
 
 
+def _row_json(**override: str) -> str:
+    fields = {"op": '"alloc"', "impl": '"cc"', "threads": "1", "size": "64", "alignment": "null",
+              "ratio_to_mimalloc": "1.0", **override}
+    return '{"results": [{' + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}]}"
+
+
 def _bad_baseline(tmp_path: Path, content: str | None) -> tuple[int, str]:
     path = tmp_path / "baseline.json"
     if content is not None:
@@ -209,12 +215,10 @@ def _bad_baseline(tmp_path: Path, content: str | None) -> tuple[int, str]:
         ("{}", "'results' key"),
         ('{"results": 3}', "results: expected a list of result rows"),
         ('{"results": [{"op": "alloc"}]}', "results[0]: expected a 'impl' key"),
-        ('{"results": [{"op": "alloc", "impl": "cc", "threads": "two", "size": 64, "alignment": null,'
-         ' "ratio_to_mimalloc": 1.0}]}', "results[0].threads: expected an integer (got 'two')"),
-        ('{"results": [{"op": "alloc", "impl": "cc", "threads": 1, "size": 64, "alignment": null,'
-         ' "ratio_to_mimalloc": "fast"}]}', "results[0].ratio_to_mimalloc: expected a number or null"),
-        ('{"results": [{"op": "nope", "impl": "cc", "threads": 1, "size": 1, "alignment": null,'
-         ' "ratio_to_mimalloc": 1.0}]}', "none did"),
+        (_row_json(threads='"two"'), "results[0].threads: expected an integer (got 'two')"),
+        (_row_json(ratio_to_mimalloc='"fast"'),
+         "results[0].ratio_to_mimalloc: expected a number or null (got 'fast')"),
+        (_row_json(op='"nope"'), "none did"),
     ],
 )
 def test_bad_baseline_exits_2_with_one_line(tmp_path, content, needle):

@@ -24,8 +24,8 @@ def lib():
 def _raw_spec(**fields):
     ffi = _native.ffi()
     s = ffi.new("sk_bench_spec_t *")
-    defaults = dict(op=0, impl=0, threads=1, size=64, alignment=0, ops=100, duration_ms=0,
-                    warmup_ops=0, seed=1)
+    defaults = {"op": 0, "impl": 0, "threads": 1, "size": 64, "alignment": 0, "ops": 100,
+                "duration_ms": 0, "warmup_ops": 0, "seed": 1}
     defaults.update(fields)
     for k, v in defaults.items():
         setattr(s, k, v)
