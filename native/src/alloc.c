@@ -33,6 +33,13 @@ static void count_free(void *p) {
     cc_stats_add(&r->free_bytes, mi_usable_size(p));
 }
 
+/* mimalloc serves requests of up to 8 bytes from its 8-byte size class, whose blocks are only
+ * 8-aligned, while cc_alloc promises alignof(max_align_t) (16) like malloc; every larger mimalloc
+ * size class is a multiple of 16. So tiny requests take the smallest block that keeps the promise. */
+static inline size_t at_least_max_align(size_t size) {
+    return size < _Alignof(max_align_t) ? _Alignof(max_align_t) : size;
+}
+
 static inline void *finish_alloc(void *p) {
     if (CC_UNLIKELY(p == NULL)) errno = ENOMEM;
     if (CC_UNLIKELY(cc_stats_active())) count_alloc(p);
@@ -41,14 +48,14 @@ static inline void *finish_alloc(void *p) {
 
 void *cc_alloc(size_t size) {
     if (CC_UNLIKELY(size == 0)) return NULL;
-    return finish_alloc(mi_malloc(size));
+    return finish_alloc(mi_malloc(at_least_max_align(size)));
 }
 
 void *cc_calloc(size_t count, size_t size) {
     if (CC_UNLIKELY(count == 0 || size == 0)) return NULL;
     /* mi_calloc checks the overflow too; doing it here keeps errno/stats semantics ours. */
     if (CC_UNLIKELY(count > SIZE_MAX / size)) return finish_alloc(NULL);
-    return finish_alloc(mi_calloc(count, size));
+    return finish_alloc(mi_calloc(1, at_least_max_align(count * size)));
 }
 
 static inline int alignment_is_valid(size_t alignment) {
