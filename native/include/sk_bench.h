@@ -84,9 +84,10 @@ typedef struct sk_bench_result {
 
 /* Run one measurement described by *spec and write what it saw to *out.
  * Returns 0 on success; EINVAL for a bad spec (unknown op or impl, ops 0 or duration_ms 0, bad
- * thread count or alignment, size 0); ENOSYS for SK_BENCH_SYSTEM when the process's malloc cannot be found;
- * ENOMEM when the harness's own bookkeeping cannot be allocated; the
- * pthread error when a thread cannot be started. *out is zeroed first and filled only on success.
+ * thread count or alignment, size 0); ENOSYS for SK_BENCH_SYSTEM when the process's malloc cannot
+ * be found, and for every spec on Windows, where the harness (POSIX threads, mmap, dlsym) is not
+ * ported; ENOMEM when the harness's own memory cannot be mapped; the pthread error when a thread
+ * cannot be started. *out is zeroed first and filled only on success.
  * Safe to call from any thread, but measurements are meant to run one at a time: two concurrent
  * calls disturb each other's timing, and the statistics switch of SK_BENCH_CC/SK_BENCH_CC_STATS is
  * process-wide. */

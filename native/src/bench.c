@@ -1,6 +1,8 @@
 /* The benchmark harness (see sk_bench.h). Each loop is written once, always inlined, and
  * instantiated per allocator family with a constant, so every implementation runs the same machine
  * code shape around its own calls and no dispatch sits inside a timed loop. */
+#if !defined(_WIN32)
+
 /* RTLD_DEFAULT and dladdr: finding the process's own malloc (see system_allocator below). */
 #define _GNU_SOURCE
 
@@ -655,6 +657,31 @@ int sk_bench_run(const sk_bench_spec_t *spec, sk_bench_result_t *out) {
     return 0;
 }
 
+const char *sk_bench_system_allocator(void) {
+    system_available();
+    return sys_origin;
+}
+
+#else /* _WIN32 */
+
+/* The harness is built on POSIX threads, mmap, dlsym and CLOCK_MONOTONIC and has not been ported
+ * to Windows. The library must still build there (the conda package targets win-64), so the
+ * entry points exist and say so: ENOSYS, which `stresskit bench` reports in one line. */
+#include <errno.h>
+#include <string.h>
+
+#include "sk_bench.h"
+
+int sk_bench_run(const sk_bench_spec_t *spec, sk_bench_result_t *out) {
+    (void)spec;
+    if (out != NULL) memset(out, 0, sizeof *out);
+    return ENOSYS;
+}
+
+const char *sk_bench_system_allocator(void) { return "unsupported on Windows"; }
+
+#endif /* _WIN32 */
+
 const char *sk_bench_compiler(void) {
 #if defined(__clang__)
     return "clang " __clang_version__;
@@ -675,9 +702,4 @@ bool sk_bench_optimized(void) {
 #else
     return false;
 #endif
-}
-
-const char *sk_bench_system_allocator(void) {
-    system_available();
-    return sys_origin;
 }

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import errno
+import os
+import sys
 from dataclasses import dataclass
 
 from stresskit import _native
@@ -113,8 +116,9 @@ def run(spec: Spec) -> Sample:
     out = ffi.new("sk_bench_result_t *")
     rc = lib.sk_bench_run(s, out)
     if rc != 0:
-        import os
-
+        if rc == errno.ENOSYS and sys.platform == "win32":
+            raise HarnessError("the benchmark harness is not available on Windows "
+                               "(it is built on POSIX threads, mmap and dlsym)")
         raise HarnessError(f"sk_bench_run({spec}) failed: {os.strerror(rc)} (errno {rc})")
     return Sample(
         ops=int(out.ops),
