@@ -3,7 +3,8 @@
 Where it is looked for, first match wins:
   1. ``STRESSKIT_NATIVE_LIB``: an explicit path to the library file;
   2. the copy installed inside this package (``stresskit/_lib``) by ``pip install``;
-  3. ``$CONDA_PREFIX/lib`` (or ``Library/bin`` on Windows): the conda native package.
+  3. the conda native package: ``<sys.prefix>/lib`` when this interpreter is a conda environment's,
+     then ``$CONDA_PREFIX/lib`` (``Library/bin`` on Windows).
 """
 
 from __future__ import annotations
@@ -53,10 +54,16 @@ def candidate_paths() -> list[tuple[str, Path]]:
 
     for entry in stresskit.__path__:
         found.append(("package", Path(entry) / "_lib" / name))
-    conda = os.environ.get("CONDA_PREFIX")
-    if conda:
-        sub = Path("Library", "bin") if sys.platform == "win32" else Path("lib")
-        found.append(("conda", Path(conda) / sub / name))
+    # A conda environment: the one this interpreter lives in (works without activation), then
+    # the activated one.
+    sub = Path("Library", "bin") if sys.platform == "win32" else Path("lib")
+    prefixes = []
+    if Path(sys.prefix, "conda-meta").is_dir():
+        prefixes.append(sys.prefix)
+    if os.environ.get("CONDA_PREFIX"):
+        prefixes.append(os.environ["CONDA_PREFIX"])
+    for prefix in dict.fromkeys(prefixes):
+        found.append(("conda", Path(prefix) / sub / name))
     return found
 
 

@@ -118,7 +118,7 @@ def test_python_output_build_command_gives_a_pure_python_package(tmp_path):
     command = (script if isinstance(script, str) else script[0]).split()
     assert command[:4] == ["python", "-m", "pip", "install"] and "-Cwheel.cmake=false" in command, command
     src = tmp_path / "stresskit"
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes((REPO / name).read_bytes())
     for name in ("stresskit", "native", "scenarios", "docs"):
