@@ -86,12 +86,26 @@ def mimalloc_source() -> Path:
         if not sdists:
             # --no-binary for this package only: a global :all: would also build the sdist's build
             # requirements (cmake, ...) from source.
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "cmeel-mimalloc",
-                   f"cmeel-mimalloc=={MIMALLOC_VERSION}", "-d", str(download)]
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                "cmeel-mimalloc",
+                f"cmeel-mimalloc=={MIMALLOC_VERSION}",
+                "-d",
+                str(download),
+            ]
+            run = subprocess.run(
+                cmd, check=False, capture_output=True, text=True, timeout=600
+            )
             sdists = sorted(download.glob(f"cmeel_mimalloc-{MIMALLOC_VERSION}.tar.gz"))
             if run.returncode != 0 or not sdists:
-                pytest.skip(f"cannot download the mimalloc source ({' '.join(cmd)}): {run.stderr[-500:]}")
+                pytest.skip(
+                    f"cannot download the mimalloc source ({' '.join(cmd)}): {run.stderr[-500:]}"
+                )
         staging = root / f"mimalloc-{MIMALLOC_VERSION}-staging"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(tree, ignore_errors=True)  # an interrupted earlier extraction

@@ -11,6 +11,7 @@
  *   clean            exercise every glue function, stats and batches, several threads: no report
  *   use-after-free   read a block after cc_free: ASAN must report it
  *   double-free      cc_free the same block twice: ASAN (or mimalloc's check) must report it
+ *   double-free-unsized  the same through cc_free_unsized, on a cache-line node block
  *   calloc-reuse     (MSAN) dirty + poison blocks, free them, cc_calloc the same sizes and branch
  *                    on every byte: calloc must have zeroed the reused blocks, MSAN stays silent
  *   alloc-reuse      (MSAN control) the same with cc_alloc: MSAN must report the branch on
@@ -151,6 +152,17 @@ static int double_free(void) {
     return 0;
 }
 
+static int double_free_unsized(void) {
+    void *n = cc_alloc_node(40);
+    void *keep = cc_alloc_node(40);
+    if (n == NULL || keep == NULL) FAIL("allocation failed");
+    cc_free_unsized(n);
+    cc_free_unsized(n); /* the bug under test */
+    cc_free_unsized(keep);
+    printf("unsized double free: not detected\n");
+    return 0;
+}
+
 /* Free REUSE_BLOCKS dirty blocks whose bytes MSAN believes uninitialised (as it would if mimalloc
  * told it, like it tells ASAN with MI_TRACK_ASAN), then allocate the same number again: most
  * come back reused, so reading them is only clean if the allocation function initialised them.
@@ -194,7 +206,7 @@ static int reuse(int use_calloc) {
 
 int main(int argc, char **argv) {
     if (argc != 2) {
-        fprintf(stderr, "usage: cc_sanitize clean|use-after-free|double-free|calloc-reuse|alloc-reuse\n");
+        fprintf(stderr, "usage: cc_sanitize clean|use-after-free|double-free|double-free-unsized|calloc-reuse|alloc-reuse\n");
         return 2;
     }
     mi_register_error(on_mimalloc_error, NULL);
@@ -202,6 +214,7 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "clean") == 0) return clean();
     if (strcmp(mode, "use-after-free") == 0) return use_after_free();
     if (strcmp(mode, "double-free") == 0) return double_free();
+    if (strcmp(mode, "double-free-unsized") == 0) return double_free_unsized();
     if (strcmp(mode, "calloc-reuse") == 0) return reuse(1);
     if (strcmp(mode, "alloc-reuse") == 0) return reuse(0);
     fprintf(stderr, "cc_sanitize: unknown mode '%s'\n", mode);

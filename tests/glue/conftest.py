@@ -29,6 +29,8 @@ def _build_or_skip(kind, request, cache_lock, tmp_path_factory):
     try:
         # Before the mimalloc download: a missing sanitizer must skip at once, with its reason.
         check_toolchain(kind, tmp_path_factory.mktemp(f"probe-{kind}"))
-        return build_program(kind, request.getfixturevalue("mimalloc_source"), cache_lock)
+        return build_program(
+            kind, request.getfixturevalue("mimalloc_source"), cache_lock
+        )
     except SanitizerUnavailable as exc:
         pytest.skip(str(exc))

@@ -6,6 +6,7 @@ Python only starts threads, hands pointer arrays around and checks results.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,8 +61,15 @@ class Batch:
 
     def free(self, *, unsized: bool = False, probe=None) -> int:
         """Free every block; returns the number whose pattern was damaged."""
-        return lib.sk_batch_free(self.ptrs, self.n, self.sizes, self.size, unsized, self.seed,
-                                 probe if probe is not None else ffi.NULL)
+        return lib.sk_batch_free(
+            self.ptrs,
+            self.n,
+            self.sizes,
+            self.size,
+            unsized,
+            self.seed,
+            probe if probe is not None else ffi.NULL,
+        )
 
     def addresses(self) -> list[int]:
         return [address(self.ptrs[i]) for i in range(self.n)]
@@ -73,16 +81,34 @@ class Batch:
         return sum(lib.cc_usable_size(self.ptrs[i]) for i in range(self.n))
 
 
-def alloc_batch(n: int, *, size: int = 64, sizes: Sequence[int] | None = None, kind: str = "plain",
-                alignment: int = 0, seed: int = 1, probe=None) -> Batch:
+def alloc_batch(
+    n: int,
+    *,
+    size: int = 64,
+    sizes: Sequence[int] | None = None,
+    kind: str = "plain",
+    alignment: int = 0,
+    seed: int = 1,
+    probe=None,
+) -> Batch:
     ptrs = ffi.new("void *[]", n)
     csizes = ffi.new("size_t[]", list(sizes)) if sizes is not None else ffi.NULL
-    ok = lib.sk_batch_alloc(ptrs, n, csizes, size, KINDS[kind], alignment, seed,
-                            probe if probe is not None else ffi.NULL)
+    ok = lib.sk_batch_alloc(
+        ptrs,
+        n,
+        csizes,
+        size,
+        KINDS[kind],
+        alignment,
+        seed,
+        probe if probe is not None else ffi.NULL,
+    )
     return Batch(ptrs, n, csizes, size, seed, ok)
 
 
-def run_threads(count: int, target: Callable[[int], object], *, timeout: float = JOIN_S) -> list[object]:
+def run_threads(
+    count: int, target: Callable[[int], object], *, timeout: float = JOIN_S
+) -> list[object]:
     """Run target(i) for i in range(count) on `count` threads; return their results in order.
     An exception in any thread fails the caller; so does a thread still running after `timeout`."""
     results: list[object] = [None] * count
@@ -94,7 +120,10 @@ def run_threads(count: int, target: Callable[[int], object], *, timeout: float =
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             errors.append(exc)
 
-    threads = [threading.Thread(target=body, args=(i,), name=f"glue-test-{i}") for i in range(count)]
+    threads = [
+        threading.Thread(target=body, args=(i,), name=f"glue-test-{i}")
+        for i in range(count)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -109,5 +138,5 @@ def run_threads(count: int, target: Callable[[int], object], *, timeout: float =
 def assert_disjoint(blocks: Sequence[tuple[int, int]]) -> None:
     """(address, size) pairs must not overlap: no two live blocks share a byte."""
     ordered = sorted(blocks)
-    for (a, sa), (b, _) in zip(ordered, ordered[1:]):
+    for (a, sa), (b, _) in itertools.pairwise(ordered):
         assert a + sa <= b, f"blocks overlap: {a:#x}+{sa} reaches {b:#x}"

@@ -5,6 +5,7 @@ ValueError in Python)."""
 from __future__ import annotations
 
 import errno
+import itertools
 
 import pytest
 
@@ -22,8 +23,12 @@ def check_aligned(alignment: int) -> None:
         blocks = [lib.cc_alloc_aligned(size, alignment) for _ in range(8)]
         try:
             for p in blocks:
-                assert p != ffi.NULL, f"cc_alloc_aligned({size}, {alignment}) returned NULL"
-                assert address(p) % alignment == 0, f"{address(p):#x} not {alignment}-aligned"
+                assert p != ffi.NULL, (
+                    f"cc_alloc_aligned({size}, {alignment}) returned NULL"
+                )
+                assert address(p) % alignment == 0, (
+                    f"{address(p):#x} not {alignment}-aligned"
+                )
                 assert lib.cc_usable_size(p) >= size
                 ffi.memmove(p, b"\x5a" * size, size)
         finally:
@@ -62,12 +67,16 @@ def test_alloc_node_cache_aligned():
                 # Rounded to whole lines: the next node can never start inside this one's last line.
                 assert lib.cc_usable_size(p) >= rounded
             starts = sorted(address(p) for p in nodes)
-            assert all(b - a >= rounded for a, b in zip(starts, starts[1:])), "two nodes share a cache line"
+            assert all(b - a >= rounded for a, b in itertools.pairwise(starts)), (
+                "two nodes share a cache line"
+            )
         finally:
             for p in nodes:
                 lib.cc_free(p, size)
     ffi.errno = 0
-    assert lib.cc_alloc_node(SIZE_MAX - 3) == ffi.NULL and ffi.errno == errno.ENOMEM  # rounding overflows
+    assert (
+        lib.cc_alloc_node(SIZE_MAX - 3) == ffi.NULL and ffi.errno == errno.ENOMEM
+    )  # rounding overflows
     node = Allocator().alloc_node(24)
     assert node.address % line == 0 and node.alignment == line
     node.free()
@@ -82,7 +91,9 @@ def test_alloc_alignment_is_power_of_2():
         for size in (64, 48, 0):
             ffi.errno = 0
             assert lib.cc_alloc_aligned(size, alignment) == ffi.NULL, (size, alignment)
-            assert ffi.errno == errno.EINVAL, f"cc_alloc_aligned({size}, {alignment}): errno {ffi.errno}"
+            assert ffi.errno == errno.EINVAL, (
+                f"cc_alloc_aligned({size}, {alignment}): errno {ffi.errno}"
+            )
     # Every power of two from the pointer size up to 1 MiB is accepted.
     for shift in range(PTR_SIZE.bit_length() - 1, 21):
         p = lib.cc_alloc_aligned(48, 1 << shift)

@@ -44,9 +44,13 @@ def test_alloc_zero_size_returns_null():
     with counting() as stats:
         assert lib.cc_alloc(0) == ffi.NULL
         assert lib.cc_calloc(0, 8) == ffi.NULL and lib.cc_calloc(8, 0) == ffi.NULL
-        assert lib.cc_alloc_node(0) == ffi.NULL and lib.cc_alloc_aligned(0, 64) == ffi.NULL
+        assert (
+            lib.cc_alloc_node(0) == ffi.NULL and lib.cc_alloc_aligned(0, 64) == ffi.NULL
+        )
         snap = stats.take()
-    assert (snap.alloc_count, snap.failed_count) == (0, 0), "size 0 is not a failed allocation"
+    assert (snap.alloc_count, snap.failed_count) == (0, 0), (
+        "size 0 is not a failed allocation"
+    )
     for bad in (0, -1):
         with pytest.raises(ValueError, match="positive"):
             Allocator().alloc(bad)
@@ -59,7 +63,10 @@ def test_alloc_large_size():
     try:
         assert lib.cc_usable_size(p) >= size
         ffi.memmove(p, b"\xa5" * size, size)  # every byte of the megabyte is writable
-        assert ffi.buffer(p, size)[size - 1 :] == b"\xa5" and ffi.buffer(p, 1)[:] == b"\xa5"
+        assert (
+            ffi.buffer(p, size)[size - 1 :] == b"\xa5"
+            and ffi.buffer(p, 1)[:] == b"\xa5"
+        )
     finally:
         lib.cc_free(p, size)
 
@@ -89,7 +96,9 @@ def test_calloc_returns_zeroed():
         try:
             for p in fresh:
                 assert p != ffi.NULL
-                assert ffi.buffer(p, size)[:] == bytes(size), f"cc_calloc(1, {size}) not zeroed"
+                assert ffi.buffer(p, size)[:] == bytes(size), (
+                    f"cc_calloc(1, {size}) not zeroed"
+                )
         finally:
             for p in fresh:
                 lib.cc_free_unsized(p)

@@ -21,7 +21,9 @@ def test_free_null_is_safe():
         lib.cc_free(ffi.NULL, 64)
         lib.cc_free_unsized(ffi.NULL)
         snap = stats.take()
-    assert snap.free_count == 0 and snap.free_bytes == 0, "freeing NULL must not be counted"
+    assert snap.free_count == 0 and snap.free_bytes == 0, (
+        "freeing NULL must not be counted"
+    )
     assert lib.cc_usable_size(ffi.NULL) == 0
 
 
@@ -35,14 +37,21 @@ def test_free_returns_memory():
         seen.append(set(batch.addresses()))
         assert batch.free() == 0
     distinct = len(set().union(*seen))
-    assert distinct < 2 * n, f"{distinct} distinct addresses over 3 rounds of {n}: freed blocks not reused"
+    assert distinct < 2 * n, (
+        f"{distinct} distinct addresses over 3 rounds of {n}: freed blocks not reused"
+    )
     assert len(seen[1] & seen[2]) > n // 2
 
 
 def test_free_unsized_works():
     alloc = Allocator()
     with counting() as stats:
-        blocks = [alloc.alloc(100), alloc.calloc(3, 33), alloc.alloc_aligned(100, 256), alloc.alloc_node(100)]
+        blocks = [
+            alloc.alloc(100),
+            alloc.calloc(3, 33),
+            alloc.alloc_aligned(100, 256),
+            alloc.alloc_node(100),
+        ]
         usable = sum(b.usable_size for b in blocks)
         for b in blocks:
             b.free(sized=False)
@@ -56,19 +65,30 @@ def test_free_unsized_works():
         first = set(batch.addresses())
         assert batch.free(unsized=True) == 0
         again = alloc_batch(2048, size=48, kind=kind, alignment=alignment, seed=6)
-        assert len(first & set(again.addresses())) > 0, f"{kind}: unsized free did not return memory"
+        assert len(first & set(again.addresses())) > 0, (
+            f"{kind}: unsized free did not return memory"
+        )
         assert again.free(unsized=True) == 0
 
 
 def test_free_different_sizes():
     sizes = [SIZES[i % len(SIZES)] for i in range(200)]
     with counting() as stats:
-        for kind, alignment in (("plain", 0), ("calloc", 0), ("aligned", 64), ("node", 0)):
-            batch = alloc_batch(len(sizes), sizes=sizes, kind=kind, alignment=alignment, seed=11)
+        for kind, alignment in (
+            ("plain", 0),
+            ("calloc", 0),
+            ("aligned", 64),
+            ("node", 0),
+        ):
+            batch = alloc_batch(
+                len(sizes), sizes=sizes, kind=kind, alignment=alignment, seed=11
+            )
             assert batch.allocated == len(sizes)
             usable = batch.usable_total()
             before = stats.take()
-            assert batch.free(unsized=False) == 0  # cc_free(ptr, requested size) for each
+            assert (
+                batch.free(unsized=False) == 0
+            )  # cc_free(ptr, requested size) for each
             after = stats.take()
             assert after.free_count - before.free_count == len(sizes)
             assert after.free_bytes - before.free_bytes == usable

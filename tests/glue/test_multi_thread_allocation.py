@@ -9,7 +9,16 @@ import pytest
 
 from stresskit import StatsSnapshot, counting
 
-from .helpers import KINDS, alloc_batch, assert_disjoint, ffi, lib, new_probe, rendezvous, run_threads
+from .helpers import (
+    KINDS,
+    alloc_batch,
+    assert_disjoint,
+    ffi,
+    lib,
+    new_probe,
+    rendezvous,
+    run_threads,
+)
 
 pytestmark = pytest.mark.tier4
 
@@ -21,8 +30,17 @@ def test_parallel_alloc(record_property):
 
     def role(i: int):
         rendezvous(start, threads)
-        mine = [alloc_batch(n, size=24 + 8 * i, kind=kinds[(i + r) % 4], alignment=32, seed=i * 100 + r,
-                            probe=work) for r in range(rounds)]
+        mine = [
+            alloc_batch(
+                n,
+                size=24 + 8 * i,
+                kind=kinds[(i + r) % 4],
+                alignment=32,
+                seed=i * 100 + r,
+                probe=work,
+            )
+            for r in range(rounds)
+        ]
         # Each batch call is ~0.1 ms, too short to be sure two overlap on 2 cores; this second
         # rendezvous proves every thread was in native code at once with all its blocks live.
         rendezvous(held, threads)
@@ -34,7 +52,9 @@ def test_parallel_alloc(record_property):
     assert [b.allocated for b in batches] == [n] * threads * rounds
     # No two threads (or batches) were handed the same memory.
     assert_disjoint([(a, b.size) for b in batches for a in b.addresses()])
-    assert [b.free() for b in batches] == [0] * threads * rounds, "a block was overwritten while all were live"
+    assert [b.free() for b in batches] == [0] * threads * rounds, (
+        "a block was overwritten while all were live"
+    )
 
 
 def test_parallel_alloc_free():
@@ -43,10 +63,14 @@ def test_parallel_alloc_free():
 
     def role(i: int) -> int:
         rendezvous(start, threads)
-        return lib.sk_alloc_free_loop(iterations, batch, 16 + 48 * i, i % 4, 64, i, work)
+        return lib.sk_alloc_free_loop(
+            iterations, batch, 16 + 48 * i, i % 4, 64, i, work
+        )
 
     with counting() as stats:
-        assert run_threads(threads, role) == [0] * threads, "failed allocations or damaged blocks"
+        assert run_threads(threads, role) == [0] * threads, (
+            "failed allocations or damaged blocks"
+        )
         snap = stats.take()
     assert start.max_inside == threads and work.max_inside >= 2
     assert snap.alloc_count == snap.free_count == threads * iterations * batch
@@ -64,8 +88,12 @@ def test_parallel_stats():
     def phase1(i: int):
         rendezvous(start, threads)
         sizes = [1 + (i * 131 + k * 29) % 700 for k in range(n)]
-        b = alloc_batch(n, sizes=sizes, kind=list(KINDS)[i % 4], alignment=16, seed=i, probe=work)
-        bad = lib.sk_alloc_free_loop(iterations, batch, loop_size, lib.SK_KIND_PLAIN, 0, i, work)
+        b = alloc_batch(
+            n, sizes=sizes, kind=list(KINDS)[i % 4], alignment=16, seed=i, probe=work
+        )
+        bad = lib.sk_alloc_free_loop(
+            iterations, batch, loop_size, lib.SK_KIND_PLAIN, 0, i, work
+        )
         return b, bad
 
     results = run_threads(threads, phase1)
@@ -80,7 +108,9 @@ def test_parallel_stats():
     assert mid.free_bytes == loop_ops * loop_usable
     assert mid.current_allocated == live_bytes and mid.failed_count == 0
 
-    def phase2(i: int) -> int:  # each thread frees its neighbour's blocks: counted by the freer
+    def phase2(
+        i: int,
+    ) -> int:  # each thread frees its neighbour's blocks: counted by the freer
         rendezvous(swap, threads)
         return batches[(i + 1) % threads].free(unsized=i % 2 == 1, probe=work)
 
@@ -109,11 +139,23 @@ def test_no_contention_bottleneck(record_property):
 
     def role(i: int) -> int:
         rendezvous(start, threads)
-        return lib.sk_alloc_free_loop(iterations, batch, size, lib.SK_KIND_NODE if i % 2 else lib.SK_KIND_PLAIN,
-                                      0, i, work)
+        return lib.sk_alloc_free_loop(
+            iterations,
+            batch,
+            size,
+            lib.SK_KIND_NODE if i % 2 else lib.SK_KIND_PLAIN,
+            0,
+            i,
+            work,
+        )
 
     t0 = time.perf_counter()
-    assert lib.sk_alloc_free_loop(iterations, batch, size, lib.SK_KIND_PLAIN, 0, 99, ffi.NULL) == 0
+    assert (
+        lib.sk_alloc_free_loop(
+            iterations, batch, size, lib.SK_KIND_PLAIN, 0, 99, ffi.NULL
+        )
+        == 0
+    )
     one = time.perf_counter() - t0
     with counting() as stats:
         t0 = time.perf_counter()
@@ -122,7 +164,12 @@ def test_no_contention_bottleneck(record_property):
         snap = stats.take()
     assert start.max_inside == threads, "all 16 threads were in native code at once"
     assert work.max_inside >= 2
-    assert snap.alloc_count == snap.free_count == threads * iterations * batch and snap.current_allocated == 0
+    assert (
+        snap.alloc_count == snap.free_count == threads * iterations * batch
+        and snap.current_allocated == 0
+    )
     record_property("seconds_1_thread", round(one, 4))
     record_property("seconds_16_threads_16x_work", round(many, 4))
-    record_property("per_thread_work_ratio", round(many / (threads * one), 3) if one else None)
+    record_property(
+        "per_thread_work_ratio", round(many / (threads * one), 3) if one else None
+    )

@@ -24,15 +24,22 @@ def test_smr_retire_pattern():
             node = alloc.alloc_node(40)  # alloc
             payload = epoch.to_bytes(8, "little") * 5
             node.write(payload)  # use
-            retired.append((node, payload))  # unlink + retire: no longer reachable, not yet freed
-            churn = alloc_batch(256, size=40, kind="node", seed=epoch)  # other nodes come and go
+            retired.append(
+                (node, payload)
+            )  # unlink + retire: no longer reachable, not yet freed
+            churn = alloc_batch(
+                256, size=40, kind="node", seed=epoch
+            )  # other nodes come and go
             assert churn.free() == 0
         # Grace period over: every retired node still holds what was written, then it is freed.
         for node, payload in retired:
             assert node.read() == payload
             node.free()
         snap = stats.take()
-    assert snap.alloc_count == snap.free_count == 50 + 50 * 256 and snap.current_allocated == 0
+    assert (
+        snap.alloc_count == snap.free_count == 50 + 50 * 256
+        and snap.current_allocated == 0
+    )
 
 
 def test_smr_delayed_free():
@@ -43,9 +50,14 @@ def test_smr_delayed_free():
     # The delay: wall-clock time plus heavy churn of the same size class on this and other
     # threads, which would recycle the retired memory if it had been released early.
     time.sleep(0.2)
-    assert run_threads(2, lambda i: lib.sk_alloc_free_loop(100, 1000, 56, lib.SK_KIND_NODE, 0, i, probe)) == [0, 0]
+    assert run_threads(
+        2,
+        lambda i: lib.sk_alloc_free_loop(100, 1000, 56, lib.SK_KIND_NODE, 0, i, probe),
+    ) == [0, 0]
     live = alloc_batch(20_000, size=56, kind="node", seed=43)
-    assert not retired_at & set(live.addresses()), "a retired, not yet freed block was handed out again"
+    assert not retired_at & set(live.addresses()), (
+        "a retired, not yet freed block was handed out again"
+    )
     assert retired.free() == 0, "retired blocks changed during the grace period"
     assert live.free() == 0
 
@@ -54,7 +66,9 @@ def test_smr_batch_free():
     n = 50_000
     sizes = [24 + 8 * (i % 5) for i in range(n)]
     with counting() as stats:
-        retired = alloc_batch(n, sizes=sizes, kind="node", seed=5)  # nodes retired over time...
+        retired = alloc_batch(
+            n, sizes=sizes, kind="node", seed=5
+        )  # nodes retired over time...
         assert retired.allocated == n
         usable = retired.usable_total()
         churn = alloc_batch(n, size=40, kind="node", seed=6)
@@ -63,9 +77,13 @@ def test_smr_batch_free():
         # ...freed all at once when the grace period ends: one native call, every node verified.
         assert retired.free(unsized=True) == 0
         after = stats.take()
-    assert all(retired.ptrs[i] == ffi.NULL for i in range(0, n, 997)), "sk_batch_free clears the slots"
+    assert all(retired.ptrs[i] == ffi.NULL for i in range(0, n, 997)), (
+        "sk_batch_free clears the slots"
+    )
     assert after.free_count - before.free_count == n
-    assert after.free_bytes - before.free_bytes == usable and after.current_allocated == 0
+    assert (
+        after.free_bytes - before.free_bytes == usable and after.current_allocated == 0
+    )
 
 
 def test_smr_cross_thread_retire():
@@ -85,11 +103,20 @@ def test_smr_cross_thread_retire():
                 to_b.put(b)
             to_b.put(None)
             return 0
-        if i == 1:  # B: retire what A published, allocate replacements, retire those later too
+        if (
+            i == 1
+        ):  # B: retire what A published, allocate replacements, retire those later too
             replacements = []
             while (b := to_b.get(timeout=60)) is not None:
-                replacements.append(alloc_batch(n // 4, size=48, kind="node", seed=2000 + len(replacements),
-                                                probe=work))
+                replacements.append(
+                    alloc_batch(
+                        n // 4,
+                        size=48,
+                        kind="node",
+                        seed=2000 + len(replacements),
+                        probe=work,
+                    )
+                )
                 to_c.put(b)
             for r in replacements:
                 to_c.put(r)
@@ -100,13 +127,17 @@ def test_smr_cross_thread_retire():
         while (b := to_c.get(timeout=60)) is not None:
             pending.append(b)
             while len(pending) > 2:
-                damaged += pending.pop(0).free(unsized=len(pending) % 2 == 0, probe=work)
+                damaged += pending.pop(0).free(
+                    unsized=len(pending) % 2 == 0, probe=work
+                )
         for b in pending:
             damaged += b.free(probe=work)
         return damaged
 
     with counting() as stats:
-        assert run_threads(3, role) == [0, 0, 0], "a retired node was damaged before C freed it"
+        assert run_threads(3, role) == [0, 0, 0], (
+            "a retired node was damaged before C freed it"
+        )
         snap = stats.take()
     assert start.max_inside == 3, "A, B and C were in native code at the same time"
     assert work.max_inside >= 2

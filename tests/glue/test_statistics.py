@@ -17,7 +17,14 @@ from stresskit.allocator import enable_stats, reset_stats
 
 from .helpers import SIZE_MAX, alloc_batch, ffi, lib, new_probe, rendezvous, run_threads
 
-FIELDS = ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
+FIELDS = (
+    "alloc_count",
+    "free_count",
+    "alloc_bytes",
+    "free_bytes",
+    "current_allocated",
+    "failed_count",
+)
 
 
 def raw(snapshot) -> tuple[int, ...]:
@@ -38,12 +45,17 @@ def test_stats_disabled_by_default():
         for p in ptrs:
             lib.cc_free_unsized(p)
         s = lib.cc_alloc_stats_snapshot()
-        print(json.dumps({"enabled": enabled, "snapshot": [int(getattr(s, f)) for f in %r]}))
+        print(json.dumps({"enabled": enabled, "snapshot": [int(getattr(s, f)) for f in FIELDS]}))
         """
-        % (FIELDS,)
+    ).replace("FIELDS", repr(FIELDS))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          env=os.environ.copy())
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["enabled"] is False
@@ -64,7 +76,9 @@ def test_stats_enable_disable():
     lib.cc_alloc_stats_enable(False)
     assert not lib.cc_alloc_stats_enabled()
     alloc.alloc(64).free()
-    assert StatsSnapshot.take() == on, "counters must keep their values, unchanged, while off"
+    assert StatsSnapshot.take() == on, (
+        "counters must keep their values, unchanged, while off"
+    )
     enable_stats(True)
     alloc.alloc(64).free()
     assert StatsSnapshot.take().alloc_count == 2
@@ -79,8 +93,12 @@ def test_stats_enable_disable():
 def test_stats_alloc_count_increments():
     lib.cc_alloc_stats_enable(True)
     live = []
-    calls = [lambda: lib.cc_alloc(10), lambda: lib.cc_calloc(2, 10), lambda: lib.cc_alloc_aligned(10, 64),
-             lambda: lib.cc_alloc_node(10)]
+    calls = [
+        lambda: lib.cc_alloc(10),
+        lambda: lib.cc_calloc(2, 10),
+        lambda: lib.cc_alloc_aligned(10, 64),
+        lambda: lib.cc_alloc_node(10),
+    ]
     for i, call in enumerate(calls * 3, start=1):
         live.append(call())
         snap = lib.cc_alloc_stats_snapshot()
@@ -114,8 +132,14 @@ def test_stats_free_count_increments():
 @pytest.mark.tier1
 def test_stats_bytes_tracked():
     lib.cc_alloc_stats_enable(True)
-    ptrs = [lib.cc_alloc(1), lib.cc_alloc(100), lib.cc_calloc(7, 9), lib.cc_alloc_aligned(5000, 4096),
-            lib.cc_alloc_node(65), lib.cc_alloc(1 << 20)]
+    ptrs = [
+        lib.cc_alloc(1),
+        lib.cc_alloc(100),
+        lib.cc_calloc(7, 9),
+        lib.cc_alloc_aligned(5000, 4096),
+        lib.cc_alloc_node(65),
+        lib.cc_alloc(1 << 20),
+    ]
     usable = [lib.cc_usable_size(p) for p in ptrs]
     assert all(u >= r for u, r in zip(usable, (1, 100, 63, 5000, 65, 1 << 20)))
     snap = lib.cc_alloc_stats_snapshot()
@@ -129,7 +153,10 @@ def test_stats_bytes_tracked():
     assert snap.free_bytes == snap.alloc_bytes == sum(usable)
     # Natively allocated batches count the same way.
     batch = alloc_batch(1000, sizes=[1 + 37 * i % 3000 for i in range(1000)], seed=3)
-    assert lib.cc_alloc_stats_snapshot().alloc_bytes - snap.alloc_bytes == batch.usable_total()
+    assert (
+        lib.cc_alloc_stats_snapshot().alloc_bytes - snap.alloc_bytes
+        == batch.usable_total()
+    )
     assert batch.free() == 0
 
 
@@ -141,12 +168,20 @@ def test_stats_current_allocated():
         p = lib.cc_alloc(size)
         live[size] = (p, lib.cc_usable_size(p))
         snap = lib.cc_alloc_stats_snapshot()
-        assert snap.current_allocated == snap.alloc_bytes - snap.free_bytes == sum(u for _, u in live.values())
+        assert (
+            snap.current_allocated
+            == snap.alloc_bytes - snap.free_bytes
+            == sum(u for _, u in live.values())
+        )
     for size in list(live):
         p, _ = live.pop(size)
         lib.cc_free(p, size)
         snap = lib.cc_alloc_stats_snapshot()
-        assert snap.current_allocated == snap.alloc_bytes - snap.free_bytes == sum(u for _, u in live.values())
+        assert (
+            snap.current_allocated
+            == snap.alloc_bytes - snap.free_bytes
+            == sum(u for _, u in live.values())
+        )
     # Documented: a block allocated while off and freed while on is only a free; current wraps.
     lib.cc_alloc_stats_enable(False)
     p = lib.cc_alloc(64)
@@ -167,7 +202,9 @@ def test_stats_reset():
     assert raw(lib.cc_alloc_stats_snapshot()) == (0,) * 6
     lib.cc_free(lib.cc_alloc(16), 16)
     snap = lib.cc_alloc_stats_snapshot()
-    assert (snap.alloc_count, snap.free_count, snap.current_allocated) == (1, 1, 0), "counting resumes from zero"
+    assert (snap.alloc_count, snap.free_count, snap.current_allocated) == (1, 1, 0), (
+        "counting resumes from zero"
+    )
     # Reset works while off too, and counts of threads that have exited are reset as well.
     run_threads(2, lambda i: alloc_batch(10, seed=i).free())
     assert lib.cc_alloc_stats_snapshot().alloc_count == 21
@@ -189,7 +226,9 @@ def test_stats_snapshot_consistency():
     assert raw(via_get) == raw(taken) == (1, 0, usable, 0, usable, 0)
     lib.cc_free(p, 64)
     lib.cc_free_unsized(lib.cc_alloc(4096))
-    assert raw(taken) == raw(frozen) == raw(via_get) == (1, 0, usable, 0, usable, 0), "a taken snapshot changed"
+    assert raw(taken) == raw(frozen) == raw(via_get) == (1, 0, usable, 0, usable, 0), (
+        "a taken snapshot changed"
+    )
     assert raw(StatsSnapshot.take()) != raw(taken)
 
     # Snapshots taken while 4 threads allocate natively are bounded by the ones before and after,
@@ -203,7 +242,9 @@ def test_stats_snapshot_consistency():
 
     before = StatsSnapshot.take()
     results: list = []
-    runner = threading.Thread(target=lambda: results.extend(run_threads(threads, worker)))
+    runner = threading.Thread(
+        target=lambda: results.extend(run_threads(threads, worker))
+    )
     runner.start()
     series = []
     while runner.is_alive() or not series:
@@ -212,8 +253,12 @@ def test_stats_snapshot_consistency():
     after = StatsSnapshot.take()
     assert results == [0] * threads
     for f in ("alloc_count", "free_count", "alloc_bytes", "free_bytes"):
-        values = [getattr(before, f)] + [getattr(s, f) for s in series] + [getattr(after, f)]
+        values = (
+            [getattr(before, f)] + [getattr(s, f) for s in series] + [getattr(after, f)]
+        )
         assert values == sorted(values), f"{f} went backwards between snapshots"
     assert after.alloc_count - before.alloc_count == threads * rounds * 512
-    assert after.alloc_count == after.free_count and after.current_allocated == 0, "exact once quiescent"
+    assert after.alloc_count == after.free_count and after.current_allocated == 0, (
+        "exact once quiescent"
+    )
     assert work.max_inside >= 2, "the workers never ran native code at the same time"

@@ -1,0 +1,116 @@
+"""Error paths of the seed's table: out of memory, zero size, invalid alignment (documented in
+test_alignment), double free (caught by ASAN / mimalloc's check in the sanitizer build)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from stresskit import Allocator
+
+from .helpers import ffi, lib
+from .sanitizers import assert_clean, assert_double_free_caught
+
+OOM_SCRIPT = textwrap.dedent(
+    """
+    import json, resource
+    from stresskit import Allocator, _native
+    lib, ffi = _native.lib(), _native.ffi()
+    slots = ffi.new("void *[]", 4096)   # everything Python needs, made before the limit
+    lib.cc_alloc_stats_enable(True)
+    with open("/proc/self/statm") as f:
+        vm = int(f.read().split()[0]) * __import__("os").sysconf("SC_PAGE_SIZE")
+    limit = vm + (512 << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    n = 0
+    ffi.errno = 0
+    while n < 4096:
+        p = lib.cc_alloc(1 << 20)
+        if p == ffi.NULL:
+            break
+        slots[n] = p
+        n += 1
+    err = ffi.errno
+    s = lib.cc_alloc_stats_snapshot()
+    try:
+        Allocator().alloc(64 << 20)
+        python = "no error"
+    except MemoryError:
+        python = "MemoryError"
+    for i in range(n):
+        lib.cc_free(slots[i], 1 << 20)
+    again = lib.cc_alloc(1 << 20)
+    print(json.dumps({"n": n, "errno": err, "failed": s.failed_count, "allocs": s.alloc_count,
+                      "python": python, "again": again != ffi.NULL}))
+    """
+)
+
+
+@pytest.mark.tier4
+def test_oom_handling():
+    """Address space capped (RLIMIT_AS, allocator-independent) in a child process: the glue
+    returns NULL with ENOMEM, counts the failure, prints nothing, and recovers after frees."""
+    if not os.path.exists("/proc/self/statm") or sys.platform != "linux":
+        pytest.skip(
+            "the child caps its address space relative to /proc/self/statm (Linux only)"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", OOM_SCRIPT],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == "", f"the glue must never print: {proc.stderr[-500:]!r}"
+    out = json.loads(proc.stdout)
+    assert 0 < out["n"] < 4096, f"never ran out of memory under a 512 MiB cap: {out}"
+    assert out["errno"] == errno.ENOMEM
+    assert out["failed"] == 1 and out["allocs"] == out["n"]
+    assert out["python"] == "MemoryError"
+    assert out["again"], "memory freed after the failure must be allocatable again"
+
+
+@pytest.mark.tier1
+def test_zero_size():
+    for name, call in (
+        ("cc_alloc", lambda: lib.cc_alloc(0)),
+        ("cc_calloc(0, 8)", lambda: lib.cc_calloc(0, 8)),
+        ("cc_calloc(8, 0)", lambda: lib.cc_calloc(8, 0)),
+        ("cc_alloc_aligned", lambda: lib.cc_alloc_aligned(0, 64)),
+        ("cc_alloc_node", lambda: lib.cc_alloc_node(0)),
+    ):
+        ffi.errno = errno.ERANGE
+        assert call() == ffi.NULL, name
+        assert ffi.errno == errno.ERANGE, f"{name} changed errno for a size-0 request"
+    lib.cc_alloc_stats_enable(True)
+    lib.cc_alloc(0)
+    snap = lib.cc_alloc_stats_snapshot()
+    assert (snap.alloc_count, snap.failed_count) == (0, 0)
+    alloc = Allocator()
+    for call in (
+        lambda: alloc.alloc(0),
+        lambda: alloc.calloc(0, 4),
+        lambda: alloc.calloc(4, 0),
+        lambda: alloc.alloc_aligned(0, 64),
+        lambda: alloc.alloc_node(0),
+        lambda: alloc.alloc(-5),
+    ):
+        with pytest.raises(ValueError):
+            call()
+
+
+@pytest.mark.tier4
+@pytest.mark.slow
+def test_asan_double_free(asan_program):
+    """The unsized free path, on a cache-line node block: a second cc_free_unsized is stopped."""
+    assert_clean(asan_program)
+    assert_double_free_caught(asan_program, "double-free-unsized")
