@@ -8,23 +8,17 @@
 #include "cc_alloc_testing.h"
 #include "stats_internal.h"
 
-#if defined(_MSC_VER)
-#  define CC_THREAD_LOCAL __declspec(thread)
-#else
-#  define CC_THREAD_LOCAL _Thread_local
-#endif
-
 _Atomic bool cc_stats_on = false;
 
 static _Atomic(cc_stats_record_t *) registry = NULL;
-static CC_THREAD_LOCAL cc_stats_record_t *self_record = NULL;
+CC_THREAD_LOCAL cc_stats_record_t *cc_stats_tls = NULL;
 
 /* ---- thread exit: give the record back so a later thread reuses it (its counts stay in it) ---- */
 
 static void release_record(void *record) {
     cc_stats_record_t *r = (cc_stats_record_t *)record;
     if (r == NULL) return;
-    if (self_record == r) self_record = NULL;
+    if (cc_stats_tls == r) cc_stats_tls = NULL;
     atomic_store_explicit(&r->in_use, false, memory_order_release);
 }
 
@@ -84,13 +78,11 @@ static cc_stats_record_t *new_record(void) {
     return r;
 }
 
-cc_stats_record_t *cc_stats_self(void) {
-    cc_stats_record_t *r = self_record;
-    if (r != NULL) return r;
-    r = claim_free_record();
+cc_stats_record_t *cc_stats_claim(void) {
+    cc_stats_record_t *r = claim_free_record();
     if (r == NULL) r = new_record();
     if (r == NULL) return NULL;
-    self_record = r;
+    cc_stats_tls = r;
     watch_thread_exit(r);
     return r;
 }

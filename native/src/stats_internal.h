@@ -22,9 +22,30 @@ typedef struct cc_stats_record {
 
 extern _Atomic bool cc_stats_on;
 
-/* The calling thread's record, claimed on first use. NULL only if the record itself could not be
- * allocated (then the operation goes uncounted rather than failing). */
-cc_stats_record_t *cc_stats_self(void);
+#if defined(_MSC_VER)
+#  define CC_THREAD_LOCAL __declspec(thread)
+#elif defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+/* initial-exec: a direct %fs-relative load instead of a __tls_get_addr call per counted
+ * operation. Safe in a dlopen()ed library for a few bytes (glibc keeps static TLS surplus for
+ * this; mimalloc's own thread-local heap pointer uses the same model). */
+#  define CC_THREAD_LOCAL _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#  define CC_THREAD_LOCAL _Thread_local
+#endif
+
+/* The calling thread's record once claimed (NULL before, and after thread exit). */
+extern CC_THREAD_LOCAL cc_stats_record_t *cc_stats_tls;
+
+/* Claim a record for the calling thread (reusing one an exited thread handed back, or a new one).
+ * NULL only if the record itself could not be allocated: the operation then goes uncounted
+ * rather than failing. */
+cc_stats_record_t *cc_stats_claim(void);
+
+/* The calling thread's record, claimed on first use. */
+static inline cc_stats_record_t *cc_stats_self(void) {
+    cc_stats_record_t *r = cc_stats_tls;
+    return r != NULL ? r : cc_stats_claim();
+}
 
 static inline void cc_stats_add(_Atomic uint64_t *counter, uint64_t delta) {
     atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + delta,
