@@ -13,6 +13,19 @@ def _stats_off_and_zero(clean_stats):
     yield
 
 
+@pytest.fixture
+def record_info(request):
+    """record_info(name, value): a measurement kept for information only, never asserted (shown
+    with -rP; in user_properties for plugins). Unlike record_property it does not warn under
+    pytest's default junit family."""
+
+    def record(name, value):
+        request.node.user_properties.append((name, value))
+        print(f"{request.node.name}: {name} = {value}")
+
+    return record
+
+
 @pytest.fixture(scope="session")
 def asan_program(request, cache_lock, tmp_path_factory):
     """native/tests/cc_sanitize.c + the glue + mimalloc (MI_TRACK_ASAN=ON, MI_DEBUG), all under ASAN."""

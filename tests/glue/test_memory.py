@@ -82,7 +82,7 @@ LEAK_SCRIPT = textwrap.dedent(
 
 @pytest.mark.tier4
 @pytest.mark.slow
-def test_no_leak_stress(record_property):
+def test_no_leak_stress(record_info):
     if not os.path.exists("/proc/self/statm"):
         pytest.skip(
             "RSS is read from /proc/self/statm (Linux); the statistics half is checked below"
@@ -113,9 +113,9 @@ def test_no_leak_stress(record_property):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     growth = out["end"] - out["warm"]
-    record_property("rss_warm_mib", round(out["warm"] / 2**20, 1))
-    record_property("rss_growth_mib", round(growth / 2**20, 2))
-    record_property("gib_allocated", round(out["bytes_allocated"] / 2**30, 2))
+    record_info("rss_warm_mib", round(out["warm"] / 2**20, 1))
+    record_info("rss_growth_mib", round(growth / 2**20, 2))
+    record_info("gib_allocated", round(out["bytes_allocated"] / 2**30, 2))
     assert out["current"] == 0 and out["alloc_count"] == out["free_count"]
     # Each cycle allocates ~5 MiB; a leak of even 1% of it would add ~15 MiB over the run.
     assert out["bytes_allocated"] > 1 << 30

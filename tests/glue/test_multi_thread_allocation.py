@@ -23,7 +23,7 @@ from .helpers import (
 pytestmark = pytest.mark.tier4
 
 
-def test_parallel_alloc(record_property):
+def test_parallel_alloc(record_info):
     threads, rounds, n = 8, 5, 20_000
     start, work, held = new_probe(), new_probe(), new_probe()
     kinds = list(KINDS)
@@ -48,7 +48,7 @@ def test_parallel_alloc(record_property):
 
     batches = [b for per_thread in run_threads(threads, role) for b in per_thread]
     assert start.max_inside == held.max_inside == threads
-    record_property("max_threads_inside_alloc_batches", int(work.max_inside))
+    record_info("max_threads_inside_alloc_batches", int(work.max_inside))
     assert [b.allocated for b in batches] == [n] * threads * rounds
     # No two threads (or batches) were handed the same memory.
     assert_disjoint([(a, b.size) for b in batches for a in b.addresses()])
@@ -131,45 +131,37 @@ def usable_of_plain(size: int) -> int:
 
 
 @pytest.mark.slow
-def test_no_contention_bottleneck(record_property):
+def test_no_contention_bottleneck(record_info):
     """16 threads on thread-local heaps: all work is correct, counted exactly, and overlapped.
-    The speed ratio to one thread is recorded as information, never asserted (noisy machine)."""
+    The throughput ratio to one thread is recorded as information, never asserted (a noisy
+    2-core machine; speed belongs to the benchmarks)."""
     threads, iterations, batch, size = 16, 150, 1000, 48
     start, work = new_probe(), new_probe()
+    spans: list[tuple[float, float]] = []
 
     def role(i: int) -> int:
         rendezvous(start, threads)
-        return lib.sk_alloc_free_loop(
-            iterations,
-            batch,
-            size,
-            lib.SK_KIND_NODE if i % 2 else lib.SK_KIND_PLAIN,
-            0,
-            i,
-            work,
-        )
-
-    t0 = time.perf_counter()
-    assert (
-        lib.sk_alloc_free_loop(
-            iterations, batch, size, lib.SK_KIND_PLAIN, 0, 99, ffi.NULL
-        )
-        == 0
-    )
-    one = time.perf_counter() - t0
-    with counting() as stats:
+        kind = lib.SK_KIND_NODE if i % 2 else lib.SK_KIND_PLAIN
         t0 = time.perf_counter()
+        bad = lib.sk_alloc_free_loop(iterations, batch, size, kind, 0, i, work)
+        spans.append((t0, time.perf_counter()))
+        return bad
+
+    alone = []
+    for rep in range(3):
+        t0 = time.perf_counter()
+        assert lib.sk_alloc_free_loop(iterations, batch, size, 0, 0, rep, ffi.NULL) == 0
+        alone.append(time.perf_counter() - t0)
+    with counting() as stats:
         assert run_threads(threads, role) == [0] * threads
-        many = time.perf_counter() - t0
         snap = stats.take()
     assert start.max_inside == threads, "all 16 threads were in native code at once"
-    assert work.max_inside >= 2
-    assert (
-        snap.alloc_count == snap.free_count == threads * iterations * batch
-        and snap.current_allocated == 0
-    )
-    record_property("seconds_1_thread", round(one, 4))
-    record_property("seconds_16_threads_16x_work", round(many, 4))
-    record_property(
-        "per_thread_work_ratio", round(many / (threads * one), 3) if one else None
-    )
+    assert work.max_inside >= 2, "the 16 loops never overlapped"
+    ops = threads * iterations * batch
+    assert snap.alloc_count == snap.free_count == ops
+    assert snap.current_allocated == 0 and snap.failed_count == 0
+    wall = max(end for _, end in spans) - min(begin for begin, _ in spans)
+    one_rate = iterations * batch / min(alone)
+    record_info("alloc_free_pairs_per_s_1_thread", round(one_rate))
+    record_info("alloc_free_pairs_per_s_16_threads", round(ops / wall))
+    record_info("throughput_ratio_16_to_1", round(ops / wall / one_rate, 2))
