@@ -49,10 +49,15 @@
         return 3;                                  \
     } while (0)
 
-/* EAGAIN is mimalloc's double-free report and EFAULT its heap-corruption report; the others
- * (ENOMEM, EOVERFLOW for oversized requests) are the glue's normal NULL returns. */
+/* mimalloc has one error-handler slot and the glue registers its own at load time (to set
+ * errno = ENOMEM on failed allocations); registering here replaces it, so do what it does for
+ * ENOMEM/EOVERFLOW and EFAULT, and add EAGAIN, mimalloc's double-free report, as a hard stop. */
 static void on_mimalloc_error(int err, void *arg) {
     (void)arg;
+    if (err == ENOMEM || err == EOVERFLOW) {
+        errno = ENOMEM;
+        return;
+    }
     if (err != EAGAIN && err != EFAULT) return;
     fprintf(stderr, "cc_sanitize: mimalloc detected %s; aborting\n",
             err == EAGAIN ? "a double free" : "heap corruption");

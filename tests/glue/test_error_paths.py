@@ -19,35 +19,46 @@ from .sanitizers import assert_clean, assert_double_free_caught
 
 OOM_SCRIPT = textwrap.dedent(
     """
-    import json, resource
+    import json, os, resource
     from stresskit import Allocator, _native
     lib, ffi = _native.lib(), _native.ffi()
+    MiB = 1 << 20
     slots = ffi.new("void *[]", 4096)   # everything Python needs, made before the limit
-    lib.cc_alloc_stats_enable(True)
     with open("/proc/self/statm") as f:
-        vm = int(f.read().split()[0]) * __import__("os").sysconf("SC_PAGE_SIZE")
-    limit = vm + (512 << 20)
+        vm = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = vm + 512 * MiB
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    out = {}
     n = 0
     ffi.errno = 0
-    while n < 4096:
-        p = lib.cc_alloc(1 << 20)
+    while n < 4096:   # statistics off: the glue's fast path
+        p = lib.cc_alloc(MiB)
         if p == ffi.NULL:
             break
         slots[n] = p
         n += 1
-    err = ffi.errno
+    out["n"], out["errno_fast"] = n, ffi.errno
+    for name, call in (("aligned", lambda: lib.cc_alloc_aligned(MiB, 4096)),
+                       ("node", lambda: lib.cc_alloc_node(MiB)),
+                       ("calloc", lambda: lib.cc_calloc(1024, 1024))):
+        ffi.errno = 0
+        out[name] = [call() == ffi.NULL, ffi.errno]
+    lib.cc_alloc_stats_enable(True)   # statistics on: the counting path
+    ffi.errno = 0
+    out["null_counted"] = lib.cc_alloc(MiB) == ffi.NULL
+    out["errno_counted"] = ffi.errno
     s = lib.cc_alloc_stats_snapshot()
+    out["failed"], out["allocs"] = s.failed_count, s.alloc_count
     try:
-        Allocator().alloc(64 << 20)
-        python = "no error"
+        Allocator().alloc(64 * MiB)
+        out["python"] = "no error"
     except MemoryError:
-        python = "MemoryError"
+        out["python"] = "MemoryError"
     for i in range(n):
-        lib.cc_free(slots[i], 1 << 20)
-    again = lib.cc_alloc(1 << 20)
-    print(json.dumps({"n": n, "errno": err, "failed": s.failed_count, "allocs": s.alloc_count,
-                      "python": python, "again": again != ffi.NULL}))
+        lib.cc_free(slots[i], MiB)
+    again = lib.cc_alloc(MiB)
+    out["again"] = again != ffi.NULL
+    print(json.dumps(out))
     """
 )
 
@@ -73,8 +84,13 @@ def test_oom_handling():
     assert proc.stderr == "", f"the glue must never print: {proc.stderr[-500:]!r}"
     out = json.loads(proc.stdout)
     assert 0 < out["n"] < 4096, f"never ran out of memory under a 512 MiB cap: {out}"
-    assert out["errno"] == errno.ENOMEM
-    assert out["failed"] == 1 and out["allocs"] == out["n"]
+    assert out["errno_fast"] == errno.ENOMEM, out
+    for kind in ("aligned", "node", "calloc"):
+        assert out[kind] == [True, errno.ENOMEM], f"cc_{kind} under OOM: {out}"
+    assert out["null_counted"] and out["errno_counted"] == errno.ENOMEM, out
+    assert out["failed"] == 1 and out["allocs"] == 0, (
+        "failures are counted, not allocations"
+    )
     assert out["python"] == "MemoryError"
     assert out["again"], "memory freed after the failure must be allocatable again"
 
