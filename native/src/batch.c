@@ -1,5 +1,6 @@
 /* Native batches for tests and tools: allocation loops, pattern fill/verify, overlap evidence. */
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -119,9 +120,16 @@ size_t sk_batch_free(void **blocks, size_t n, const size_t *sizes, size_t size, 
 
 size_t sk_alloc_free_loop(size_t iterations, size_t batch, size_t size, sk_kind_t kind,
                           size_t alignment, uint64_t seed, sk_overlap_t *probe) {
-    enum { MAX_BATCH = 1024 };
-    void *slots[MAX_BATCH];
-    if (batch > MAX_BATCH) batch = MAX_BATCH;
+    enum { STACK_BATCH = 1024 };
+    void *stack_slots[STACK_BATCH];
+    /* Larger batches get their slot array from libc (not the glue: it must not appear in the
+     * glue's statistics), so the caller's `batch` is honoured rather than silently cut. */
+    void **slots = stack_slots;
+    if (batch > STACK_BATCH) {
+        slots = batch <= SIZE_MAX / sizeof *slots ? malloc(batch * sizeof *slots) : NULL;
+        if (slots == NULL) /* no allocation of the loop can happen: all of them failed */
+            return iterations > SIZE_MAX / batch ? SIZE_MAX : iterations * batch;
+    }
     enter(probe);
     size_t bad = 0;
     for (size_t it = 0; it < iterations; it++) {
@@ -129,5 +137,6 @@ size_t sk_alloc_free_loop(size_t iterations, size_t batch, size_t size, sk_kind_
         bad += sk_batch_free(slots, batch, NULL, size, (it & 1) != 0, seed + it, NULL);
     }
     leave(probe);
+    if (slots != stack_slots) free(slots);
     return bad;
 }
