@@ -48,6 +48,12 @@ def test_single_thread_alloc_free_cycle():
         snap = stats.take()
         assert snap.alloc_count == snap.free_count == 4 * 200 * 256
         assert snap.current_allocated == 0 and snap.failed_count == 0
+    # A batch larger than the loop's on-stack slot array is honoured in full, not cut short.
+    with counting() as stats:
+        assert (
+            lib.sk_alloc_free_loop(3, 5000, 64, lib.SK_KIND_PLAIN, 0, 4, ffi.NULL) == 0
+        )
+        assert stats.take().alloc_count == 3 * 5000
     # alloc - free - alloc through the Python-visible pointers: the second block is usable and
     # the first one's pattern does not leak into the check of the second.
     first = alloc_batch(64, size=100, seed=1)

@@ -262,3 +262,33 @@ def test_stats_snapshot_consistency():
         "exact once quiescent"
     )
     assert work.max_inside >= 2, "the workers never ran native code at the same time"
+
+
+@pytest.mark.tier4
+def test_stats_survive_thread_exit():
+    """Counts of exited threads stay in the totals (their records are handed back and reused by
+    later threads): 6 waves of 8 short-lived threads, then frees on the main thread of blocks
+    those threads allocated."""
+    lib.cc_alloc_stats_enable(True)
+    waves, threads, n = 6, 8, 500
+    kept = []
+    for wave in range(waves):
+        probe = new_probe()
+
+        def role(i: int, wave=wave, probe=probe):
+            rendezvous(probe, threads)
+            assert (
+                lib.sk_alloc_free_loop(4, 250, 32, lib.SK_KIND_PLAIN, 0, i, ffi.NULL)
+                == 0
+            )
+            return alloc_batch(n, size=32 + i, seed=wave * 100 + i)
+
+        kept += run_threads(threads, role)
+    snap = StatsSnapshot.take()
+    total_loop = waves * threads * 4 * 250
+    assert snap.alloc_count == total_loop + waves * threads * n
+    assert snap.free_count == total_loop
+    assert snap.current_allocated == sum(b.usable_total() for b in kept)
+    assert [b.free() for b in kept] == [0] * len(kept)
+    end = StatsSnapshot.take()
+    assert end.alloc_count == end.free_count and end.current_allocated == 0
