@@ -4,7 +4,6 @@ its own fixtures in its own conftest.py."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
@@ -16,6 +15,11 @@ from pathlib import Path
 import pytest
 
 from stresskit import _native
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; run one session at a time there
+    fcntl = None
 
 ROOT = Path(__file__).resolve().parents[1]
 MIMALLOC_VERSION = "3.4.3"
@@ -59,11 +63,13 @@ def _cache_lock(name: str) -> Iterator[Path]:
     shards) then build each cached thing once instead of racing on half-written files."""
     root = cache_dir()
     with open(root / f"{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield root
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

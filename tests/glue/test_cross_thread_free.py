@@ -140,7 +140,6 @@ def rng_size(i: int, r: int) -> int:
     return (i * 37 + r * 11) % 200
 
 
-@pytest.mark.slow
 def test_cross_thread_free_stress():
     pairs(
         16,

@@ -81,7 +81,6 @@ LEAK_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.tier4
-@pytest.mark.slow
 def test_no_leak_stress(record_info):
     if not os.path.exists("/proc/self/statm"):
         pytest.skip(

@@ -130,7 +130,6 @@ def usable_of_plain(size: int) -> int:
         lib.cc_free(p, size)
 
 
-@pytest.mark.slow
 def test_no_contention_bottleneck(record_info):
     """16 threads on thread-local heaps: all work is correct, counted exactly, and overlapped.
     The throughput ratio to one thread is recorded as information, never asserted (a noisy
