@@ -41,10 +41,10 @@ def test_no_leak_simple():
 
 LEAK_SCRIPT = textwrap.dedent(
     """
-    import json, random, threading
+    import json, os, random, threading
     from stresskit import _native
     lib, ffi = _native.lib(), _native.ffi()
-    page = __import__("os").sysconf("SC_PAGE_SIZE")
+    page = os.sysconf("SC_PAGE_SIZE")
 
     def rss():
         with open("/proc/self/statm") as f:
@@ -59,11 +59,14 @@ LEAK_SCRIPT = textwrap.dedent(
         kind = c % 4
         assert lib.sk_batch_alloc(ptrs, n, sizes, 0, kind, 64, c, ffi.NULL) == n
         # the second half is freed by another thread: cross-thread frees must not leak either
-        t = threading.Thread(target=lambda: lib.sk_batch_free(ptrs + n // 2, n - n // 2, sizes + n // 2, 0,
-                                                              False, c, ffi.NULL))
+        damaged = []
+        half = n // 2
+        t = threading.Thread(target=lambda: damaged.append(
+            lib.sk_batch_free(ptrs + half, n - half, sizes + half, 0, False, c, ffi.NULL)))
         t.start()
-        assert lib.sk_batch_free(ptrs, n // 2, sizes, 0, True, c, ffi.NULL) == 0
+        assert lib.sk_batch_free(ptrs, half, sizes, 0, True, c, ffi.NULL) == 0
         t.join()
+        assert damaged == [0]
         assert lib.sk_alloc_free_loop(5, 1000, 48, kind, 64, c, ffi.NULL) == 0
 
     lib.cc_alloc_stats_enable(True)
