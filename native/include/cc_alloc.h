@@ -112,7 +112,8 @@ typedef struct cc_alloc_stats {
     uint64_t alloc_bytes;       /* usable bytes allocated */
     uint64_t free_bytes;        /* usable bytes freed */
     uint64_t current_allocated; /* alloc_bytes - free_bytes (mod 2^64): bytes live right now */
-    uint64_t failed_count;      /* allocation requests that returned NULL (size 0 excluded) */
+    uint64_t failed_count;      /* requests that could not be met (ENOMEM); size 0 and invalid
+                                   alignment (EINVAL) are not counted */
 } cc_alloc_stats_t;
 
 /* Turn counting on or off for every thread. Counters keep their values while off. */

@@ -110,10 +110,15 @@ static CC_NOINLINE void *calloc_slow(size_t count, size_t size) {
     return finish_alloc(mi_calloc(1, at_least_min_block(count * size)));
 }
 
+/* Both factors below 2^32 cannot overflow a 64-bit size_t; the rest takes the checked path. */
+#if SIZE_MAX > 0xFFFFFFFFu
+#  define CC_CALLOC_CANNOT_OVERFLOW(count, size) ((((count) | (size)) >> 32) == 0)
+#else
+#  define CC_CALLOC_CANNOT_OVERFLOW(count, size) 0
+#endif
+
 void *cc_calloc(size_t count, size_t size) {
-    /* Both factors below 2^32 cannot overflow a 64-bit size_t; the rest takes the checked path. */
-    if (CC_LIKELY(sizeof(size_t) >= 8 && ((count | size) >> 32) == 0 && count * size != 0 &&
-                  !cc_stats_active()))
+    if (CC_LIKELY(CC_CALLOC_CANNOT_OVERFLOW(count, size) && count * size != 0 && !cc_stats_active()))
         CC_RETURN_ALLOC(mi_calloc(1, at_least_min_block(count * size)));
     return calloc_slow(count, size);
 }
