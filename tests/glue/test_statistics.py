@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -233,7 +234,9 @@ def test_stats_snapshot_consistency():
 
     # Snapshots taken while 4 threads allocate natively are bounded by the ones before and after,
     # and each counter never goes backwards from one snapshot to the next.
-    threads, rounds = 4, 40
+    # Each worker's native loop lasts tens of milliseconds, far longer than the interpreter's
+    # switch interval, so the workers overlap even though the snapshot loop competes for the GIL.
+    threads, rounds = 4, 1500
     start, work = new_probe(), new_probe()
 
     def worker(i: int) -> int:
@@ -249,6 +252,7 @@ def test_stats_snapshot_consistency():
     series = []
     while runner.is_alive() or not series:
         series.append(StatsSnapshot.take())
+        time.sleep(0.0002)  # let the workers take the GIL back between their native calls
     runner.join()
     after = StatsSnapshot.take()
     assert results == [0] * threads

@@ -18,6 +18,7 @@ Needs: pip install py-rattler-build py-rattler (and a C compiler, cmake, ninja o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import hashlib
 import json
@@ -159,6 +160,21 @@ def _offline_env(mimalloc_tree: Path) -> dict[str, str]:
     return {ENV_SOURCE_DIR: str(mimalloc_tree), ENV_SYSTEM_TOOLCHAIN: "1"}
 
 
+@contextlib.contextmanager
+def scoped_environ(env: dict[str, str]):
+    """Set variables for the duration (rattler-build reads them from os.environ), then restore."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def render_all(platforms: tuple[str | None, ...] = PLATFORMS, env: dict[str, str] | None = None):
     """Render the recipe for each platform (None: this one) without building or any network:
     {platform: [RenderedVariant]}. Selectors in variants.yaml are evaluated per platform too."""
@@ -170,9 +186,7 @@ def render_all(platforms: tuple[str | None, ...] = PLATFORMS, env: dict[str, str
         VariantConfig,
     )
 
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
-    try:
+    with scoped_environ(env or {}):
         recipe = Stage0Recipe.from_file(RECIPE)
         rendered = {}
         for p in platforms:
@@ -180,12 +194,6 @@ def render_all(platforms: tuple[str | None, ...] = PLATFORMS, env: dict[str, str
             variants = VariantConfig.from_file_with_context(VARIANTS, JinjaConfig(platform=platform))
             rendered[p] = recipe.render(variants, RenderConfig(platform=platform))
         return rendered
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def build_native(output_dir: Path, channel_dir: Path, mimalloc_tree: Path, *, recipe_tests: bool = True,
@@ -200,21 +208,14 @@ def build_native(output_dir: Path, channel_dir: Path, mimalloc_tree: Path, *, re
         raise RuntimeError(f"expected one stresskit-native variant, rendered {len(native)}")
     log = _Log(echo)
     start = time.monotonic()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the source section is re-evaluated at build time
-    try:
-        result = native[0].run_build(
-            tool_config=ToolConfiguration(test_strategy="native" if recipe_tests else "skip"),
-            output_dir=output_dir, channels=[channel], progress_callback=log)
-    except Exception as exc:
-        tail = "\n".join(log.lines[-60:])
-        raise RuntimeError(f"rattler-build failed: {exc}\n--- last lines of the build log ---\n{tail}") from exc
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with scoped_environ(env):  # the source section is re-evaluated at build time
+        try:
+            result = native[0].run_build(
+                tool_config=ToolConfiguration(test_strategy="native" if recipe_tests else "skip"),
+                output_dir=output_dir, channels=[channel], progress_callback=log)
+        except Exception as exc:
+            tail = "\n".join(log.lines[-60:])
+            raise RuntimeError(f"rattler-build failed: {exc}\n--- last lines of the build log ---\n{tail}") from exc
     packages = [Path(p) for p in result.packages]
     if len(packages) != 1 or not packages[0].is_file():
         raise RuntimeError(f"expected one .conda file, got {packages}")
