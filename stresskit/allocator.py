@@ -14,8 +14,17 @@ from dataclasses import dataclass, fields
 
 from stresskit import _native
 
-CACHE_LINE_SIZE: int = int(_native.lib().cc_cache_line_size())
-_SIZE_MAX = 2**64 - 1 if _native.ffi().sizeof("size_t") == 8 else 2**32 - 1
+
+
+def __getattr__(name: str) -> int:
+    # CACHE_LINE_SIZE is the loaded library's (128 on Apple arm64): read on first use, not at import.
+    if name == "CACHE_LINE_SIZE":
+        return int(_native.lib().cc_cache_line_size())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _size_max() -> int:
+    return 2 ** (8 * _native.ffi().sizeof("size_t")) - 1
 
 
 class BlockKind(enum.Enum):
@@ -36,8 +45,8 @@ def _check_size(name: str, value: int) -> int:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name} must be a positive number of bytes, got {value}")
-    if value > _SIZE_MAX:
-        raise OverflowError(f"{name}={value} does not fit in size_t (max {_SIZE_MAX})")
+    if value > _size_max():
+        raise OverflowError(f"{name}={value} does not fit in size_t (max {_size_max()})")
     return value
 
 
@@ -117,7 +126,7 @@ class Allocator:
         _check_size("count", count)
         _check_size("size", size)
         total = count * size
-        if total > _SIZE_MAX:
+        if total > _size_max():
             raise MemoryError(f"calloc({count}, {size}): {total} bytes overflow size_t")
         return self._wrap(_native.lib().cc_calloc(count, size), total, BlockKind.CALLOC, 0)
 
@@ -128,7 +137,7 @@ class Allocator:
 
     def alloc_node(self, size: int) -> Block:
         _check_size("size", size)
-        return self._wrap(_native.lib().cc_alloc_node(size), size, BlockKind.NODE, CACHE_LINE_SIZE)
+        return self._wrap(_native.lib().cc_alloc_node(size), size, BlockKind.NODE, int(_native.lib().cc_cache_line_size()))
 
     @staticmethod
     def _wrap(ptr, size: int, kind: BlockKind, alignment: int) -> Block:

@@ -172,6 +172,7 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         loaded, bad = _load_all(files)
         if bad:
             sys.exit(EXIT_USAGE)
+        _require_native()
         from stresskit.planner import Overrides
         from stresskit.report.console import Display
         from stresskit.report.json_report import ReportWriter, overall_status
@@ -198,6 +199,18 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001
         _internal_error(exc)
+
+
+def _require_native() -> None:
+    """Fail before spawning workers, with one line, if the native library cannot be loaded:
+    every worker would fail the same way."""
+    from stresskit import _native
+
+    try:
+        _native.load()
+    except _native.NativeLibraryError as exc:
+        click.echo(f"stresskit: {exc} (`stresskit doctor` shows where it looks)", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 # -- doctor --------------------------------------------------------------------------------------
