@@ -27,6 +27,11 @@ def main() -> None:
 
 def _internal_error(exc: BaseException) -> None:
     """A bug of ours: one line and exit 3, the traceback only on request."""
+    if isinstance(exc, BrokenPipeError):
+        # The reader went away (`stresskit list | head`): not an error. Point stdout at devnull
+        # so the interpreter's final flush cannot raise again, and exit as `head` expects.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     if os.environ.get(DEBUG_ENV):
         raise exc
     click.echo(f"stresskit: internal error: {type(exc).__name__}: {exc} (rerun with {DEBUG_ENV}=1 for the traceback, and report it)", err=True)
