@@ -58,6 +58,28 @@ static inline bool upstream_done(const sk_queue_t *q) {
     return atomic_load_explicit(&((sk_queue_t *)q)->upstream_done, memory_order_acquire) >= q->upstream_total;
 }
 
+typedef enum { SK_POP_GOT, SK_POP_RETRY, SK_POP_DRAINED, SK_POP_YIELD } sk_pop_t;
+
+/* One attempt of a consuming role (consume, retire) to take a block from q. GOT fills *e and
+ * starts the measured part; RETRY: empty for now (backed off, call again after checking for an
+ * abort); DRAINED: every upstream thread finished and q is empty for good; YIELD: the chunk's
+ * deadline passed (checked every SK_CLOCK_EVERY iterations and on every empty pop). */
+static inline sk_pop_t pop_or_wait(sk_queue_t *q, sk_thread_t *t, uint64_t deadline, uint64_t iter,
+                                   uint32_t *attempt, sk_entry_t *e) {
+    if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return SK_POP_YIELD;
+    bool done = upstream_done(q);
+    if (!sk_queue_try_pop(q, e)) {
+        if (done) return SK_POP_DRAINED;
+        t->empty_retries++;
+        if (sk_now_ns() >= deadline) return SK_POP_YIELD;
+        sk_backoff((*attempt)++);
+        return SK_POP_RETRY;
+    }
+    *attempt = 0;
+    begin_measure(t);
+    return SK_POP_GOT;
+}
+
 /* The double hand-off hook: push the same entry again (its second copy must be caught). */
 static void maybe_duplicate(sk_run_t *run, sk_queue_t *q, const sk_entry_t *e) {
     uint64_t pending = atomic_load_explicit(&run->dup_pending, memory_order_relaxed);
@@ -176,18 +198,11 @@ static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t
     uint32_t attempt = 0;
     for (uint64_t iter = 1;; iter++) {
         if (aborted(run)) break;
-        if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return 0;
-        bool done = upstream_done(q);
         sk_entry_t e;
-        if (!sk_queue_try_pop(q, &e)) {
-            if (done) break;
-            t->empty_retries++;
-            if (sk_now_ns() >= deadline) return 0;
-            sk_backoff(attempt++);
-            continue;
-        }
-        attempt = 0;
-        begin_measure(t);
+        sk_pop_t got = pop_or_wait(q, t, deadline, iter, &attempt, &e);
+        if (got == SK_POP_RETRY) continue;
+        if (got == SK_POP_YIELD) return 0;
+        if (got == SK_POP_DRAINED) break;
         if (!take_for_free(run, t, &e)) continue;
         if (e.t_ns != 0) sk_unreclaimed_release(run, t, &e, sk_now_ns());
         sk_block_free(run, r, t, &e, sk_should_time(run, t));
@@ -207,18 +222,11 @@ static SK_NOINLINE int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t 
             if (rc < 0) break;
             if (rc == 0) return 0;
         }
-        if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return 0;
-        bool done = upstream_done(in);
         sk_entry_t e;
-        if (!sk_queue_try_pop(in, &e)) {
-            if (done) break;
-            t->empty_retries++;
-            if (sk_now_ns() >= deadline) return 0;
-            sk_backoff(attempt++);
-            continue;
-        }
-        attempt = 0;
-        begin_measure(t);
+        sk_pop_t got = pop_or_wait(in, t, deadline, iter, &attempt, &e);
+        if (got == SK_POP_RETRY) continue;
+        if (got == SK_POP_YIELD) return 0;
+        if (got == SK_POP_DRAINED) break;
         if (!sk_own_transition(run, e.serial, 1u << SK_OWN_LIVE, SK_OWN_RETIRED)) {
             t->double_handoffs++;
             continue;
