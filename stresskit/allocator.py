@@ -8,6 +8,7 @@ it; the C layer keeps its own contract (NULL + errno) for C callers. Each call c
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -15,16 +16,22 @@ from dataclasses import dataclass, fields
 from stresskit import _native
 
 
+# Facts of the loaded library, read on first use (not at import, so that importing stresskit
+# works without the library) and then kept: they cannot change within a process.
+@functools.cache
+def _cache_line_size() -> int:
+    return int(_native.lib().cc_cache_line_size())  # 128 on Apple arm64, 64 elsewhere
 
-def __getattr__(name: str) -> int:
-    # CACHE_LINE_SIZE is the loaded library's (128 on Apple arm64): read on first use, not at import.
-    if name == "CACHE_LINE_SIZE":
-        return int(_native.lib().cc_cache_line_size())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
+@functools.cache
 def _size_max() -> int:
     return 2 ** (8 * _native.ffi().sizeof("size_t")) - 1
+
+
+def __getattr__(name: str) -> int:
+    if name == "CACHE_LINE_SIZE":
+        return _cache_line_size()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class BlockKind(enum.Enum):
@@ -137,7 +144,7 @@ class Allocator:
 
     def alloc_node(self, size: int) -> Block:
         _check_size("size", size)
-        return self._wrap(_native.lib().cc_alloc_node(size), size, BlockKind.NODE, int(_native.lib().cc_cache_line_size()))
+        return self._wrap(_native.lib().cc_alloc_node(size), size, BlockKind.NODE, _cache_line_size())
 
     @staticmethod
     def _wrap(ptr, size: int, kind: BlockKind, alignment: int) -> Block:
