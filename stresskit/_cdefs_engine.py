@@ -11,7 +11,8 @@ enum {
     SK_MAX_ROLES = 64,
     SK_MAX_QUEUES = 64,
     SK_MAX_THREADS_PER_ROLE = 4096,
-    SK_MAX_BATCH = 4096
+    SK_MAX_BATCH = 65536,
+    SK_MAX_CALLOC_COUNT = 4096
 };
 
 typedef enum sk_action {
@@ -62,6 +63,8 @@ typedef struct sk_role_config {
     double oom_free_fraction;
     int32_t oom_mechanism;
     int32_t reserved0;
+    uint64_t edge_probe_every;
+    uint64_t calloc_count_max;
 } sk_role_config_t;
 
 typedef struct sk_role_stats {
@@ -111,6 +114,25 @@ typedef struct sk_run_totals {
     double unreclaimed_block_ns;
 } sk_run_totals_t;
 
+typedef struct sk_checks {
+    uint64_t misaligned;
+    uint64_t short_blocks;
+    uint64_t calloc_dirty;
+    uint64_t bad_errno;
+    uint64_t size0_blocks;
+    uint64_t invalid_accepted;
+    uint64_t overflow_accepted;
+    uint64_t probes;
+    uint64_t allocs;
+    uint64_t frees;
+    uint64_t usable_allocated;
+    uint64_t usable_freed;
+    uint64_t enomem_nulls;
+    uint64_t mimalloc_leaked_blocks;
+    uint64_t mimalloc_leaked_bytes;
+    uint64_t timer_overhead_ns;
+} sk_checks_t;
+
 typedef struct sk_run sk_run_t;
 typedef struct sk_queue sk_queue_t;
 
@@ -131,6 +153,9 @@ uint64_t sk_run_role_hist(const sk_run_t *run, uint32_t role, uint32_t op, uint6
 void sk_run_totals(const sk_run_t *run, sk_run_totals_t *out);
 size_t sk_run_series(const sk_run_t *run, uint64_t *t_ns, uint64_t *blocks, uint64_t *bytes,
                      size_t cap);
+int32_t sk_run_role_checks(const sk_run_t *run, uint32_t role, sk_checks_t *out);
+void sk_run_checks(const sk_run_t *run, sk_checks_t *out);
+uint64_t sk_run_mimalloc_leaks(sk_run_t *run);
 void sk_run_destroy(sk_run_t *run);
 
 uint32_t sk_hist_bucket_index(uint64_t ns);
@@ -148,5 +173,6 @@ uint64_t sk_queue_test_consume(sk_queue_t *queue, uint64_t *out, uint64_t cap,
 
 void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count);
 void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
+void sk_engine_testing_leak_next(sk_run_t *run, uint64_t count);
 size_t sk_engine_abi_sizeof(int32_t which);
 """

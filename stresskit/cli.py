@@ -183,7 +183,15 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         from stresskit.report.json_report import ReportWriter, overall_status
         from stresskit.session import Options, exit_code, run_scenario
 
+        from stresskit.planner import PlanError, plan
+
         opts = Options(Overrides(seed=seed, ops=ops, duration_s=duration), workers, profile, profile_dir)
+        try:  # overrides that contradict a scenario are refused before anything runs
+            for checked in loaded:
+                plan(checked, opts.overrides)
+        except PlanError as exc:
+            click.echo(f"stresskit: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
         display = Display(quiet=quiet)
         writer = ReportWriter(json_path, multiple=len(loaded) > 1)
         reports = []

@@ -31,7 +31,9 @@ its environment, set before the library is loaded; otherwise the NULL comes only
 
 Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt_blocks`` N
 flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
-the next N blocks twice. Both must show up in canary_failures / double_handoffs.
+the next N blocks twice; ``testing_leak_blocks`` N drops the next N blocks instead of freeing
+them (the engine's books say freed). They must show up in canary_failures / double_handoffs /
+the mimalloc-side leak count.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stresskit import _native
-from stresskit.plan import ReplicaPlan, RolePlan
+from stresskit.checks import glue_books as glue_stats
+from stresskit.plan import ReplicaPlan, RolePlan, engine_deadline_s
 from stresskit.results import Histogram, OomResult, ReplicaResult, RoleResult
 
 ACTIONS = {"alloc_free": 0, "produce": 1, "consume": 2, "retire": 3, "reclaim": 4, "oom": 5}
@@ -69,6 +72,16 @@ _ROLE_OPS = {
 _ALLOCATING = ("produce", "alloc_free")
 
 Progress = Callable[[int, int], None]
+
+# sk_checks_t fields: contract violations seen on blocks and probes (each must stay 0), the
+# ledger the glue's statistics are compared with, and mimalloc's view after the drain.
+CONTRACT_CHECKS = (
+    "misaligned", "short_blocks", "calloc_dirty", "bad_errno", "size0_blocks", "invalid_accepted",
+    "overflow_accepted", "probes",
+)
+LEDGER_FIELDS = ("allocs", "frees", "usable_allocated", "usable_freed", "enomem_nulls")
+MIMALLOC_VIEW = ("mimalloc_leaked_blocks", "mimalloc_leaked_bytes")
+SERIAL_CAPACITY = 2**32  # handed-off blocks one run can track (sk_engine.h, ownership table)
 
 # mimalloc reads this when the library loads: arenas are then reserved on demand (64 MiB at a
 # time here) instead of 1 GiB up front, so an oom role's bound is close to its limit.
@@ -95,7 +108,7 @@ def _lib():
             f"{_native.load().path} predates the stress engine (no sk_* engine symbols): rebuild "
             f"the native library (pip install .) or point {_native.ENV_VAR} at a current build"
         ) from None
-    for which, name in enumerate(("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t")):
+    for which, name in enumerate(("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t", "sk_checks_t")):
         native = abi_sizeof(which)
         if native != ffi.sizeof(name):
             raise _native.NativeLibraryError(
@@ -141,6 +154,8 @@ def _role_config(ffi, role: RolePlan, queues: dict[str, int], plan: ReplicaPlan)
     cfg.grace_ns = role.grace_ns
     cfg.memory_limit_bytes = role.memory_limit_bytes
     cfg.oom_free_fraction = role.oom_free_fraction
+    cfg.edge_probe_every = role.edge_probe_every
+    cfg.calloc_count_max = role.calloc_count_max
     mechanism = str(plan.extra.get("oom_mechanism", "mimalloc-arena"))
     if mechanism not in OOM_MECHANISMS:
         raise EngineError(f"extra.oom_mechanism: expected one of {sorted(OOM_MECHANISMS)}, got {mechanism!r}")
@@ -280,14 +295,21 @@ def run_replica(
 
         corrupt = int(plan.extra.get("testing_corrupt_blocks", 0) or 0)
         duplicate = int(plan.extra.get("testing_double_handoffs", 0) or 0)
+        leak = int(plan.extra.get("testing_leak_blocks", 0) or 0)
+        if leak > 0:
+            lib.sk_engine_testing_leak_next(run, leak)
         if corrupt > 0:
             lib.sk_engine_testing_corrupt_next(run, corrupt)
         if duplicate > 0:
             lib.sk_engine_testing_double_handoff_next(run, duplicate)
 
+        stats_problems: list[str] = []
         if plan.stats:
+            stats_problems += glue_stats.lifecycle_check(ffi, lib)
             lib.cc_alloc_stats_enable(True)
             lib.cc_alloc_stats_reset()
+        else:
+            lib.cc_alloc_stats_enable(False)  # the production fast path
 
         lock = threading.Lock()
         finished = [0]
@@ -313,9 +335,8 @@ def run_replica(
         t_start = time.monotonic()
 
         interval = max(plan.series_interval_ms, 1) / 1000.0
-        deadline = plan.deadline_s - max(1.0, 0.05 * plan.deadline_s)
-        deadline = max(deadline, 0.5 * plan.deadline_s)
-        stop_reason = "ops"
+        deadline = engine_deadline_s(plan.deadline_s)
+        stop_reason = "completed"
         stopping = False
         while not shared.all_done.wait(interval):
             lib.sk_run_sample(run)
@@ -324,7 +345,7 @@ def run_replica(
                 progress(int(lib.sk_run_progress(run)), ops_target)
             if not stopping and stop_event is not None and stop_event.is_set():
                 lib.sk_run_request_stop(run)
-                stopping, stop_reason = True, "stop_event"
+                stopping, stop_reason = True, "interrupted"
             if not stopping and plan.duration_s is not None and elapsed >= plan.duration_s:
                 lib.sk_run_request_stop(run)
                 stopping, stop_reason = True, "duration"
@@ -341,14 +362,16 @@ def run_replica(
         if shared.errors:
             raise RuntimeError("; ".join(shared.errors))
         lib.sk_run_drain(run)
+        lib.sk_run_mimalloc_leaks(run)
         result = _collect(ffi, lib, run, plan)
-        result.stop_reason = stop_reason
+        result.stop_reason = _stop_reason(stop_reason, result, plan)
+        result.planned_ops = plan.ops
+        result.stats_enabled = plan.stats
         if plan.stats:
-            snap = lib.cc_alloc_stats_snapshot()
-            result.glue_stats = {
-                name: int(getattr(snap, name))
-                for name in ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
-            }
+            result.glue_stats = glue_stats.snapshot(lib)
+            stats_problems += glue_stats.compare(result.glue_stats, result.checks)
+            stats_problems += glue_stats.reset_check(lib, "after the run")
+        result.stats_mismatches = stats_problems
         return result
     finally:
         interrupted: BaseException | None = None
@@ -369,6 +392,19 @@ def run_replica(
         lib.sk_run_destroy(run)
         if interrupted is not None:
             raise interrupted
+
+
+def _stop_reason(driver_reason: str, result: ReplicaResult, plan: ReplicaPlan) -> str:
+    """The driver knows why it stopped waiting; the counters say whether the work was done."""
+    if driver_reason != "completed":
+        return driver_reason
+    if any(r.threads_done < r.threads for r in result.roles):
+        return "short"
+    if plan.ops is not None and any(r.action in _ALLOCATING for r in plan.roles):
+        done = sum(r.ops for r, p in zip(result.roles, plan.roles, strict=True) if p.action in _ALLOCATING)
+        if done < plan.ops:
+            return "exhausted" if result.serials_exhausted else "short"
+    return "completed"
 
 
 def _needs(action: str) -> str:
@@ -402,6 +438,7 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
     t = totals[0]
     result = ReplicaResult(scenario=plan.scenario, replica=plan.replica, seed=plan.seed)
     stats = ffi.new("sk_role_stats_t *")
+    checks = ffi.new("sk_checks_t *")
     none = 2**64 - 1
     canary = int(t.reap_canary_failures)
     double = int(t.reap_double_handoffs)
@@ -429,6 +466,9 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
             min_age_at_free_ns=None if s.min_age_at_free_ns == none else int(s.min_age_at_free_ns),
             min_epochs_at_free=None if s.min_epochs_at_free == none else int(s.min_epochs_at_free),
         )
+        rr.threads_done = int(s.threads_done)
+        lib.sk_run_role_checks(run, ri, checks)
+        rr.checks = {name: int(getattr(checks[0], name)) for name in CONTRACT_CHECKS}
         for op in _ROLE_OPS[role.action]:
             rr.latency[op] = _histogram(ffi, lib, run, ri, op)
         canary += rr.canary_failures
@@ -475,4 +515,10 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
     result.epochs = int(t.epoch)
     result.elapsed_s = int(t.elapsed_ns) / 1e9
     result.max_threads_inside = int(t.max_threads_inside)
+    result.serials_exhausted = int(t.serials_used) >= SERIAL_CAPACITY
+    lib.sk_run_checks(run, checks)
+    c = checks[0]
+    result.checks = {name: int(getattr(c, name)) for name in (*CONTRACT_CHECKS, *LEDGER_FIELDS, *MIMALLOC_VIEW)}
+    result.timer_overhead_ns = int(c.timer_overhead_ns)
+    result.rss_budget_bytes = plan.rss_budget_bytes
     return result

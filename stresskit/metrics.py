@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from stresskit.results import Histogram, ReplicaResult
+from stresskit.results import FULL_RUN_STOPS, Histogram, ReplicaResult
 from stresskit.runner.records import WorkerRecord
 
 MetricValue = float | int | bool | None
@@ -21,6 +21,9 @@ PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
 LATENCY_OPS = ("alloc", "free", "handoff", "lifetime")
 GLUE_STATS = ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
 ROLE_COUNTERS = ("ops", "allocs", "frees", "failed_allocs", "canary_failures", "double_handoffs")
+# sk_checks_t counters that are violations of the glue's contract (each must stay 0).
+CONTRACT_VIOLATIONS = ("misaligned", "short_blocks", "calloc_dirty", "bad_errno", "size0_blocks", "invalid_accepted", "overflow_accepted")
+_MASK64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("oom.recovered", "bool", "all", "allocation worked again after freeing part of the memory"),
     MetricSpec("oom.limit_bytes", "bytes", "max", "the memory bound applied"),
     MetricSpec("oom.limit_applied", "bool", "all", "the memory bound could be installed in every worker"),
+    MetricSpec("oom.bound_reached", "bool", "all", "every worker saw NULL under its bound (else the OOM path was not tested)"),
     MetricSpec("concurrency.max_threads_inside", "threads", "max", "most role threads seen in native code at once"),
     MetricSpec("cpu.utilisation", "cores", "mean over workers", "worker CPU time (user+sys) / wall time during the replica"),
     MetricSpec("workers.total", "processes", "count", "worker processes started"),
@@ -70,7 +74,26 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("workers.peak_rss_bytes", "bytes", "max", "largest peak resident set of a worker"),
     MetricSpec("replicas.completed", "replicas", "count", "replicas that delivered a result"),
     MetricSpec("elapsed.max_s", "s", "max", "longest replica wall time"),
-    MetricSpec("glue.<stat>", "count/bytes", "sum", "cc_alloc_stats field <stat> at the end of the replica"),
+    MetricSpec("glue.<stat>", "count/bytes", "sum mod 2^64", "cc_alloc_stats field <stat> at the end of a stats-on replica (counters wrap modulo 2^64, as in the glue)"),
+    *(MetricSpec(f"contract.{c}", "blocks", "sum", d) for c, d in (
+        ("misaligned", "blocks not aligned as their kind promises (16 plain/calloc, the alignment asked, the cache line for nodes)"),
+        ("short_blocks", "blocks whose usable size is below the request (nodes: below the request rounded to whole lines)"),
+        ("calloc_dirty", "cc_calloc blocks with a non-zero byte (every byte up to 4 KiB, head, tail and sampled words beyond)"),
+        ("bad_errno", "NULL returns with an errno other than the contract's (ENOMEM, EINVAL), or size 0 that changed errno"),
+        ("size0_blocks", "requests for 0 bytes that returned a block (contract: NULL)"),
+        ("invalid_accepted", "invalid alignments that returned a block (contract: NULL, EINVAL)"),
+        ("overflow_accepted", "overflowing or oversized requests that returned a block (contract: NULL, ENOMEM)"),
+    )),
+    MetricSpec("contract.violations", "blocks", "sum", "all contract.* violations above together"),
+    MetricSpec("contract.probes", "ops", "sum", "contract-edge probes made (roles with edge_probes)"),
+    MetricSpec("contract.stats_mismatch", "fields", "sum", "glue statistics that disagree with the engine's ledger, or a reset that left a counter (stats-on replicas)"),
+    MetricSpec("leak.mimalloc_blocks", "blocks", "sum", "blocks of the run mimalloc still holds after the engine freed everything: leaks inside the glue"),
+    MetricSpec("leak.mimalloc_bytes", "bytes", "sum", "requested bytes of those blocks"),
+    MetricSpec("latency.timer_overhead_ns", "ns", "max", "median cost of the two clock reads around a timed op; latency percentiles include it"),
+    MetricSpec("replicas.stats_on", "replicas", "count", "replicas that ran with the glue's statistics on"),
+    MetricSpec("replicas.stats_off", "replicas", "count", "replicas that ran the glue's production fast path (statistics off)"),
+    MetricSpec("replicas.incomplete", "replicas", "count", "replicas that stopped before their planned work for a reason other than load.duration"),
+    MetricSpec("memory.rss_budget_bytes", "bytes", "max", "peak RSS a worker may reach: a base plus twice the most memory the plan can hold at once"),
     *(MetricSpec(f"roles.<role>.{c}", "ops", "sum", f"{c.replace('_', ' ')} of the role") for c in ROLE_COUNTERS),
     MetricSpec("roles.<role>.ops_per_s", "ops/s", "mean over replicas", "the role's ops / its measured wall time"),
     MetricSpec("roles.<role>.threads", "threads", "max", "threads in the role"),
@@ -195,11 +218,30 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
         m["oom.recovered"] = all(o.recovered for o in ooms)
         m["oom.limit_bytes"] = max(o.limit_bytes for o in ooms)
         m["oom.limit_applied"] = all(getattr(o, "limit_applied", True) for o in ooms)
+        m["oom.bound_reached"] = all(o.null_returns > 0 for o in ooms)
 
     for stat in GLUE_STATS:
         values = [r.glue_stats[stat] for r in results if stat in r.glue_stats]
         if values:
-            m[f"glue.{stat}"] = sum(int(v) for v in values)
+            m[f"glue.{stat}"] = sum(int(v) for v in values) & _MASK64
+
+    checks = [getattr(r, "checks", {}) for r in results]
+    for name in CONTRACT_VIOLATIONS:
+        m[f"contract.{name}"] = sum(int(c.get(name, 0)) for c in checks)
+    m["contract.violations"] = sum(int(m[f"contract.{name}"] or 0) for name in CONTRACT_VIOLATIONS)
+    m["contract.probes"] = sum(int(c.get("probes", 0)) for c in checks)
+    m["contract.stats_mismatch"] = sum(len(getattr(r, "stats_mismatches", ())) for r in results)
+    m["leak.mimalloc_blocks"] = sum(int(c.get("mimalloc_leaked_blocks", 0)) for c in checks)
+    m["leak.mimalloc_bytes"] = sum(int(c.get("mimalloc_leaked_bytes", 0)) for c in checks)
+    overheads = [r.timer_overhead_ns for r in results if getattr(r, "timer_overhead_ns", 0)]
+    if overheads:
+        m["latency.timer_overhead_ns"] = max(overheads)
+    m["replicas.stats_on"] = sum(1 for r in results if getattr(r, "stats_enabled", True))
+    m["replicas.stats_off"] = len(results) - int(m["replicas.stats_on"])
+    m["replicas.incomplete"] = sum(1 for r in results if getattr(r, "stop_reason", "completed") not in FULL_RUN_STOPS)
+    budgets = [b for r in results if (b := getattr(r, "rss_budget_bytes", None)) is not None]
+    if budgets:
+        m["memory.rss_budget_bytes"] = max(budgets)
 
     role_names = list(dict.fromkeys(x.name for r in results for x in r.roles))
     for name in role_names:

@@ -55,6 +55,8 @@ class RolePlan:
     grace_ns: int = 0  # reclaim
     memory_limit_bytes: int = 0  # oom
     oom_free_fraction: float = 0.5  # oom
+    edge_probe_every: int = 0  # allocating roles: probe a contract edge every N ops (0 = never)
+    calloc_count_max: int = 1  # calloc: count factor of cc_calloc(count, size) uniform in [1, N]
 
 
 @dataclass(frozen=True)
@@ -78,5 +80,17 @@ class ReplicaPlan:
     latency_sample_every: int = 64  # time one op in N into the histograms
     series_interval_ms: int = 50  # unreclaimed time series resolution
     deadline_s: float = 120.0  # the worker is killed past this
-    stats: bool = True  # glue statistics on (cross-checks leak accounting)
+    stats: bool = True  # glue statistics on (the glue's books are checked against the engine's)
+    rss_budget_bytes: int | None = None  # the worker's peak RSS must stay below (None: no bound)
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def engine_deadline_s(deadline_s: float) -> float:
+    """When the driver aborts a replica: its deadline minus max(1 s, 5 %) (but at least half of
+    it), so the result is collected before the supervisor's kill at the deadline itself."""
+    return max(deadline_s - max(1.0, 0.05 * deadline_s), 0.5 * deadline_s)
+
+
+def duration_fits(duration_s: float, deadline_s: float) -> bool:
+    """A duration must end before the driver's abort, with a second for the roles to drain."""
+    return duration_s + 1.0 <= engine_deadline_s(deadline_s)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from stresskit.plan import QueuePlan, ReplicaPlan, RolePlan, SizeDistribution
+from stresskit.plan import QueuePlan, ReplicaPlan, RolePlan, SizeDistribution, duration_fits
 from stresskit.scenario.model import Role, Sizes
 from stresskit.scenario.validation import CheckedScenario
 
@@ -69,7 +69,55 @@ def _role(name: str, role: Role, inbox: str | None, outbox: str | None) -> RoleP
         grace_ns=int(round((role.grace or 0.0) * 1e9)),
         memory_limit_bytes=role.memory_limit or 0,
         oom_free_fraction=role.free_fraction or DEFAULT_OOM_FREE_FRACTION,
+        edge_probe_every=role.edge_probes or 0,
+        calloc_count_max=role.calloc_count or 1,
     )
+
+
+class PlanError(ValueError):
+    """A command-line override contradicts the scenario (one line: which option, what was expected)."""
+
+
+def stats_for_replica(mode: bool | str, replica: int) -> bool:
+    """load.stats: true, false, or 'alternate' (even replicas on, odd off: both the glue's
+    counting path and its production fast path get stressed by one scenario)."""
+    if mode == "alternate":
+        return replica % 2 == 0
+    return bool(mode)
+
+
+# RSS budget of a worker (the bounded_rss built-in check). The interpreter, the native library and
+# mimalloc's first arena take a fixed amount; the scenario's live blocks at most what its structure
+# can hold at once. Twice that covers size-class rounding and pages mimalloc keeps for reuse; a
+# glue that never frees (or leaks a fraction of a long run) passes it.
+RSS_BASE_BYTES = 384 << 20
+RSS_FACTOR = 2
+
+
+def rss_budget(roles: tuple[RolePlan, ...], queues: tuple[QueuePlan, ...], ops: int | None) -> int | None:
+    """Most memory the plan can hold at once, or None when it cannot be bounded in advance (a
+    duration-bound run whose reclaim roles hold blocks for a grace period)."""
+    def largest(r: RolePlan) -> int:
+        return max(r.sizes.values) * max(1, r.calloc_count_max)
+
+    producers = {q.name: max((largest(r) for r in roles if r.outbox == q.name), default=0) for q in queues}
+    # a retire role passes blocks on: its outbox holds what its producers made
+    for r in roles:
+        if r.action == "retire" and r.inbox in producers and r.outbox in producers:
+            producers[r.outbox] = max(producers[r.outbox], producers[r.inbox])
+    held = sum(q.capacity * producers[q.name] for q in queues)
+    for r in roles:
+        if r.action == "alloc_free":
+            held += r.threads * r.batch * largest(r)
+        elif r.action in ("produce", "retire"):
+            held += r.threads * max(producers.values(), default=0)
+        elif r.action == "oom":
+            held += r.memory_limit_bytes
+    if any(r.action == "reclaim" and (r.grace_ns > 0 or r.grace_epochs > 0) for r in roles):
+        if ops is None:
+            return None
+        held += ops * max((largest(r) for r in roles if r.action in ("produce", "alloc_free")), default=0)
+    return RSS_BASE_BYTES + RSS_FACTOR * held
 
 
 def plan(checked: CheckedScenario, overrides: Overrides = Overrides(), workers: int | None = None, profile: bool = False) -> RunPlan:
@@ -83,9 +131,14 @@ def plan(checked: CheckedScenario, overrides: Overrides = Overrides(), workers: 
         ops, duration = overrides.ops, overrides.duration_s
     if ops is None and duration is None:
         ops = DEFAULT_OPS
+    if overrides.duration_s is not None and not duration_fits(overrides.duration_s, load.deadline):
+        from stresskit.scenario.validation import duration_message
+
+        raise PlanError(f"--duration: expected {duration_message(load.deadline)} (got {overrides.duration_s:g} s)")
     g = checked.graph
     roles = tuple(_role(n, r, g.inbox.get(n), g.outbox.get(n)) for n, r in s.roles.items())
     queues = tuple(QueuePlan(q.name, q.capacity) for q in g.queues.values())
+    budget = rss_budget(roles, queues, ops)
     replicas = tuple(
         ReplicaPlan(
             scenario=checked.name,
@@ -99,7 +152,8 @@ def plan(checked: CheckedScenario, overrides: Overrides = Overrides(), workers: 
             latency_sample_every=load.latency_sample_every,
             series_interval_ms=max(1, round(load.series_interval * 1000)),
             deadline_s=load.deadline,
-            stats=load.stats,
+            stats=stats_for_replica(load.stats, i),
+            rss_budget_bytes=budget,
             extra=s.extra.model_dump(exclude_none=True),
         )
         for i in range(load.replicas)

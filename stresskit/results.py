@@ -38,6 +38,8 @@ class RoleResult:
     empty_retries: int = 0  # pops that found the inbox empty while upstream still ran
     warmup_ops: int = 0  # warm-up allocations done (not in ops, elapsed_s or latency)
     retired_blocks: int = 0  # retire: blocks stamped; reclaim: blocks freed after their grace
+    checks: dict[str, int] = field(default_factory=dict)  # contract counters (CONTRACT_CHECKS), this role
+    threads_done: int = 0  # threads that finished their work (not aborted)
     min_age_at_free_ns: int | None = None  # reclaim: youngest retired block freed (>= grace_ns)
     min_epochs_at_free: int | None = None  # reclaim: fewest epochs elapsed at a free (>= grace_epochs)
 
@@ -82,4 +84,22 @@ class ReplicaResult:
     bytes_reaped: int = 0
     epochs: int = 0  # global SMR epoch reached
     unreclaimed_avg_blocks: float = 0.0  # time-weighted, like unreclaimed_avg_bytes
-    stop_reason: str = ""  # "ops", "duration", "stop_event", "deadline", "error"
+    # Why the replica stopped (STOP_REASONS). Only "completed" and "duration" (a time bound the
+    # user asked for) mean the planned work was done; anything else is not a PASS.
+    stop_reason: str = "completed"
+    planned_ops: int | None = None  # measured allocations the plan asked for (None: time-bound)
+    stats_enabled: bool = True  # the glue's statistics were on (else: the production fast path)
+    checks: dict[str, int] = field(default_factory=dict)  # contract counters, whole replica
+    # The glue's books against the engine's ledger: one line per field that disagrees.
+    stats_mismatches: list[str] = field(default_factory=list)
+    timer_overhead_ns: int = 0  # median cost of the two clock reads around a timed op
+    rss_budget_bytes: int | None = None
+    serials_exhausted: bool = False  # the run's 2^32 handed-off-block capacity ran out
+
+
+# Stop reasons a replica can report. "completed": every role did its planned work;
+# "duration": allocating roles stopped at load.duration, as asked; "interrupted": a stop request
+# (Ctrl-C); "deadline": aborted at load.deadline; "exhausted": the run's block-tracking capacity
+# (2^32 handed-off blocks) ran out; "short": the roles finished with less work than planned.
+STOP_REASONS = ("completed", "duration", "interrupted", "deadline", "exhausted", "short")
+FULL_RUN_STOPS = ("completed", "duration")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stresskit.checks.builtin import evaluate_builtin
 from stresskit.metrics import aggregate
 from stresskit.planner import Overrides, RunPlan, plan
 from stresskit.profiling import Profiler, ProfileReport
@@ -43,7 +44,10 @@ def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, co
             profile: ProfileReport | None = None, errors: Sequence[str] = ()) -> dict[str, Any]:
     results = [r.result for r in records if r.result is not None]
     metrics = aggregate(results, [r for r in records if r.status != "not_started" or r.pid])
-    thresholds = [evaluate(t, metrics) for t in run.scenario.thresholds]
+    model = run.scenario.model
+    has_oom = any(r.action == "oom" for r in model.roles.values())
+    thresholds = evaluate_builtin(metrics, has_oom, model.checks.skip)
+    thresholds += [evaluate(t, metrics) for t in run.scenario.thresholds]
     return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
                              interrupted=interrupted, profile=profile, errors=errors)
 

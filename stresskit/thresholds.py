@@ -77,11 +77,16 @@ class ThresholdResult:
     value: float | bool | dict[str, float | bool | None] | None  # the metric's value (a map if several)
     ok: bool
     reason: str = ""  # why it failed when that is not just the comparison (a missing metric)
+    name: str = ""  # built-in checks only: their name (checks.skip uses it)
+    builtin: bool = False  # a built-in safety check rather than one of the scenario's thresholds
+    skipped: bool = False  # a built-in check the scenario turned off (ok is then True)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"expression": self.expression, "value": self.value, "ok": self.ok}
         if self.reason:
             out["reason"] = self.reason
+        if self.builtin:
+            out.update(builtin=True, name=self.name, skipped=self.skipped)
         return out
 
 

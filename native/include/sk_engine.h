@@ -21,9 +21,15 @@
  *   body  : a pattern derived from word 0 (whole body up to 4 KiB; beyond, the first 256 and the
  *           last 64 bytes); a retired block of >= 32 bytes carries its retire epoch and time in
  *           body words 0 and 1 instead.
- * Requests smaller than SK_MIN_BLOCK (16) are rounded up to 16 bytes so the header fits; the
- * engine's byte counts are these requested (rounded) sizes, the glue statistics count usable sizes.
+ * The block's written extent is max(request, 16) capped at its usable size: a 1-15 byte request
+ * still gets its header, in the usable bytes the glue promises (16 at least); a block whose usable
+ * size is below 16 (a broken glue) gets only the pattern. The engine's byte counts are requested
+ * sizes; its ledger (sk_checks_t) also sums usable sizes, which is what the glue statistics count.
  * A damaged header or pattern is counted as a canary failure, never ignored.
+ *
+ * Latency sampling. An operation is timed with probability 1/latency_sample_every, drawn per op
+ * from a thread's own generator (not every N-th op: a fixed stride aliases with batches, size
+ * cycles and alternating op kinds, and some kinds would never be timed).
  *
  * Ownership (double hand-off / double free detection). A block that may already be freed must not
  * be read, so ownership lives out of line: each handed-off block gets a serial number, and the run
@@ -60,7 +66,8 @@ enum {
     SK_MAX_ROLES = 64,        /* per run */
     SK_MAX_QUEUES = 64,       /* per run */
     SK_MAX_THREADS_PER_ROLE = 4096,
-    SK_MAX_BATCH = 4096
+    SK_MAX_BATCH = 65536,     /* blocks per burst; stresskit's schema allows the same */
+    SK_MAX_CALLOC_COUNT = 4096 /* most blocks cc_calloc is asked for at once (count factor) */
 };
 
 /* What a role's threads do (see stresskit/plan.py for the meaning of each). */
@@ -115,6 +122,15 @@ typedef struct sk_role_config {
     double oom_free_fraction;    /* oom: share of the obtained blocks freed before the recovery probe */
     int32_t oom_mechanism;       /* sk_oom_mechanism_t */
     int32_t reserved0;
+    /* Contract edges. Every `edge_probe_every`-th operation (0 = never) of an allocating role is
+     * preceded by one probe of an edge of the glue's contract, in turn: size 0 (NULL, errno
+     * untouched), an overflowing cc_calloc and an oversized request of each kind (NULL, ENOMEM,
+     * counted in failed_count), an invalid alignment (NULL, EINVAL, not counted), a cc_calloc
+     * whose two factors are both small and odd, a 1-15 byte cc_alloc, and frees of NULL. */
+    uint64_t edge_probe_every;
+    /* SK_KIND_CALLOC: the count factor of cc_calloc(count, size) is uniform in
+     * [1, calloc_count_max] (0 or 1: always 1); the block is count x size bytes. */
+    uint64_t calloc_count_max;
 } sk_role_config_t;
 
 /* A role's counters summed over its threads. Allocation and byte counts include warm-up;
@@ -173,13 +189,43 @@ typedef struct sk_run_totals {
     double unreclaimed_block_ns;
 } sk_run_totals_t;
 
+/* The glue's contract as the engine saw it, per role (sk_run_role_checks) or for the whole run
+ * (sk_run_checks: every role, the final drain, mimalloc's own view and the timer). Every block
+ * the glue returns is checked: its alignment (16 for plain and calloc, the requested alignment,
+ * the cache line for nodes), its usable size (>= the request; nodes: >= the request rounded to
+ * whole lines), calloc memory zero (every byte up to 4 KiB, head, tail and sampled words beyond);
+ * every NULL is checked for its errno. The ledger fields are what the glue's statistics must
+ * equal once the run has drained (see cc_alloc_stats_t). */
+typedef struct sk_checks {
+    uint64_t misaligned;        /* blocks not aligned as the kind promises */
+    uint64_t short_blocks;      /* usable size below what was requested */
+    uint64_t calloc_dirty;      /* cc_calloc memory with a non-zero byte */
+    uint64_t bad_errno;         /* a NULL with the wrong errno, or size 0 that changed errno */
+    uint64_t size0_blocks;      /* size 0 returned a block */
+    uint64_t invalid_accepted;  /* an invalid alignment returned a block */
+    uint64_t overflow_accepted; /* an overflowing or oversized request returned a block */
+    uint64_t probes;            /* contract-edge probes made */
+    /* ledger: everything the engine did through the glue, warm-up, probes and drain included */
+    uint64_t allocs;            /* blocks the glue returned */
+    uint64_t frees;             /* non-NULL blocks given back */
+    uint64_t usable_allocated;  /* their usable sizes (cc_usable_size at allocation) */
+    uint64_t usable_freed;
+    uint64_t enomem_nulls;      /* NULLs the glue must count in failed_count (ENOMEM cases) */
+    /* whole run only */
+    uint64_t mimalloc_leaked_blocks; /* engine blocks of this run that mimalloc still holds as
+                                        allocated after the drain (sk_run_mimalloc_leaks) */
+    uint64_t mimalloc_leaked_bytes;
+    uint64_t timer_overhead_ns; /* median cost of one pair of clock reads: latency samples
+                                   include it */
+} sk_checks_t;
+
 typedef struct sk_run sk_run_t;
 typedef struct sk_queue sk_queue_t;
 
 /* ---- building a run ------------------------------------------------------------------------ */
 
 /* A new, empty run. Every thread's PRNG derives from `seed`, its role index and thread index.
- * One operation in `latency_sample_every` (>= 1) is timed. NULL if out of memory. */
+ * One operation in `latency_sample_every` (>= 1) is timed, at random. NULL if out of memory. */
 CC_API sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every);
 
 /* Add a bounded hand-off queue; `capacity` must be a power of two in [2, SK_QUEUE_MAX_CAPACITY].
@@ -249,6 +295,21 @@ CC_API uint64_t sk_run_role_hist(const sk_run_t *run, uint32_t role, uint32_t op
 /* Whole-run figures into *out. */
 CC_API void sk_run_totals(const sk_run_t *run, sk_run_totals_t *out);
 
+/* Contract checks and ledger of role `role` (threads summed). Returns 0, or -1 for a bad index. */
+CC_API int32_t sk_run_role_checks(const sk_run_t *run, uint32_t role, sk_checks_t *out);
+
+/* The same for the whole run (every role plus the drain), with mimalloc's view as last measured
+ * by sk_run_mimalloc_leaks and the timer calibration. */
+CC_API void sk_run_checks(const sk_run_t *run, sk_checks_t *out);
+
+/* Ask mimalloc, not the engine's books, what is left: after sk_run_drain and once every role
+ * thread has exited, collect and visit every block mimalloc holds as allocated and count those
+ * that carry this run's block header (identity word and tag). The engine freed every one of its
+ * blocks, so any such block is a leak inside the glue (a free that never reached mimalloc).
+ * Blocks whose usable size is below 16 bytes carry no header and are not seen here. Stores the
+ * result for sk_run_checks and returns the number of leaked blocks. */
+CC_API uint64_t sk_run_mimalloc_leaks(sk_run_t *run);
+
 /* Copy up to `cap` series samples into the arrays (any may be NULL); returns how many exist. */
 CC_API size_t sk_run_series(const sk_run_t *run, uint64_t *t_ns, uint64_t *blocks, uint64_t *bytes,
                             size_t cap);
@@ -297,8 +358,14 @@ CC_API void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count);
  * hand-off): the ownership check must count each in double_handoffs and touch nothing. */
 CC_API void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
 
+/* The next `count` blocks about to be freed are verified and counted as freed but never given
+ * to the glue (a planted leak the engine's books cannot see): sk_run_mimalloc_leaks must find
+ * each of them. */
+CC_API void sk_engine_testing_leak_next(sk_run_t *run, uint64_t count);
+
 /* sizeof of the public structs, so bindings can check their declarations:
- * 0 = sk_role_config_t, 1 = sk_role_stats_t, 2 = sk_run_totals_t; 0 for anything else. */
+ * 0 = sk_role_config_t, 1 = sk_role_stats_t, 2 = sk_run_totals_t, 3 = sk_checks_t; 0 for
+ * anything else. */
 CC_API size_t sk_engine_abi_sizeof(int32_t which);
 
 #ifdef __cplusplus

@@ -3,6 +3,7 @@
  * that may already be freed (design in sk_engine.h). */
 #include "engine_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +39,7 @@ uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng) {
         case SK_SIZE_FIXED:
         default: size = c->size_values[0]; break;
     }
-    return size < SK_MIN_BLOCK ? SK_MIN_BLOCK : size;
+    return size;
 }
 
 /* ---- pattern ---- */
@@ -97,7 +98,14 @@ static int body_ranges(uint64_t size, uint64_t start, uint64_t r[2][2]) {
 }
 
 static inline uint64_t identity_word(const sk_run_t *run, uint64_t serial) {
-    return sk_mix(run->seed ^ serial);
+    return sk_mix(run->identity_key ^ serial);
+}
+
+/* The bytes of a block the engine writes and verifies: the request, at least the 16-byte header,
+ * never beyond what the glue says is usable (a short block is reported, not overrun). */
+static inline uint64_t written_extent(const sk_entry_t *e) {
+    uint64_t want = e->size < SK_MIN_BLOCK ? SK_MIN_BLOCK : e->size;
+    return want < e->usable ? want : e->usable;
 }
 
 /* ---- ownership table ---- */
@@ -151,9 +159,9 @@ void sk_own_fini(sk_run_t *run) {
 
 /* ---- allocation and free ---- */
 
-static void *alloc_kind(int32_t kind, uint64_t size, uint64_t alignment) {
+static void *alloc_kind(int32_t kind, uint64_t count, uint64_t size, uint64_t alignment) {
     switch (kind) {
-        case SK_KIND_CALLOC: return cc_calloc(1, size);
+        case SK_KIND_CALLOC: return cc_calloc(count, size);
         case SK_KIND_ALIGNED: return cc_alloc_aligned(size, alignment);
         case SK_KIND_NODE: return cc_alloc_node(size);
         case SK_KIND_PLAIN:
@@ -161,12 +169,65 @@ static void *alloc_kind(int32_t kind, uint64_t size, uint64_t alignment) {
     }
 }
 
-static uint64_t required_alignment(int32_t kind, uint64_t alignment) {
+/* What the glue promises for a block of `size` bytes of this kind (native/include/cc_alloc.h). */
+static uint64_t promised_alignment(int32_t kind, uint64_t alignment) {
     switch (kind) {
         case SK_KIND_ALIGNED: return alignment;
         case SK_KIND_NODE: return CC_CACHE_LINE_SIZE;
-        default: return 16; /* cc_alloc promises alignof(max_align_t) for sizes >= 16 */
+        default: return _Alignof(max_align_t); /* plain and calloc, whatever the size */
     }
+}
+
+static uint64_t promised_usable(int32_t kind, uint64_t size) {
+    if (kind != SK_KIND_NODE) return size;
+    return (size + CC_CACHE_LINE_SIZE - 1) & ~(uint64_t)(CC_CACHE_LINE_SIZE - 1);
+}
+
+enum { SK_ZERO_SAMPLES = 8 }; /* random words checked beyond the fully checked head and tail */
+
+/* Whether cc_calloc memory [0, size) is zero: every byte up to SK_FULL_FILL_MAX; beyond, the
+ * head and the tail in full and a few words at random offsets in between. */
+static bool calloc_zeroed(const unsigned char *p, uint64_t size, uint64_t *rng) {
+    if (size <= SK_FULL_FILL_MAX) return zero_range(p, 0, size);
+    if (!zero_range(p, 0, SK_MIN_BLOCK + SK_HEAD_FILL) || !zero_range(p, size - SK_TAIL_FILL, size)) return false;
+    for (int i = 0; i < SK_ZERO_SAMPLES; i++) {
+        uint64_t off = sk_rand(rng) % (size - 8);
+        if (!zero_range(p, off, off + 8)) return false;
+    }
+    return true;
+}
+
+/* Check a block the glue just returned against the contract of its kind. */
+static void check_contract(sk_thread_t *t, int32_t kind, uint64_t alignment, uint64_t size,
+                           const unsigned char *p, uint64_t usable) {
+    sk_checks_t *c = &t->checks;
+    if (((uintptr_t)p & (promised_alignment(kind, alignment) - 1)) != 0) c->misaligned++;
+    if (usable < promised_usable(kind, size)) c->short_blocks++;
+    if (kind == SK_KIND_CALLOC && !calloc_zeroed(p, size < usable ? size : usable, &t->sample_rng))
+        c->calloc_dirty++;
+}
+
+/* A NULL from the glue: the contract says errno = ENOMEM (nothing else asks for NULL here). */
+static void account_null(sk_thread_t *t, int err) {
+    t->failed_allocs++;
+    t->checks.enomem_nulls++;
+    if (err != ENOMEM) t->checks.bad_errno++;
+}
+
+static void write_block(const sk_run_t *run, const sk_entry_t *e) {
+    unsigned char *p = e->ptr;
+    uint64_t n = written_extent(e);
+    uint64_t w0 = identity_word(run, e->serial);
+    if (n < SK_MIN_BLOCK) { /* no room for a header: pattern only */
+        fill_range(p, 0, n, w0);
+        return;
+    }
+    uint64_t w1 = e->size | (SK_TAG_LIVE << 48);
+    memcpy(p, &w0, 8);
+    memcpy(p + 8, &w1, 8);
+    uint64_t ranges[2][2];
+    int nr = body_ranges(n, SK_MIN_BLOCK, ranges);
+    for (int i = 0; i < nr; i++) fill_range(p, ranges[i][0], ranges[i][1], w0);
 }
 
 bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, bool timed,
@@ -183,51 +244,47 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
     } else {
         serial = SK_SERIAL_UNTRACKED | ((uint64_t)t->global_index << 40) | t->local_serial++;
     }
+    uint64_t count = 1;
+    if (r->cfg.kind == SK_KIND_CALLOC && r->cfg.calloc_count_max > 1)
+        count = 1 + sk_rand(&t->sample_rng) % r->cfg.calloc_count_max;
+    errno = 0;
     uint64_t t0 = timed ? sk_now_ns() : 0, t1 = 0;
-    unsigned char *p = alloc_kind(r->cfg.kind, size, r->cfg.alignment);
+    unsigned char *p = alloc_kind(r->cfg.kind, count, size, r->cfg.alignment);
     if (timed) {
         t1 = sk_now_ns();
         sk_hist_record(&t->hist[SK_OP_ALLOC], t1 - t0);
     }
     if (p == NULL) {
-        t->failed_allocs++;
+        account_null(t, errno);
         return false;
     }
+    size *= count;
+    uint64_t usable = cc_usable_size(p);
     t->allocs++;
     t->bytes_allocated += size;
+    t->checks.allocs++;
+    t->checks.usable_allocated += usable;
+    check_contract(t, r->cfg.kind, r->cfg.alignment, size, p, usable);
 
-    uint64_t ranges[2][2];
-    int nr = body_ranges(size, SK_MIN_BLOCK, ranges);
-    bool damaged = false;
-    if (r->cfg.kind == SK_KIND_CALLOC) {
-        damaged = !zero_range(p, 0, SK_MIN_BLOCK);
-        for (int i = 0; i < nr; i++) damaged |= !zero_range(p, ranges[i][0], ranges[i][1]);
-    }
-    if (((uintptr_t)p & (required_alignment(r->cfg.kind, r->cfg.alignment) - 1)) != 0) damaged = true;
-    if (damaged) t->canary_failures++;
-
-    uint64_t w0 = identity_word(run, serial);
-    uint64_t w1 = size | (SK_TAG_LIVE << 48);
-    memcpy(p, &w0, 8);
-    memcpy(p + 8, &w1, 8);
-    for (int i = 0; i < nr; i++) fill_range(p, ranges[i][0], ranges[i][1], w0);
-
+    *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0,
+                        .born_ns = tracked ? t1 : 0, .usable = usable};
+    write_block(run, out);
     if (tracked) {
         unsigned shift = 0;
         _Atomic uint64_t *w = own_word(run, serial, &shift);
         /* Relaxed is enough: the push that hands the block over is a release. */
         atomic_fetch_or_explicit(w, (uint64_t)SK_OWN_LIVE << shift, memory_order_relaxed);
     }
-    *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0,
-                        .born_ns = tracked ? t1 : 0};
     return true;
 }
 
 void sk_block_stamp_retired(const sk_entry_t *e) {
     unsigned char *p = e->ptr;
+    uint64_t n = written_extent(e);
+    if (n < SK_MIN_BLOCK) return; /* no header to stamp (a short block, already reported) */
     uint64_t w1 = e->size | (SK_TAG_RETIRED << 48);
     memcpy(p + 8, &w1, 8);
-    if (e->size >= 32) {
+    if (n >= 32) {
         memcpy(p + 16, &e->epoch, 8);
         memcpy(p + 24, &e->t_ns, 8);
     }
@@ -236,13 +293,15 @@ void sk_block_stamp_retired(const sk_entry_t *e) {
 static bool verify(const sk_run_t *run, const sk_entry_t *e) {
     const unsigned char *p = e->ptr;
     bool retired = e->t_ns != 0;
+    uint64_t n = written_extent(e);
     uint64_t w0 = identity_word(run, e->serial), got0, got1;
+    if (n < SK_MIN_BLOCK) return check_range(p, 0, n, w0);
     memcpy(&got0, p, 8);
     memcpy(&got1, p + 8, 8);
     if (got0 != w0) return false;
     if (got1 != (e->size | ((retired ? SK_TAG_RETIRED : SK_TAG_LIVE) << 48))) return false;
     uint64_t start = SK_MIN_BLOCK;
-    if (retired && e->size >= 32) {
+    if (retired && n >= 32) {
         uint64_t ep, tn;
         memcpy(&ep, p + 16, 8);
         memcpy(&tn, p + 24, 8);
@@ -250,7 +309,7 @@ static bool verify(const sk_run_t *run, const sk_entry_t *e) {
         start = 32;
     }
     uint64_t ranges[2][2];
-    int nr = body_ranges(e->size, start, ranges);
+    int nr = body_ranges(n, start, ranges);
     for (int i = 0; i < nr; i++)
         if (!check_range(p, ranges[i][0], ranges[i][1], w0)) return false;
     return true;
@@ -263,15 +322,29 @@ static void maybe_corrupt(sk_run_t *run, const sk_entry_t *e) {
     while (pending > 0) {
         if (atomic_compare_exchange_weak_explicit(&run->corrupt_pending, &pending, pending - 1,
                                                   memory_order_relaxed, memory_order_relaxed)) {
-            ((unsigned char *)e->ptr)[e->size - 1] ^= 0x5A;
+            ((unsigned char *)e->ptr)[written_extent(e) - 1] ^= 0x5A;
             return;
         }
     }
 }
 
-static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk_hist_t *h) {
+/* The leak hook: whether to drop this block instead of freeing it. */
+static bool take_pending(_Atomic uint64_t *pending) {
+    uint64_t n = atomic_load_explicit(pending, memory_order_relaxed);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak_explicit(pending, &n, n - 1, memory_order_relaxed, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk_hist_t *h, sk_checks_t *c) {
+    c->frees++;
+    c->usable_freed += e->usable;
     maybe_corrupt(run, e);
     bool ok = verify(run, e);
+    if (SK_UNLIKELY(atomic_load_explicit(&run->leak_pending, memory_order_relaxed) != 0) && take_pending(&run->leak_pending))
+        return ok;
     uint64_t t0 = h != NULL ? sk_now_ns() : 0;
     /* A damaged header may lie about the size: free unsized then, never with a wrong size hint. */
     if (unsized || !ok)
@@ -287,7 +360,7 @@ bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_e
         uint64_t now = sk_now_ns();
         sk_hist_record(&t->hist[SK_OP_LIFETIME], now > e->born_ns ? now - e->born_ns : 0);
     }
-    bool ok = verify_and_free(run, e, r->cfg.free_unsized != 0, timed ? &t->hist[SK_OP_FREE] : NULL);
+    bool ok = verify_and_free(run, e, r->cfg.free_unsized != 0, timed ? &t->hist[SK_OP_FREE] : NULL, &t->checks);
     if (!ok) t->canary_failures++;
     t->frees++;
     t->bytes_freed += e->size;
@@ -295,5 +368,5 @@ bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_e
 }
 
 bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized) {
-    return verify_and_free(run, e, unsized, NULL);
+    return verify_and_free(run, e, unsized, NULL, &run->drain_checks);
 }

@@ -62,6 +62,9 @@ static inline uint64_t sk_rand(uint64_t *state) {
     return z ^ (z >> 31);
 }
 
+/* Median cost of one pair of sk_now_ns() calls, measured now (engine_contract.c). */
+uint64_t sk_timer_overhead_ns(void);
+
 void sk_cpu_relax(void);
 /* Back off after `attempt` consecutive failures: spin first, then yield the core (2 cores and
  * many threads: spinning alone would starve the thread we wait for). */
@@ -78,6 +81,7 @@ typedef struct sk_entry {
     uint64_t epoch; /* retire epoch (0 until retired) */
     uint64_t t_ns;  /* retire time, monotonic (0 until retired) */
     uint64_t born_ns; /* allocation time for a sampled block (0: not sampled for SK_OP_LIFETIME) */
+    uint64_t usable;  /* cc_usable_size at allocation: the written extent and the ledger's bytes */
 } sk_entry_t;
 
 typedef struct sk_cell {
@@ -130,6 +134,10 @@ typedef struct sk_thread {
     uint64_t quota;       /* measured allocations to do (UINT64_MAX: until stopped) */
     uint64_t warmup_left;
     uint64_t op_tick;     /* ops until the next timed one */
+    uint64_t sample_rng;  /* draws op_tick; separate from rng so sampling never changes sizes */
+    uint64_t probe_tick;  /* ops until the next contract-edge probe */
+    uint32_t probe_next;  /* which probe comes next */
+    sk_checks_t checks;   /* contract checks and ledger (single writer) */
     uint64_t reported;    /* ops already added to the run's progress */
     uint64_t t_start, t_end;
     uint64_t serial_next, serial_end; /* claimed range of tracked serials */
@@ -177,6 +185,9 @@ typedef struct sk_sample {
 
 struct sk_run {
     uint64_t seed;
+    /* Keys the blocks' identity words: the seed mixed with a per-process run count, so blocks of
+     * two runs with one seed in one process (a leak of the first) are never taken for each other. */
+    uint64_t identity_key;
     uint32_t sample_every;
     bool prepared;
     uint32_t nroles, nqueues;
@@ -200,10 +211,14 @@ struct sk_run {
     _Atomic(_Atomic uint64_t *) *own_dir; /* SK_OWN_MAX_CHUNKS chunk pointers */
     _Atomic uint64_t corrupt_pending;
     _Atomic uint64_t dup_pending;
+    _Atomic uint64_t leak_pending;
     /* driver-only */
     sk_sample_t *series;
     size_t series_len, series_cap;
     uint64_t reaped_blocks, reaped_bytes, reap_canary, reap_double;
+    sk_checks_t drain_checks; /* the drain's frees (driver-only, like the fields above) */
+    uint64_t mimalloc_leaked_blocks, mimalloc_leaked_bytes;
+    uint64_t timer_overhead_ns;
     double reap_byte_ns, reap_block_ns;
 };
 
@@ -221,6 +236,15 @@ bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_e
 bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized);
 /* Stamp a live block as retired (header tag, epoch and time in the body). */
 void sk_block_stamp_retired(const sk_entry_t *e);
+/* One contract-edge probe (sk_role_config_t.edge_probe_every), counted in t->checks. */
+void sk_edge_probe(sk_run_t *run, sk_role_t *r, sk_thread_t *t);
+/* Probe before this op if the role asks for probes and its countdown says so. */
+static inline void sk_maybe_probe(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
+    if (r->cfg.edge_probe_every != 0 && --t->probe_tick == 0) {
+        t->probe_tick = r->cfg.edge_probe_every;
+        sk_edge_probe(run, r, t);
+    }
+}
 
 /* Ownership: move serial's state from any state in `from_mask` (bit per state) to `to`.
  * Returns false (touching nothing) if its state was not in from_mask. */
@@ -238,10 +262,16 @@ void sk_unreclaimed_sub(sk_run_t *run, uint64_t bytes);
  * unreclaimed counters and add its unreclaimed time to t's integral. */
 void sk_unreclaimed_release(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e, uint64_t now);
 
-/* One op in sample_every is timed: a countdown, not a modulo, to keep a division off the hot path. */
+/* Gap to the next timed op: uniform in [1, 2N-1], mean N, so about one op in N is timed and no
+ * fixed stride can line up with a batch or a size cycle. The draw happens once per timed op, so
+ * its division stays off the untimed fast path. */
+static inline uint64_t sk_sample_gap(uint32_t every, uint64_t *rng) {
+    return every <= 1 ? 1 : 1 + sk_rand(rng) % (2 * (uint64_t)every - 1);
+}
+
 static inline bool sk_should_time(const sk_run_t *run, sk_thread_t *t) {
     if (--t->op_tick != 0) return false;
-    t->op_tick = run->sample_every;
+    t->op_tick = sk_sample_gap(run->sample_every, &t->sample_rng);
     return true;
 }
 

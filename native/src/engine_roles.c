@@ -136,6 +136,7 @@ static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_threa
         uint64_t got = 0;
         bool exhausted;
         for (uint64_t i = 0; i < n; i++) {
+            if (!warm) sk_maybe_probe(run, r, t);
             uint64_t size = sk_draw_size(r, &t->rng);
             if (sk_block_new(run, r, t, false, !warm && sk_should_time(run, t), size, &t->buf[got], &exhausted))
                 got++;
@@ -168,6 +169,7 @@ static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t
         }
         if (stopping(run) || t->ops >= t->quota) break;
         begin_measure(t);
+        sk_maybe_probe(run, r, t);
         bool timed = sk_should_time(run, t), exhausted;
         uint64_t size = sk_draw_size(r, &t->rng);
         t->ops++;

@@ -10,7 +10,9 @@ sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every) {
     sk_run_t *run = sk_aligned_alloc(SK_CACHE_LINE, sizeof(sk_run_t));
     if (run == NULL) return NULL;
     memset(run, 0, sizeof *run);
+    static _Atomic uint64_t runs_created = 0;
     run->seed = seed;
+    run->identity_key = sk_mix(seed ^ sk_mix(atomic_fetch_add(&runs_created, 1)));
     run->sample_every = latency_sample_every == 0 ? 1 : latency_sample_every;
     run->roles = sk_aligned_alloc(SK_CACHE_LINE, SK_MAX_ROLES * sizeof(sk_role_t));
     run->queues = sk_aligned_alloc(SK_CACHE_LINE, SK_MAX_QUEUES * sizeof(sk_queue_t));
@@ -37,6 +39,7 @@ sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every) {
     atomic_init(&run->next_chunk, 0);
     atomic_init(&run->corrupt_pending, 0);
     atomic_init(&run->dup_pending, 0);
+    atomic_init(&run->leak_pending, 0);
     return run;
 }
 
@@ -68,6 +71,9 @@ static bool config_ok(const sk_run_t *run, const sk_role_config_t *c) {
         if (c->size_kind == SK_SIZE_CHOICE && (!isfinite(c->size_weights[i]) || c->size_weights[i] < 0))
             return false;
     }
+    if (c->calloc_count_max > SK_MAX_CALLOC_COUNT || (c->calloc_count_max > 1 && c->kind != SK_KIND_CALLOC)) return false;
+    for (uint32_t i = 0; c->calloc_count_max > 1 && i < used; i++)
+        if (c->size_values[i] > max_size / c->calloc_count_max) return false;
     if (c->kind == SK_KIND_ALIGNED &&
         (c->alignment < 8 || c->alignment > (UINT64_C(1) << 20) || (c->alignment & (c->alignment - 1)) != 0))
         return false;
@@ -133,7 +139,9 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
             t->min_age_ns = UINT64_MAX;
             t->min_epochs = UINT64_MAX;
             t->quota = UINT64_MAX;
-            t->op_tick = run->sample_every;
+            t->sample_rng = sk_mix(t->rng ^ 0x5A4D504C45ull); /* "SAMPLE": its own stream */
+            t->op_tick = sk_sample_gap(run->sample_every, &t->sample_rng);
+            t->probe_tick = r->cfg.edge_probe_every;
             t->hist = calloc(SK_OP_COUNT, sizeof(sk_hist_t));
             if (t->hist == NULL) return -1;
             if (allocating(r->cfg.action)) {
@@ -148,6 +156,7 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
             }
         }
     }
+    run->timer_overhead_ns = sk_timer_overhead_ns();
     run->prepared = true;
     return 0;
 }
@@ -378,11 +387,16 @@ void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count) {
     if (run != NULL) atomic_fetch_add(&run->dup_pending, count);
 }
 
+void sk_engine_testing_leak_next(sk_run_t *run, uint64_t count) {
+    if (run != NULL) atomic_fetch_add(&run->leak_pending, count);
+}
+
 size_t sk_engine_abi_sizeof(int32_t which) {
     switch (which) {
         case 0: return sizeof(sk_role_config_t);
         case 1: return sizeof(sk_role_stats_t);
         case 2: return sizeof(sk_run_totals_t);
+        case 3: return sizeof(sk_checks_t);
         default: return 0;
     }
 }

@@ -18,6 +18,7 @@ from typing import Any
 from stresskit._version import __version__
 from stresskit.planner import RunPlan
 from stresskit.profiling import ProfileReport
+from stresskit.results import FULL_RUN_STOPS
 from stresskit.runner.records import WorkerRecord
 from stresskit.thresholds import ThresholdResult
 
@@ -51,8 +52,14 @@ def _series(records: Sequence[WorkerRecord]) -> list[dict[str, Any]]:
     return out
 
 
+def incomplete(rec: WorkerRecord) -> bool:
+    """A replica that delivered a result but did less than its planned work (deadline, exhausted,
+    stopped): its numbers are real but do not cover the plan, so the run cannot PASS on them."""
+    return rec.result is not None and rec.result.stop_reason not in FULL_RUN_STOPS
+
+
 def status_of(records: Sequence[WorkerRecord], thresholds: Sequence[ThresholdResult], interrupted: bool) -> str:
-    if interrupted or any(r.status != "ok" for r in records) or not records:
+    if interrupted or any(r.status != "ok" or incomplete(r) for r in records) or not records:
         return "error"
     return "pass" if all(t.ok for t in thresholds) else "fail"
 
@@ -72,6 +79,7 @@ def build(
     first = run.replicas[0]
     status = status_of(records, thresholds, interrupted) if complete else "error"
     errs = list(errors) + [f"replica {r.replica}: {r.error}" for r in records if r.error]
+    errs += [_incomplete_line(r) for r in records if incomplete(r)]
     if not complete and not interrupted:
         errs.append("the run did not finish (report written while running)")
     doc: dict[str, Any] = {
@@ -98,13 +106,37 @@ def build(
         },
         "metrics": dict(sorted(metrics.items())),
         "thresholds": [t.to_json() for t in thresholds],
-        "workers": [r.to_json() for r in records],
+        "workers": [_replica(r) for r in records],
         "unreclaimed_series": _series(records),
         "hotspots": [h.to_json() for h in profile.hotspots] if profile else None,
         "profile": profile.to_json() if profile else None,
         "errors": errs,
     }
     return _clean(doc)
+
+
+def _incomplete_line(rec: WorkerRecord) -> str:
+    res = rec.result
+    assert res is not None
+    done = sum(r.ops for r in res.roles if r.action in ("produce", "alloc_free"))
+    planned = f" of {res.planned_ops:,} planned" if res.planned_ops else ""
+    return f"replica {rec.replica}: stopped early ({res.stop_reason}) after {done:,}{planned} allocations: not a PASS"
+
+
+def _replica(rec: WorkerRecord) -> dict[str, Any]:
+    """The worker's record plus what its replica reported about itself."""
+    out = rec.to_json()
+    res = rec.result
+    if res is not None:
+        out.update(
+            stop_reason=res.stop_reason,
+            seed=res.seed,
+            stats=res.stats_enabled,
+            stats_mismatches=list(res.stats_mismatches),
+            contract={k: v for k, v in res.checks.items()},
+            timer_overhead_ns=res.timer_overhead_ns,
+        )
+    return out
 
 
 def overall_status(reports: Sequence[dict[str, Any]]) -> str:

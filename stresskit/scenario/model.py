@@ -24,6 +24,7 @@ MAX_OPS = 10**11
 MAX_DURATION_S = 3600.0
 MAX_REPLICAS = 64
 MAX_MEMORY_LIMIT = 1 << 40
+MAX_CALLOC_COUNT = 4096  # native SK_MAX_CALLOC_COUNT
 
 ROLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"
 
@@ -128,6 +129,15 @@ class Role(_Strict):
     grace: Seconds | None = Field(None, ge=0, le=60, description="reclaim: and at least this long ago (seconds or '500us')")
     memory_limit: ByteCount | None = Field(None, ge=1 << 20, le=MAX_MEMORY_LIMIT, description="oom: memory bound of the worker")
     free_fraction: float | None = Field(None, gt=0, le=1, description="oom: share of the obtained blocks to free before retrying")
+    edge_probes: Count | None = Field(
+        None, ge=1, le=1 << 30,
+        description="produce/alloc_free: every N ops, also probe one edge of the glue's contract (size 0, overflow, "
+        "oversized, invalid alignment, two-factor calloc, 1-15 B blocks, free(NULL)); violations count as contract.*",
+    )
+    calloc_count: Count | None = Field(
+        None, ge=1, le=MAX_CALLOC_COUNT,
+        description="alloc = 'calloc': the count factor of cc_calloc(count, size) is uniform in [1, N] (default 1)",
+    )
 
 
 class Flow(_Strict):
@@ -153,12 +163,31 @@ class Load(_Strict):
     deadline: Seconds = Field(120.0, gt=0, le=4 * MAX_DURATION_S, description="a worker still running after this is killed")
     latency_sample_every: Count = Field(64, ge=1, le=1 << 20, description="time one op in N")
     series_interval: Seconds = Field(0.05, ge=0.001, le=60, description="unreclaimed time-series resolution")
-    stats: bool = Field(True, description="glue statistics on (cross-checks leak accounting)")
+    stats: bool | Literal["alternate"] = Field(
+        "alternate",
+        description="glue statistics: true (on: the glue's books are checked against the engine's), false (off: "
+        "the production fast path), 'alternate' (even replicas on, odd replicas off)",
+    )
 
 
 class Thresholds(_Strict):
     checks: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
         default_factory=list, max_length=100, description="expressions over metric names, e.g. 'bytes.leaked == 0'"
+    )
+
+
+BuiltinCheckName = Literal[
+    "did_work", "no_leak", "no_glue_leak", "no_corruption", "no_double_handoff", "no_unexpected_null",
+    "contract", "glue_books", "bounded_rss", "oom_bound",
+]
+
+
+class Checks(_Strict):
+    """The built-in safety checks run on every scenario (docs/scenarios.md); this turns named ones off."""
+
+    skip: list[BuiltinCheckName] = Field(
+        default_factory=list, max_length=16,
+        description="built-in checks not to enforce for this scenario (reported as skipped)",
     )
 
 
@@ -180,5 +209,6 @@ class Scenario(_Strict):
     roles: dict[Annotated[str, Field(pattern=ROLE_NAME_PATTERN)], Role] = Field(min_length=1, max_length=MAX_ROLES)
     flows: list[Flow] = Field(default_factory=list, max_length=256)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    checks: Checks = Field(default_factory=Checks, description="built-in safety checks to skip")
     profile: bool = Field(False, description="sample workers with py-spy, like `run --profile`")
     extra: Extra = Field(default_factory=Extra, description="engine tunables")

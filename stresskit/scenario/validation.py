@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from stresskit.metrics import known_metrics
+from stresskit.plan import duration_fits, engine_deadline_s
 from stresskit.scenario.errors import ScenarioError, format_path, shown
 from stresskit.scenario.model import (
+    MAX_BLOCK_BYTES,
     ALLOCATING_ACTIONS,
     FREEING_ACTIONS,
     INBOX_ACTIONS,
@@ -17,6 +19,7 @@ from stresskit.scenario.model import (
     OUTBOX_ACTIONS,
     Role,
     Scenario,
+    Sizes,
 )
 from stresskit.thresholds import Threshold, ThresholdSyntaxError, parse
 
@@ -32,6 +35,8 @@ ACTION_KEYS: dict[str, frozenset[str]] = {
     "grace": frozenset({"reclaim"}),
     "memory_limit": frozenset({"oom"}),
     "free_fraction": frozenset({"oom"}),
+    "edge_probes": frozenset({"produce", "alloc_free"}),
+    "calloc_count": ALLOCATING_ACTIONS,
 }
 POINTER_SIZE = 8
 
@@ -101,6 +106,11 @@ def check_roles(file: str, s: Scenario) -> None:
                 raise _fail(file, ("roles", name, "alignment"), f"a power of two >= {POINTER_SIZE}", role.alignment)
         elif role.alignment is not None:
             raise _fail(file, ("roles", name, "alignment"), "alignment only with alloc = 'aligned'; remove it or set alloc", f"alloc '{role.alloc}'", True)
+        if role.calloc_count is not None and role.alloc != "calloc":
+            raise _fail(file, ("roles", name, "calloc_count"), "calloc_count only with alloc = 'calloc'; remove it or set alloc", f"alloc '{role.alloc}'", True)
+        if role.calloc_count and largest_size(role.sizes) * role.calloc_count > MAX_BLOCK_BYTES:
+            raise _fail(file, ("roles", name, "calloc_count"), f"calloc_count x the largest size at most {MAX_BLOCK_BYTES:,} bytes (1 GiB)",
+                        f"{role.calloc_count} x {largest_size(role.sizes):,}", True)
         if role.action == "oom" and role.memory_limit is None:
             raise _fail(file, ("roles", name, "memory_limit"), "a memory bound like \"256MiB\" for action 'oom'")
         total += role.threads
@@ -114,6 +124,22 @@ def check_roles(file: str, s: Scenario) -> None:
             f"no other role beside an 'oom' role ({oom[0]}): its memory bound applies to the whole worker; "
             "put this role in another scenario", s.roles[others[0]].action,
         )
+
+
+def largest_size(sizes: Sizes) -> int:
+    return int(sizes.size or sizes.max or max(sizes.values or [0]))
+
+
+def check_load(file: str, s: Scenario) -> None:
+    """A duration the deadline would cut short is a contradiction, not a PASS."""
+    load = s.load
+    if load.duration is not None and not duration_fits(load.duration, load.deadline):
+        raise _fail(file, ("load", "duration"), duration_message(load.deadline), f"{load.duration:g} s", True)
+
+
+def duration_message(deadline: float) -> str:
+    return (f"a duration that ends before the engine's stop at {engine_deadline_s(deadline):g} s (load.deadline "
+            f"{deadline:g} s minus max(1 s, 5 %)); raise load.deadline or shorten the duration")
 
 
 def build_graph(file: str, s: Scenario) -> Graph:
@@ -203,6 +229,7 @@ class CheckedScenario:
 
 def check(file: str, s: Scenario, default_name: str) -> CheckedScenario:
     check_roles(file, s)
+    check_load(file, s)
     graph = build_graph(file, s)
     thresholds = check_thresholds(file, s)
     return CheckedScenario(file=file, name=s.name or default_name, model=s, graph=graph, thresholds=tuple(thresholds))

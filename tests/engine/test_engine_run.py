@@ -52,7 +52,9 @@ def test_alloc_free_parallel(kind, alignment, free_mode, sizes):
     assert role.warmup_ops == 200
     assert role.elapsed_s > 0
     assert role.max_threads_inside == 2, "the two threads never ran native chunks at the same time"
-    assert role.latency["alloc"].count == role.latency["free"].count == 60_000 // 4
+    # one op in 4 is timed, at random: about 15 000 of each kind (sd ~90), never one kind only
+    for op in ("alloc", "free"):
+        assert abs(role.latency[op].count - 60_000 // 4) < 750, (op, role.latency[op].count)
     assert 0 < role.latency["alloc"].p50_ns <= role.latency["alloc"].p99_ns <= role.latency["alloc"].max_ns
 
 
@@ -69,7 +71,7 @@ def test_cross_thread_free_through_a_small_queue():
     assert prod.latency["handoff"].count > 0 and cons.latency["free"].count > 0
     # every sampled allocation's block is freed by a consumer, which records its lifetime
     assert cons.latency["lifetime"].count == prod.latency["alloc"].count > 0
-    assert result.stop_reason == "ops"
+    assert result.stop_reason == "completed"
 
 
 @pytest.mark.tier4
@@ -140,7 +142,7 @@ def test_stop_event_and_progress():
     plan = ReplicaPlan(**{**smr_plan().__dict__, "ops": 10**9, "series_interval_ms": 10})
     result = run_replica(plan, progress=progress, stop_event=stop)
     assert_sound(result)
-    assert result.stop_reason == "stop_event"
+    assert result.stop_reason == "interrupted"
     assert all(t == 10**9 for _, t in seen)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert seen[-1][0] == result.roles[0].ops

@@ -1,6 +1,7 @@
 /* A stand-in for the cc_* glue (and the two mimalloc calls of the oom role) on top of the C
  * library, so the engine alone can be built with ThreadSanitizer: the sanitizer intercepts
  * malloc/free and sees their synchronisation, which it cannot in an uninstrumented mimalloc. */
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -20,6 +21,18 @@ void cc_free(void *ptr, size_t size) {
     free(ptr);
 }
 void cc_free_unsized(void *ptr) { free(ptr); }
+size_t cc_usable_size(const void *ptr) { return ptr ? malloc_usable_size((void *)ptr) : 0; }
+
+/* mimalloc's view after the drain (sk_run_mimalloc_leaks): nothing to visit here. */
+void mi_collect(bool force);
+void *mi_heap_main(void);
+bool mi_heap_visit_blocks(void *heap, bool visit_blocks, void *visitor, void *arg);
+void mi_collect(bool force) { (void)force; }
+void *mi_heap_main(void) { return NULL; }
+bool mi_heap_visit_blocks(void *heap, bool visit_blocks, void *visitor, void *arg) {
+    (void)heap, (void)visit_blocks, (void)visitor, (void)arg;
+    return true;
+}
 
 /* The oom role's mimalloc bound: refused here, so that role reports limit_applied = 0. */
 typedef enum mi_option_e { mi_option_stub } mi_option_t;
