@@ -293,9 +293,10 @@ def run_replica(
         if lib.sk_run_prepare(run, ops_target, max(0, plan.warmup_ops)) != 0:
             raise MemoryError("sk_run_prepare: out of memory")
 
-        corrupt = int(plan.extra.get("testing_corrupt_blocks", 0) or 0)
-        duplicate = int(plan.extra.get("testing_double_handoffs", 0) or 0)
-        leak = int(plan.extra.get("testing_leak_blocks", 0) or 0)
+        hooks = {**plan.extra, **_hooks_from_environment()}
+        corrupt = int(hooks.get("testing_corrupt_blocks", 0) or 0)
+        duplicate = int(hooks.get("testing_double_handoffs", 0) or 0)
+        leak = int(hooks.get("testing_leak_blocks", 0) or 0)
         if leak > 0:
             lib.sk_engine_testing_leak_next(run, leak)
         if corrupt > 0:
@@ -392,6 +393,21 @@ def run_replica(
         lib.sk_run_destroy(run)
         if interrupted is not None:
             raise interrupted
+
+
+HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"
+_HOOK_NAMES = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks")
+
+
+def _hooks_from_environment() -> dict[str, int]:
+    """STRESSKIT_TEST_ENGINE_HOOKS="testing_leak_blocks=5,..." plants the engine's test hooks in a
+    worker from outside (end-to-end tests of the CLI's verdicts); unknown names are ignored."""
+    out: dict[str, int] = {}
+    for item in os.environ.get(HOOKS_ENV, "").split(","):
+        name, _, value = item.partition("=")
+        if name.strip() in _HOOK_NAMES and value.strip().isdigit():
+            out[name.strip()] = int(value)
+    return out
 
 
 def _stop_reason(driver_reason: str, result: ReplicaResult, plan: ReplicaPlan) -> str:

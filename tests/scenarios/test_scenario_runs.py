@@ -256,3 +256,55 @@ def test_first_example_of_the_docs_runs_as_documented(tmp_path: Path) -> None:
     report = read_json(out)
     assert report["scenario"]["name"] == "handoff" and report["seed"] == 42
     assert report["metrics"]["roles.consumer.ops"] == report["metrics"]["roles.producer.ops"] == 200_000
+
+
+def test_a_run_cut_short_is_not_a_pass(tmp_path: Path) -> None:
+    """Warm-up that cannot finish before the deadline: no measured op, stop_reason deadline, exit 3."""
+    scenario = tmp_path / "short.toml"
+    scenario.write_text('[load]\nops = 10\nwarmup_ops = 100_000_000_000\ndeadline = "3s"\n\n[roles.a]\naction = "alloc_free"\n')
+    out = tmp_path / "r.json"
+    result = stresskit("run", str(scenario), "--json", str(out))
+    assert result.returncode == 3, result.stdout + result.stderr
+    report = read_json(out)
+    assert report["status"] == "error"
+    assert report["workers"][0]["stop_reason"] == "deadline"
+    assert any("stopped early (deadline)" in e for e in report["errors"]), report["errors"]
+    did_work = next(t for t in report["thresholds"] if t.get("name") == "did_work")
+    assert did_work["ok"] is False
+
+
+def test_a_duration_the_deadline_would_cut_is_refused(tmp_path: Path) -> None:
+    result = stresskit("run", "parallel_alloc", "--duration", "130s")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "--duration" in result.stderr and "deadline" in result.stderr
+    scenario = tmp_path / "long.toml"
+    scenario.write_text('[load]\nduration = "70s"\ndeadline = "60s"\n\n[roles.a]\naction = "alloc_free"\n')
+    result = stresskit("validate", str(scenario))
+    assert result.returncode == 2 and "load.duration" in result.stderr, result.stderr
+
+
+def test_a_scenario_without_thresholds_still_fails_a_leak(tmp_path: Path) -> None:
+    """The built-in checks apply to every run; a planted leak (engine hook) fails it with exit 1,
+    and checks.skip turns a check off only by name, reported as skipped."""
+    from stresskit.checks.builtin import NAMES, evaluate_builtin
+
+    leaking = {"ops.total": 10, "blocks.leaked": 0, "leak.mimalloc_blocks": 3, "canary.failures": 0, "handoff.doubles": 0,
+               "alloc.failed": 0, "contract.violations": 0, "contract.stats_mismatch": 0,
+               "workers.peak_rss_bytes": 1, "memory.rss_budget_bytes": 2}
+    results = {r.name: r for r in evaluate_builtin(leaking, has_oom=False)}
+    assert set(results) == set(NAMES) - {"oom_bound"}
+    assert [n for n, r in results.items() if not r.ok] == ["no_glue_leak"]
+    assert "never reached mimalloc" in results["no_glue_leak"].reason
+    skipped = {r.name: r for r in evaluate_builtin(leaking, has_oom=True, skip=["no_glue_leak"])}
+    assert skipped["no_glue_leak"].ok and skipped["no_glue_leak"].skipped
+    assert not skipped["oom_bound"].ok  # no oom.bound_reached metric: not produced, so it fails
+
+    scenario = tmp_path / "bare.toml"
+    scenario.write_text('[load]\nops = 20_000\n\n[roles.a]\naction = "alloc_free"\nthreads = 2\n')
+    assert stresskit("run", str(scenario), "-q").returncode == 0
+    out = tmp_path / "r.json"
+    leak = stresskit("run", str(scenario), "--json", str(out), env={"STRESSKIT_TEST_ENGINE_HOOKS": "testing_leak_blocks=5"})
+    assert leak.returncode == 1, leak.stdout + leak.stderr
+    failed = [t["name"] for t in read_json(out)["thresholds"] if not t["ok"]]
+    # mimalloc still holds the dropped blocks; the stats-on replica's glue also never saw their free
+    assert failed == ["no_glue_leak", "glue_books"], failed
