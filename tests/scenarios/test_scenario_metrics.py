@@ -59,3 +59,28 @@ def test_every_emitted_name_is_registered() -> None:
 def test_registry_patterns_are_unique() -> None:
     patterns = [s.pattern for s in METRICS]
     assert len(patterns) == len(set(patterns))
+
+
+def test_glue_counters_sum_modulo_2_64() -> None:
+    """A replica whose current_allocated went below zero wraps like the glue's counter; the sum
+    over replicas wraps too and never exceeds 2^64 - 1."""
+    a, b = _replica(0, 0, 1.0), _replica(1, 0, 1.0)
+    a.glue_stats = {"current_allocated": 2**64 - 35_218_109, "alloc_count": 2**64 - 1}
+    b.glue_stats = {"current_allocated": 35_218_109, "alloc_count": 2}
+    m = aggregate([a, b])
+    assert m["glue.current_allocated"] == 0
+    assert m["glue.alloc_count"] == 1
+
+
+def test_contract_and_mimalloc_metrics_and_incomplete_replicas() -> None:
+    a, b = _replica(0, 0, 1.0), _replica(1, 0, 1.0)
+    a.checks = {"misaligned": 2, "calloc_dirty": 1, "probes": 10, "mimalloc_leaked_blocks": 4, "mimalloc_leaked_bytes": 256}
+    b.checks = {"bad_errno": 3, "probes": 5}
+    b.stats_enabled, b.stop_reason = False, "deadline"
+    a.stats_mismatches = ["glue free_count = 1 but the engine's ledger says 2"]
+    m = aggregate([a, b])
+    assert (m["contract.misaligned"], m["contract.calloc_dirty"], m["contract.bad_errno"]) == (2, 1, 3)
+    assert m["contract.violations"] == 6 and m["contract.probes"] == 15
+    assert m["contract.stats_mismatch"] == 1
+    assert (m["leak.mimalloc_blocks"], m["leak.mimalloc_bytes"]) == (4, 256)
+    assert (m["replicas.stats_on"], m["replicas.stats_off"], m["replicas.incomplete"]) == (1, 1, 1)
