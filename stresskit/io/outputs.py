@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import atexit
-import errno
 import fcntl
 import os
 import stat
@@ -42,10 +41,12 @@ class OutputError(Exception):
 
 
 class WriteFailed(Exception):
-    """Writing an output failed after work was done (disk full, I/O error): exit 3."""
+    """Writing an output failed after work was done (disk full, I/O error): exit 3.
+    ``reason`` is the OS error alone; ``why`` adds what the file on disk still holds."""
 
-    def __init__(self, option: str, path: str | Path, why: str) -> None:
+    def __init__(self, option: str, path: str | Path, why: str, reason: str = "", errno: int | None = None) -> None:
         self.option, self.path, self.why = option, str(path), why
+        self.reason, self.errno = reason or why, errno
         super().__init__(self.line())
 
     def line(self) -> str:
@@ -147,8 +148,9 @@ def _make_dir(option: str, shown_path: str | Path, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:  # a symlink or file where a directory must be
         raise OutputError(option, shown_path, f"{exc.filename or directory} is not a directory") from None
-    except NotADirectoryError as exc:
-        raise OutputError(option, shown_path, f"a parent of it is not a directory ({exc.filename or directory})") from None
+    except NotADirectoryError:
+        blocker = next((p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()), directory)
+        raise OutputError(option, shown_path, f"{blocker} is not a directory") from None
     except OSError as exc:
         raise OutputError(option, shown_path, f"cannot create directory {exc.filename or directory}: {exc.strerror}") from None
     if not directory.is_dir():
@@ -206,7 +208,7 @@ def check_file(option: str, path: str | Path | None, *, inputs: Iterable[str | P
         for given in inputs:
             try:
                 if os.path.samestat(st, os.stat(given)):
-                    raise OutputError(option, path, f"is the input file {given}, which this command reads; choose another path")
+                    raise OutputError(option, path, f"expected a path other than {given}, which this command reads")
             except OSError:
                 continue
     if path.name in ("", ".", ".."):
@@ -279,8 +281,7 @@ def write_atomic(path: str | Path, data: str | bytes, option: str = "output") ->
         except OSError:
             pass
         if isinstance(exc, OSError):
-            why = exc.strerror or str(exc)
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                why += f"; {path} still holds the last version written whole" if path.exists() else ""
-            raise WriteFailed(option, path, why) from None
+            reason = exc.strerror or str(exc)
+            why = reason + (f"; {path} still holds the last version written whole" if path.exists() else "")
+            raise WriteFailed(option, path, why, reason, exc.errno) from None
         raise
