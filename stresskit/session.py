@@ -98,8 +98,8 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
         errors.append(f"interrupted by {signals.described(stop.signame)}: workers were stopped; this report holds what they had delivered")
     finally:
         display.stop()
-    for problem in supervisor.problems:  # a start-up failure is named where it happened, not as a deadline
-        errors.append(problem)
+    errors += supervisor.problems
+    for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
         print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
     report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors)

@@ -128,9 +128,12 @@ def _lock(option: str, shown_path: str | Path, lock_path: str) -> None:
         except FileNotFoundError:
             same = False
         if same:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
             _HELD[lock_path] = (fd, option)
+            try:  # who holds it, for the message of a run refused; a full disk may refuse it
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError:
+                pass
             return
         os.close(fd)  # its previous holder removed it between our open and our lock: retry
     raise OutputError(option, shown_path, "its lock file keeps changing; another stresskit run is using it")

@@ -125,7 +125,8 @@ class Supervisor:
         self.records: dict[int, WorkerRecord] = {p.replica: WorkerRecord(replica=p.replica) for p in self.plans}
         self.active: dict[int, _Active] = {}
         self.signame = "SIGINT"
-        self.problems: list[str] = []  # start-up failures, one line each, for the report and stderr
+        self.problems: list[str] = []  # profiler failures, one line each, for the report and stderr
+        self.start_failures: list[str] = []  # for stderr (the report has them as the replica's error)
 
     # -- one worker ---------------------------------------------------------------------------
     def _start(self, plan: ReplicaPlan) -> None:
@@ -263,7 +264,7 @@ class Supervisor:
         code = f" [{os.strerror(exc.errno)}]" if exc.errno and not exc.strerror else ""
         rec.status = "failed"
         rec.error = f"could not start its worker process: {exc.strerror or exc}{code} (errno {exc.errno})"
-        self.problems.append(f"replica {plan.replica}: {rec.error}; no further worker was started")
+        self.start_failures.append(f"replica {plan.replica}: {rec.error}; no further worker was started")
         for later in pending:
             self.records[later.replica].error = f"not started: replica {plan.replica}'s worker could not be started"
         pending.clear()
