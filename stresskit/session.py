@@ -57,7 +57,7 @@ def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, co
 def prepare_run(json_path: str | Path | None, profile_dir: str | Path, loaded: Sequence[CheckedScenario], profile: bool) -> tuple[Path | None, Path]:
     """Before any work starts: claim every output path (exit 2 and one line if one cannot be
     used, docs/files.md) and take over SIGTERM/SIGHUP (they end the run like Ctrl-C)."""
-    from stresskit.io.outputs import OutputError, claim_dir, claim_file
+    from stresskit.io.outputs import OutputError, claim_dir, claim_file, release_all
 
     inputs = [c.file for c in loaded]
     try:
@@ -68,7 +68,13 @@ def prepare_run(json_path: str | Path | None, profile_dir: str | Path, loaded: S
     except OutputError as exc:
         print(f"stresskit: {exc.line()}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USAGE)
-    signals.install()
+    previous = signals.install()
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the command may run in-process (tests): leave the process as it was
+        ctx.call_on_close(release_all)
+        ctx.call_on_close(lambda: signals.restore(previous))
     return report, Path(profile_dir)
 
 

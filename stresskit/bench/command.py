@@ -134,8 +134,11 @@ def _guarded(fn):  # noqa: ANN001, ANN201
 def _claim_outputs(json_path, plot_path, markdown_path, inputs) -> Path | None:  # noqa: ANN001
     """Every output checked (and locked) before anything is measured: exit 2, one line.
     Returns the plot path (the one next to --json when --plot is not given)."""
-    from stresskit.io.outputs import OutputError, claim_file
+    from stresskit.io.outputs import OutputError, claim_file, release_all
 
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the command may run in-process (tests): release the claims when it ends
+        ctx.call_on_close(release_all)
     if plot_path is None and json_path is not None and str(json_path).strip():
         plot_path = Path(json_path).with_suffix(".svg")
     inputs = [p for p in inputs if p is not None]

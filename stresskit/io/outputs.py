@@ -80,6 +80,11 @@ _HELD: dict[str, tuple[int, str]] = {}  # lock file -> (fd, option that claimed 
 _CLAIMED: dict[str, str] = {}  # real path of an output -> option that claimed it
 
 
+def release_all() -> None:
+    """Give up every claim (at exit; or when a command run in-process, as tests do, ends)."""
+    _release_all()
+
+
 def _release_all() -> None:
     for lock_path, (fd, _) in list(_HELD.items()):
         try:

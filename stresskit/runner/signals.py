@@ -23,10 +23,15 @@ def _raise(signum: int, frame: object) -> None:
     raise Stopped(signal.Signals(signum).name)
 
 
-def install() -> None:
-    """In the supervisor (main thread), for the rest of the command."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, _raise)
+def install() -> dict[int, object]:
+    """In the supervisor (main thread), for the rest of the command. Returns the previous
+    handlers, for ``restore``."""
+    return {sig: signal.signal(sig, _raise) for sig in STOP_SIGNALS}
+
+
+def restore(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def name_of(exc: BaseException) -> str:

@@ -126,7 +126,12 @@ def _expected(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
         return simple[kind]
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return "a table"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+    bounds = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "greater than or equal to"),
+              "less_than": ("lt", "less than"), "less_than_equal": ("le", "less than or equal to")}
+    if kind in bounds:
+        key, words = bounds[kind]
+        if isinstance(ctx.get(key), int):  # pydantic's own text shows 2**64-1 as 18446744073709552000
+            return f"a number {words} {ctx[key]}"
         return "a number " + err["msg"].removeprefix("Input should be ")
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "an integer"
