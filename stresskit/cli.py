@@ -161,9 +161,9 @@ class _Duration(click.ParamType):
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), help="Base seed (default: the scenario's, else random; always reported).")
 @click.option("--ops", type=click.IntRange(1, 10**11), help="Allocations per replica (replaces the scenario's ops/duration).")
 @click.option("--duration", type=_Duration(), help="Stop allocating after this long, e.g. 2s or 500ms.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report here.")
+@click.option("--json", "json_path", type=click.Path(), help="Write the JSON report here (docs/files.md: what may be written).")
 @click.option("--profile", is_flag=True, help="Sample workers with py-spy (native frames): hotspots, flamegraph, speedscope.")
-@click.option("--profile-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("stresskit-profile"), show_default=True,
+@click.option("--profile-dir", type=click.Path(), default="stresskit-profile", show_default=True,
               help="Where --profile writes its files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only one status line per scenario.")
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
@@ -178,20 +178,20 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         if bad:
             sys.exit(EXIT_USAGE)
         _require_native()
-        from stresskit.planner import Overrides
+        from stresskit.planner import Overrides, PlanError, plan
         from stresskit.report.console import Display
         from stresskit.report.json_report import ReportWriter, overall_status
-        from stresskit.session import Options, exit_code, run_scenario
+        from stresskit.session import Options, exit_code, prepare_run, run_scenario
 
-        from stresskit.planner import PlanError, plan
-
-        opts = Options(Overrides(seed=seed, ops=ops, duration_s=duration), workers, profile, profile_dir)
+        overrides = Overrides(seed=seed, ops=ops, duration_s=duration)
         try:  # overrides that contradict a scenario are refused before anything runs
             for checked in loaded:
-                plan(checked, opts.overrides)
+                plan(checked, overrides)
         except PlanError as exc:
             click.echo(f"stresskit: {exc}", err=True)
             sys.exit(EXIT_USAGE)
+        json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
+        opts = Options(overrides, workers, profile, profile_dir)
         display = Display(quiet=quiet)
         writer = ReportWriter(json_path, multiple=len(loaded) > 1)
         reports = []
@@ -200,15 +200,17 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
             reports.append(report)
             display.summary(report, str(json_path) if json_path else None)
             if interrupted:
-                sys.exit(exit_code("error", interrupted=True))
-        sys.exit(exit_code(overall_status(reports)))
+                sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
+        sys.exit(writer.outcome(exit_code(overall_status(reports))))
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        click.echo("stresskit: interrupted", err=True)
-        sys.exit(130)
-    except OSError as exc:  # the report path is not writable, the disk is full...
-        click.echo(f"stresskit: {exc.filename or ''}: {exc.strerror or exc} (check --json/--profile-dir paths)", err=True)
+    except KeyboardInterrupt as exc:  # SIGTERM/SIGHUP arrive as a KeyboardInterrupt too
+        from stresskit.runner import signals
+
+        click.echo(f"stresskit: interrupted by {signals.described(signals.name_of(exc))}", err=True)
+        sys.exit(signals.exit_code(signals.name_of(exc)))
+    except OSError as exc:  # outputs were checked before the run: this is the environment
+        click.echo(f"stresskit: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001
         _internal_error(exc)

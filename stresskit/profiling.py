@@ -27,6 +27,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stresskit.io.outputs import WriteFailed, write_atomic
+
 DEFAULT_RATE = 97  # Hz: modest, and not a multiple of common timer periods
 ATTACH_TIMEOUT_S = 10.0
 _RAW_ADDRESS = re.compile(r"^0x[0-9a-f]+ ")
@@ -192,6 +194,12 @@ def py_spy() -> str | None:
 class Profiler:
     """Attach py-spy to workers as they start; after the run, turn the samples into a report."""
 
+    @staticmethod
+    def files(name: str) -> tuple[str, str]:
+        """The files a run named NAME writes in the profile directory (besides py-spy's raw
+        per-worker files): checked before the run (stresskit.io.outputs.claim_dir)."""
+        return f"{name}.flamegraph.svg", f"{name}.speedscope.json"
+
     def __init__(self, out_dir: Path, name: str, rate: int = DEFAULT_RATE) -> None:
         self.out_dir = Path(out_dir)
         self.name = name
@@ -206,7 +214,11 @@ class Profiler:
     def attach(self, pid: int, replica: int) -> None:
         if self.exe is None:
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.problems.append(f"replica {replica}: {self.out_dir}: {exc.strerror or exc}; not profiled")
+            return
         raw = self.out_dir / f"{self.name}-replica{replica}-{pid}.collapsed.txt"
         cmd = [self.exe, "record", "--pid", str(pid), "--native", "--format", "raw", "--rate", str(self.rate), "-o", str(raw)]
         try:
@@ -256,11 +268,15 @@ class Profiler:
             merged.update(stacks)
         report.samples, report.hotspots = hotspots(merged)
         if merged:
-            svg = self.out_dir / f"{self.name}.flamegraph.svg"
-            svg.write_text(flamegraph_svg(merged, f"stresskit {self.name}"))
-            ss = self.out_dir / f"{self.name}.speedscope.json"
-            ss.write_text(json.dumps(speedscope(per_worker, f"stresskit {self.name}")))
-            report.flamegraph_svg, report.speedscope_json = str(svg), str(ss)
+            svg_name, ss_name = self.files(self.name)
+            svg, ss = self.out_dir / svg_name, self.out_dir / ss_name
+            try:
+                write_atomic(svg, flamegraph_svg(merged, f"stresskit {self.name}"), "--profile-dir")
+                report.flamegraph_svg = str(svg)
+                write_atomic(ss, json.dumps(speedscope(per_worker, f"stresskit {self.name}")), "--profile-dir")
+                report.speedscope_json = str(ss)
+            except WriteFailed as exc:
+                report.problems.append(exc.line())
         elif self.exe is not None and not report.problems:
             report.problems.append("py-spy collected no samples")
         return report

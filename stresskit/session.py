@@ -6,6 +6,7 @@ outcome to an exit code (docs/exit-codes.md).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from stresskit.profiling import Profiler, ProfileReport
 from stresskit.report import json_report
 from stresskit.report.console import Display
 from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
+from stresskit.runner import signals
 from stresskit.scenario.validation import CheckedScenario
 from stresskit.thresholds import evaluate
 
@@ -34,13 +36,17 @@ class Options:
     engine_ref: str = DEFAULT_ENGINE
 
 
-def exit_code(status: str, interrupted: bool = False) -> int:
+def exit_code(status: str, interrupted: bool | str = False) -> int:
+    """``interrupted``: the name of the signal that stopped the run (130/143/129), or True for
+    Ctrl-C."""
+    if isinstance(interrupted, str) and interrupted:
+        return signals.exit_code(interrupted)
     if interrupted:
         return EXIT_INTERRUPTED
     return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(status, EXIT_ERROR)
 
 
-def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool = False,
+def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
             profile: ProfileReport | None = None, errors: Sequence[str] = ()) -> dict[str, Any]:
     results = [r.result for r in records if r.result is not None]
     metrics = aggregate(results, [r for r in records if r.status != "not_started" or r.pid])
@@ -52,8 +58,33 @@ def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, co
                              interrupted=interrupted, profile=profile, errors=errors)
 
 
-def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writer: json_report.ReportWriter, index: int) -> tuple[dict[str, Any], bool]:
-    """Returns the final report and whether Ctrl-C ended the run."""
+def prepare_run(json_path: str | Path | None, profile_dir: str | Path, loaded: Sequence[CheckedScenario], profile: bool) -> tuple[Path | None, Path]:
+    """Before any work starts: claim every output path (exit 2 and one line if one cannot be
+    used, docs/files.md) and take over SIGTERM/SIGHUP (they end the run like Ctrl-C)."""
+    from stresskit.io.outputs import OutputError, claim_dir, claim_file, release_all
+
+    inputs = [c.file for c in loaded]
+    try:
+        report = claim_file("--json", json_path, inputs=inputs) if json_path is not None else None
+        profiled = [c.name for c in loaded if profile or c.model.profile]
+        if profiled:
+            claim_dir("--profile-dir", profile_dir, [f for name in profiled for f in Profiler.files(name)])
+    except OutputError as exc:
+        print(f"stresskit: {exc.line()}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USAGE)
+    previous = signals.install()
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the command may run in-process (tests): leave the process as it was
+        ctx.call_on_close(release_all)
+        ctx.call_on_close(lambda: signals.restore(previous))
+    return report, Path(profile_dir)
+
+
+def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writer: json_report.ReportWriter, index: int) -> tuple[dict[str, Any], str | bool]:
+    """Returns the final report and the name of the signal that ended the run (SIGINT for
+    Ctrl-C, SIGTERM, SIGHUP), or False."""
     run = plan(checked, opts.overrides, workers=opts.workers, profile=opts.profile)
     started = time.time()
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
@@ -67,16 +98,19 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
 
     display.start(run)
     writer.update(index, _report(run, [], started, complete=False))
-    interrupted = False
+    interrupted: str | bool = False
     errors: list[str] = []
     supervisor = Supervisor(run.replicas, run.workers, opts.engine_ref, on_event, profiler)
     try:
         records = supervisor.run()
     except Interrupted as stop:
-        records, interrupted = stop.records, True
-        errors.append("interrupted by Ctrl-C: workers were stopped; this report holds what they had delivered")
+        records, interrupted = stop.records, stop.signame
+        errors.append(f"interrupted by {signals.described(stop.signame)}: workers were stopped; this report holds what they had delivered")
     finally:
         display.stop()
+    errors += supervisor.problems
+    for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
+        print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
     report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors)
     writer.update(index, report)

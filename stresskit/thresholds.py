@@ -11,6 +11,7 @@ evaluated by Python itself.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 from typing import Union
@@ -95,6 +96,8 @@ def _expand_units(text: str) -> str:
         number, unit = match.group(1), match.group(2)
         try:
             return repr(literal_value(number, unit))
+        except OverflowError:
+            raise ThresholdSyntaxError(f"{_FINITE} (got '{number}{unit}')") from None
         except ValueError:
             raise ThresholdSyntaxError(
                 f"a number with a known unit ({', '.join(LITERAL_UNITS)}) (got '{number}{unit}')"
@@ -139,9 +142,18 @@ def _expr(node: ast.AST) -> Expr:
     raise ThresholdSyntaxError(f"a comparison, {EXAMPLE} (got '{_shown(node)}')")
 
 
+_FINITE = "a number between -1.8e308 and 1.8e308"
+
+
 def _operand(node: ast.AST) -> Operand:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return Number(float(node.value))
+        try:
+            value = float(node.value)  # an int literal of 309+ digits overflows here
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ThresholdSyntaxError(f"{_FINITE} (got a literal too large to represent)")
+        return Number(value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _operand(node.operand)
         if isinstance(inner, Number):

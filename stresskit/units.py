@@ -6,6 +6,7 @@ the same thing wherever a user writes it.
 
 from __future__ import annotations
 
+import math
 import re
 
 BYTE_UNITS: dict[str, int] = {
@@ -34,6 +35,8 @@ def parse_bytes(text: str) -> int:
     if not match or match.group(2) not in BYTE_UNITS and match.group(2) != "":
         raise ValueError(f"a byte size like 4096, \"64KiB\" or \"1GiB\" (units: {', '.join(BYTE_UNITS)})")
     value = float(match.group(1).replace("_", "")) * BYTE_UNITS.get(match.group(2) or "B", 1)
+    if not math.isfinite(value):  # "1e400" is inf: int() of it would raise OverflowError
+        raise ValueError("a byte size below 1e308")
     if value != int(value):
         raise ValueError("a whole number of bytes")
     return int(value)
@@ -44,7 +47,10 @@ def parse_duration_s(text: str) -> float:
     match = _QUANTITY.match(text)
     if not match or (match.group(2) and match.group(2) not in TIME_UNITS_S):
         raise ValueError(f"a duration like 2.5, \"500ms\" or \"3s\" (units: {', '.join(TIME_UNITS_S)})")
-    return float(match.group(1).replace("_", "")) * TIME_UNITS_S.get(match.group(2) or "s", 1.0)
+    value = float(match.group(1).replace("_", "")) * TIME_UNITS_S.get(match.group(2) or "s", 1.0)
+    if not math.isfinite(value):
+        raise ValueError("a duration below 1e308 seconds")
+    return value
 
 
 def literal_value(number: str, unit: str) -> float:
@@ -52,10 +58,14 @@ def literal_value(number: str, unit: str) -> float:
     Raises ValueError for an unknown unit."""
     value = float(number.replace("_", ""))
     if unit in BYTE_UNITS:
-        return value * BYTE_UNITS[unit]
-    if unit in COUNT_UNITS:
-        return value * COUNT_UNITS[unit]
-    raise ValueError(unit)
+        value *= BYTE_UNITS[unit]
+    elif unit in COUNT_UNITS:
+        value *= COUNT_UNITS[unit]
+    else:
+        raise ValueError(unit)
+    if not math.isfinite(value):
+        raise OverflowError(f"{number}{unit}")
+    return value
 
 
 LITERAL_UNITS = tuple(BYTE_UNITS) + tuple(COUNT_UNITS)

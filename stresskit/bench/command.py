@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +18,7 @@ EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
 EXIT_HARNESS = 3
 EXIT_INTERRUPTED = 130
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 _EPILOG = """\b
 Exit status: 0 done (and no regression); 1 --compare found a row whose ratio to mimalloc
@@ -108,17 +111,72 @@ def _fail(code: int, message: str) -> None:
     sys.exit(code)
 
 
+def _guarded(fn):  # noqa: ANN001, ANN201
+    """The CLI's contract (docs/exit-codes.md) for bench too: never a traceback, and never exit
+    1 (a regression) for anything but a regression: an unexpected error is one line and exit 3."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except (SystemExit, click.exceptions.Exit, click.ClickException):
+            raise
+        except (KeyboardInterrupt, click.Abort):
+            _fail(EXIT_INTERRUPTED, "interrupted")
+        except Exception as exc:  # noqa: BLE001
+            if os.environ.get("STRESSKIT_DEBUG"):
+                raise
+            _fail(EXIT_HARNESS, f"internal error: {type(exc).__name__}: {exc} (rerun with STRESSKIT_DEBUG=1 for the traceback, and report it)")
+
+    return wrapper
+
+
+def _claim_outputs(json_path, plot_path, markdown_path, inputs) -> Path | None:  # noqa: ANN001
+    """Every output checked (and locked) before anything is measured: exit 2, one line.
+    Returns the plot path (the one next to --json when --plot is not given)."""
+    from stresskit.io.outputs import OutputError, claim_file, release_all
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # the command may run in-process (tests): release the claims when it ends
+        ctx.call_on_close(release_all)
+    if plot_path is None and json_path is not None and str(json_path).strip():
+        plot_path = Path(json_path).with_suffix(".svg")
+    inputs = [p for p in inputs if p is not None]
+    try:
+        for option, path in (("--json", json_path), ("--markdown", markdown_path), ("--plot", plot_path)):
+            if path is None:
+                continue
+            if option == "--plot" and str(path).strip() and Path(str(path)).suffix.lower() not in PLOT_SUFFIXES:
+                raise OutputError(option, path, f"expected a file name ending in {', '.join(PLOT_SUFFIXES)} (the plot's format)")
+            claim_file(option, path, inputs=inputs)
+    except OutputError as exc:
+        _fail(EXIT_BAD_INPUT, exc.line())
+    return Path(plot_path) if plot_path is not None else None
+
+
+def _write(option: str, path: Path, data: str | bytes, out: Console) -> None:
+    """After measuring, a failed write costs the file, not the measurement: the table is
+    already printed; exit 3 (1 would read as a regression)."""
+    from stresskit.io.outputs import WriteFailed, write_atomic
+
+    try:
+        write_atomic(path, data, option)
+    except WriteFailed as exc:
+        _fail(EXIT_HARNESS, f"{exc.line()} (the results above were measured; nothing else was written)")
+    out.print(f"wrote {path}")
+
+
 @click.command(epilog=_EPILOG)
 @click.option("--quick", is_flag=True, help="Fewer sizes, shorter samples, 7 repeats (about 10 s; < 30 s on 2 cores).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--json", "json_path", type=click.Path(),
               help="Write results, machine, targets and goals as JSON (and the plot next to it).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--plot", "plot_path", type=click.Path(),
               help="Write the throughput-vs-threads plot here (.png, .svg or .pdf).")
 @click.option("--compare", "baseline_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Baseline JSON from an earlier --json run: exit 1 if a row regressed.")
 @click.option("--fail-above", default="10%", show_default=True, callback=_bound,
               help="Regression bound for --compare, on ratio_to_mimalloc.")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--markdown", "markdown_path", type=click.Path(),
               help="Also write the tables as Markdown (what docs/performance.md shows).")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Do not measure: load an earlier --json run, then print, plot and compare it "
@@ -129,9 +187,10 @@ def _fail(code: int, message: str) -> None:
               help="Measure only these operations (repeatable) [default: all].")
 @click.option("--threads", callback=_threads, default=None,
               help="Thread counts for throughput, e.g. 1,2,4,8,16 [default: 1,2,4,8,16].")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the random mix.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=1, show_default=True, help="Seed of the random mix (0 .. 2^64-1).")
 @click.option("--scale", type=click.FloatRange(min=1e-4, max=100.0), default=1.0, hidden=True,
               help="Multiply operation counts and windows (tests use tiny values).")
+@_guarded
 def bench(
     quick: bool,
     json_path: Path | None,
@@ -155,6 +214,8 @@ def bench(
     """
     from stresskit.bench import compare as cmp
     from stresskit.bench import output, stats
+
+    plot_path = _claim_outputs(json_path, plot_path, markdown_path, (input_path, baseline_path))
 
     baseline = None
     if baseline_path is not None:
@@ -187,14 +248,9 @@ def bench(
         out.print(f"measured in {doc['timing']['measure_seconds']:.1f} s")
 
     if json_path is not None:
-        output.write_json(doc, json_path)
-        out.print(f"wrote {json_path}")
-        if plot_path is None:
-            plot_path = json_path.with_suffix(".svg")
+        _write("--json", Path(json_path), output.json_text(doc), out)
     if markdown_path is not None:
-        markdown_path.parent.mkdir(parents=True, exist_ok=True)
-        markdown_path.write_text(output.markdown(doc))
-        out.print(f"wrote {markdown_path}")
+        _write("--markdown", Path(markdown_path), output.markdown(doc), out)
     if plot_path is not None:
         from stresskit.bench.plot import PlotUnavailable, plot_throughput
 
@@ -202,8 +258,11 @@ def bench(
             out.print("no throughput rows measured; no plot written")
         else:
             try:
-                plot_throughput(rows, info, plot_path)
-                out.print(f"wrote {plot_path}")
+                import io
+
+                buffer = io.BytesIO()
+                plot_throughput(rows, info, buffer, fmt=plot_path.suffix.lower().lstrip("."))
+                _write("--plot", plot_path, buffer.getvalue(), out)
             except PlotUnavailable as exc:
                 err.print(f"stresskit bench: no plot: {exc}")
 

@@ -95,16 +95,27 @@ def load_run(path: Path) -> tuple[list[dict], dict]:
 
 
 def _load(path: Path, schema: type[BaseModel]):
+    from stresskit.io.inputs import MAX_BASELINE_BYTES, MAX_JSON_DEPTH, InputError, read_bounded
+
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raw = read_bounded(path, MAX_BASELINE_BYTES, "bench JSON file")
+    except InputError as exc:
+        raise BaselineError(f"{path}: cannot read: expected {exc.expected}" + (f" (got {exc.got})" if exc.got else "")) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}: byte {exc.start}: expected UTF-8 JSON") from None
+    depth = _max_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise BaselineError(f"{path}: expected JSON nested at most {MAX_JSON_DEPTH} levels (got {depth})")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(
             f"{path}: line {exc.lineno} column {exc.colno}: expected JSON ({exc.msg})"
         ) from None
+    except RecursionError:
+        raise BaselineError(f"{path}: expected JSON nested at most {MAX_JSON_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise BaselineError(f"{path}: (top level): expected a JSON object with a 'results' list")
     try:
@@ -122,6 +133,22 @@ def _load(path: Path, schema: type[BaseModel]):
             what = f"{_EXPECTED.get(field, err['msg'])} (got {got})"
         raise BaselineError(f"{path}: {_key_path(loc) if loc else '(top level)'}: expected {what}") from None
     return model
+
+
+_JSON_STRUCT = re.compile(r'"(?:\\.|[^"\\])*"|[\[\]{}]')
+
+
+def _max_depth(text: str) -> int:
+    """Bracket nesting outside strings, counted before parsing: json.loads recurses per level."""
+    depth = deepest = 0
+    for m in _JSON_STRUCT.finditer(text):
+        c = m.group()[0]
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 def parse_bound(text: str) -> float:

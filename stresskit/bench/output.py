@@ -36,9 +36,14 @@ def document(
     }
 
 
+def json_text(doc: dict) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
 def write_json(doc: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2) + "\n")
+    from stresskit.io.outputs import write_atomic
+
+    write_atomic(path, json_text(doc), "--json")
 
 
 def _fmt_value(row: dict, x: float) -> str:

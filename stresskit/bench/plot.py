@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from stresskit.bench.harness import IMPLS
 
@@ -20,7 +21,7 @@ _STYLE = {
 }
 
 
-def plot_throughput(rows: Sequence[dict], machine: dict, path: Path) -> int:
+def plot_throughput(rows: Sequence[dict], machine: dict, path: Path | BinaryIO, fmt: str | None = None) -> int:
     """Write the plot (format from the suffix: .png, .svg, .pdf); return how many series it has.
 
     In SVG output every series is a group with id `series-<impl>` and text stays text, so the file
@@ -67,7 +68,8 @@ def plot_throughput(rows: Sequence[dict], machine: dict, path: Path) -> int:
             fontsize=9,
         )
         fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format=fmt)
         plt.close(fig)
     return series

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from stresskit._version import __version__
+from stresskit.io.outputs import WriteFailed
+from stresskit.io.outputs import write_atomic as _write_atomic
 from stresskit.planner import RunPlan
 from stresskit.profiling import ProfileReport
 from stresskit.results import FULL_RUN_STOPS
@@ -58,7 +60,7 @@ def incomplete(rec: WorkerRecord) -> bool:
     return rec.result is not None and rec.result.stop_reason not in FULL_RUN_STOPS
 
 
-def status_of(records: Sequence[WorkerRecord], thresholds: Sequence[ThresholdResult], interrupted: bool) -> str:
+def status_of(records: Sequence[WorkerRecord], thresholds: Sequence[ThresholdResult], interrupted: bool | str) -> str:
     if interrupted or any(r.status != "ok" or incomplete(r) for r in records) or not records:
         return "error"
     return "pass" if all(t.ok for t in thresholds) else "fail"
@@ -72,10 +74,12 @@ def build(
     *,
     started_at: float,
     complete: bool,
-    interrupted: bool = False,
+    interrupted: bool | str = False,
     profile: ProfileReport | None = None,
     errors: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """``interrupted``: False, or the name of the signal that stopped the run ("SIGINT",
+    "SIGTERM", "SIGHUP"; True is reported as "SIGINT")."""
     first = run.replicas[0]
     status = status_of(records, thresholds, interrupted) if complete else "error"
     errs = list(errors) + [f"replica {r.replica}: {r.error}" for r in records if r.error]
@@ -88,7 +92,7 @@ def build(
         "scenario": {"name": run.scenario.name, "file": run.scenario.file, "description": run.scenario.model.description},
         "status": status,
         "complete": complete,
-        "interrupted": interrupted,
+        "interrupted": ("SIGINT" if interrupted is True else interrupted) or False,
         "seed": run.seed,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
         "elapsed_s": time.time() - started_at,
@@ -146,12 +150,17 @@ def overall_status(reports: Sequence[dict[str, Any]]) -> str:
 
 class ReportWriter:
     """Holds the reports of one `stresskit run` and rewrites PATH atomically on every update.
-    One scenario: the report itself. Several: {"schema_version", "status", "reports": [...]}."""
+    One scenario: the report itself. Several: {"schema_version", "status", "reports": [...]}.
+
+    A failed write (disk full) does not stop the run: the file keeps the last version written
+    whole, later updates try again, and ``outcome`` names the path and what it holds."""
 
     def __init__(self, path: Path | None, multiple: bool) -> None:
         self.path = path
         self.multiple = multiple
         self.reports: list[dict[str, Any]] = []
+        self.failure: WriteFailed | None = None
+        self.on_disk = "nothing"  # what the last version written whole holds
 
     def update(self, index: int, report: dict[str, Any]) -> None:
         if index < len(self.reports):
@@ -168,15 +177,33 @@ class ReportWriter:
     def write(self) -> None:
         if self.path is None:
             return
-        write_atomic(self.path, json.dumps(self.document(), indent=2, allow_nan=False) + "\n")
+        doc = self.document()
+        try:
+            write_atomic(self.path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+            compact = False
+        except WriteFailed as exc:
+            try:  # short of space: the same document without indentation is about half the size
+                write_atomic(self.path, json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
+                compact = True
+            except WriteFailed:
+                self.failure = exc
+                return
+        self.failure = None
+        workers = [w for r in self.reports for w in r["workers"]]
+        finished = sum(1 for w in workers if w["status"] != "not_started")
+        complete = all(r["complete"] for r in self.reports)
+        self.on_disk = (f"{finished} finished replica(s), {'complete' if complete else 'written while running'}"
+                        f"{', unindented for want of space' if compact else ''}")
+
+    def outcome(self, code: int) -> int:
+        """The exit code once the report's fate is known: a report that could not be written
+        makes an otherwise clean run exit 3 (an interrupted run keeps its signal's code)."""
+        if self.failure is None:
+            return code
+        held = f"it holds the last report written whole ({self.on_disk})" if self.on_disk != "nothing" else "no report was written"
+        print(f"stresskit: --json {self.failure.path}: could not write the report: {self.failure.reason}; {held}", file=sys.stderr, flush=True)
+        return code if code >= 128 else 3
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def write_atomic(path: Path, text: str, option: str = "--json") -> None:
+    _write_atomic(path, text, option)

@@ -21,7 +21,8 @@ from multiprocess.connection import wait
 
 from stresskit.plan import ReplicaPlan
 from stresskit.runner.records import WorkerRecord
-from stresskit.runner.worker import DEFAULT_ENGINE, worker_main
+from stresskit.runner.signals import described, name_of
+from stresskit.runner.worker import DEFAULT_ENGINE, PARENT_ENV, worker_main
 
 # Explicit start method: never fork a process that may have threads (py-spy readers, rich's
 # refresh thread). forkserver is cheaper per worker; spawn is the portable fallback.
@@ -54,11 +55,12 @@ class _Active:
 
 
 class Interrupted(Exception):
-    """Ctrl-C arrived; ``records`` holds what was collected."""
+    """Ctrl-C, SIGTERM or SIGHUP arrived (``signame``); ``records`` holds what was collected."""
 
-    def __init__(self, records: list[WorkerRecord]) -> None:
+    def __init__(self, records: list[WorkerRecord], signame: str = "SIGINT") -> None:
         super().__init__("interrupted")
         self.records = records
+        self.signame = signame
 
 
 def _worker_env(plan: ReplicaPlan, engine_ref: str) -> dict[str, str]:
@@ -122,6 +124,9 @@ class Supervisor:
         self.ctx = multiprocess.get_context(start_method)
         self.records: dict[int, WorkerRecord] = {p.replica: WorkerRecord(replica=p.replica) for p in self.plans}
         self.active: dict[int, _Active] = {}
+        self.signame = "SIGINT"
+        self.problems: list[str] = []  # profiler failures, one line each, for the report and stderr
+        self.start_failures: list[str] = []  # for stderr (the report has them as the replica's error)
 
     # -- one worker ---------------------------------------------------------------------------
     def _start(self, plan: ReplicaPlan) -> None:
@@ -132,9 +137,16 @@ class Supervisor:
         # The child inherits an ignored SIGINT across exec, so a Ctrl-C during its start-up
         # cannot kill it with a KeyboardInterrupt traceback; the supervisor handles Ctrl-C.
         previous = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+        env = _worker_env(plan, self.engine_ref)
+        if self.ctx.get_start_method() == "spawn":  # the worker's parent is this process
+            env[PARENT_ENV] = str(os.getpid())
         try:
-            with _environment(_worker_env(plan, self.engine_ref)):
+            with _environment(env):
                 proc.start()
+        except BaseException:
+            parent.close()
+            child.close()
+            raise
         finally:
             _signal.signal(_signal.SIGINT, previous)
         child.close()
@@ -154,7 +166,10 @@ class Supervisor:
         rec = act.record
         if kind == "ready":
             if self.attacher is not None and rec.pid is not None:
-                self.attacher.attach(rec.pid, rec.replica)
+                try:
+                    self.attacher.attach(rec.pid, rec.replica)
+                except Exception as exc:  # noqa: BLE001 - a profiler failure must never hold back "go"
+                    self.problems.append(f"replica {rec.replica}: profiler could not attach: {type(exc).__name__}: {exc}")
             act.go_sent = time.monotonic()
             self._send(act, ("go",))
             if act.pending_stop:
@@ -196,7 +211,7 @@ class Supervisor:
             rec.error = (
                 f"killed after the {act.deadline_s:g} s deadline (load.deadline)"
                 if act.killed_for == "deadline"
-                else "stopped by Ctrl-C"
+                else f"stopped by {described(self.signame)}"
             )
         elif not act.extra.get("delivered"):
             rec.status = "crashed"
@@ -242,16 +257,35 @@ class Supervisor:
             if now - begun > act.deadline_s:
                 self._kill(act, "deadline")
 
+    def _spawn_failed(self, plan: ReplicaPlan, exc: OSError, pending: list[ReplicaPlan]) -> None:
+        """The environment refused a process (ulimit -n/-u, out of memory): record the cause on
+        this replica, start no more, and let the workers already running finish and report."""
+        rec = self.records[plan.replica]
+        code = f" [{os.strerror(exc.errno)}]" if exc.errno and not exc.strerror else ""
+        rec.status = "failed"
+        rec.error = f"could not start its worker process: {exc.strerror or exc}{code} (errno {exc.errno})"
+        self.start_failures.append(f"replica {plan.replica}: {rec.error}; no further worker was started")
+        for later in pending:
+            self.records[later.replica].error = f"not started: replica {plan.replica}'s worker could not be started"
+        pending.clear()
+        self.on_event("finished", rec)
+
     def run(self) -> list[WorkerRecord]:
         pending = list(self.plans)
         try:
             while pending or self.active:
                 while pending and len(self.active) < self.workers:
-                    self._start(pending.pop(0))
-                self._tick(POLL_S)
-        except KeyboardInterrupt:
+                    plan = pending.pop(0)
+                    try:
+                        self._start(plan)
+                    except OSError as exc:
+                        self._spawn_failed(plan, exc, pending)
+                if self.active:
+                    self._tick(POLL_S)
+        except KeyboardInterrupt as exc:
+            self.signame = name_of(exc)
             self._interrupt()
-            raise Interrupted(self.collected()) from None
+            raise Interrupted(self.collected(), self.signame) from None
         finally:
             for act in list(self.active.values()):  # only reached on an unexpected error
                 self._kill(act, "interrupt")
@@ -259,6 +293,10 @@ class Supervisor:
 
     def _interrupt(self) -> None:
         for act in self.active.values():
+            try:  # a stopped (SIGSTOP, debugger) worker must run again to hear "stop"
+                os.kill(act.process.pid, _signal.SIGCONT)
+            except (ProcessLookupError, TypeError):
+                pass
             act.pending_stop = True
             if act.go_sent is not None:
                 self._send(act, ("stop",))
@@ -266,13 +304,16 @@ class Supervisor:
         while self.active and time.monotonic() < end:
             try:
                 self._tick(POLL_S)
-            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+            except KeyboardInterrupt:  # a second Ctrl-C (or SIGTERM, SIGHUP): stop waiting
                 break
         for act in list(self.active.values()):
             self._kill(act, "interrupt")
         deadline = time.monotonic() + 5
         while self.active and time.monotonic() < deadline:
-            self._tick(POLL_S)
+            try:
+                self._tick(POLL_S)
+            except KeyboardInterrupt:  # they are SIGKILLed already: only their records are awaited
+                continue
         for rec in self.records.values():
             if rec.status == "not_started" and rec.pid is not None:
                 rec.status = "interrupted"

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 DEFAULT_ENGINE = "stresskit.engine:run_replica"
+PARENT_ENV = "STRESSKIT_SUPERVISOR_PID"
+PR_SET_PDEATHSIG = 1
 CRASH_HOOK_ENV = "STRESSKIT_TEST_CRASH"
 PROGRESS_INTERVAL_S = 0.2
 
@@ -72,14 +74,35 @@ def _arm_crash_hook(replica: int) -> None:
         timer.start()
 
 
+def _die_with_parent() -> None:
+    """No worker outlives its supervisor, however the supervisor ends (SIGKILL included): the
+    kernel SIGKILLs this process when its parent thread dies (Linux PR_SET_PDEATHSIG; the
+    supervisor starts workers from its main thread). A supervisor that died before this call is
+    caught by the parent-pid check. Elsewhere the pipe's EOF is the only signal (see listen())."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    expected = os.environ.get(PARENT_ENV, "")
+    if expected.isdigit() and os.getppid() != int(expected):
+        os._exit(1)
+
+
 def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
-    # The supervisor owns Ctrl-C: it asks workers to stop, so they must not die on SIGINT first.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    # The supervisor owns Ctrl-C, SIGTERM and SIGHUP (a closing terminal sends SIGHUP to the
+    # whole process group): it asks workers to stop and keeps their results, so they must not
+    # die of these signals first.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     stop = threading.Event()
-    conn.send(("ready", os.getpid()))
     try:
+        conn.send(("ready", os.getpid()))
         msg = conn.recv()
-    except EOFError:
+    except (EOFError, OSError):
         return
     if msg[0] != "go":
         return
@@ -93,7 +116,6 @@ def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
         except (EOFError, OSError):
             stop.set()
 
-    threading.Thread(target=listen, name="stresskit-stop-listener", daemon=True).start()
     send_lock = threading.Lock()
     last = [0.0]
 
@@ -123,6 +145,8 @@ def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
     start_ru = resource.getrusage(resource.RUSAGE_SELF)
     start_wall = time.monotonic()
     try:
+        # Inside the try: a thread that cannot start (ulimit -u) is reported as the cause.
+        threading.Thread(target=listen, name="stresskit-stop-listener", daemon=True).start()
         run_replica = resolve_engine(engine_ref)
         _arm_crash_hook(plan.replica)
         result = run_replica(plan, progress=progress, stop_event=stop)
@@ -132,5 +156,8 @@ def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
         detail = traceback.format_exc(limit=8)
         message = ("error", text, _usage(start_wall, start_ru), detail)
     with send_lock:
-        conn.send(message)
+        try:
+            conn.send(message)
+        except (OSError, ValueError):
+            pass  # the supervisor is gone: nobody to tell, and no traceback to print
     conn.close()

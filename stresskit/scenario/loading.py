@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from stresskit.io.inputs import MAX_SCENARIO_BYTES, InputError, TomlShapeError, check_toml_shape, read_bounded
 from stresskit.scenario.errors import ScenarioError, format_path, shown
 from stresskit.scenario.model import Scenario
 
@@ -17,29 +18,27 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-MAX_FILE_BYTES = 1 << 20
+MAX_FILE_BYTES = MAX_SCENARIO_BYTES  # defined once, in stresskit.io.inputs
 _AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     name = str(path)
     try:
-        if path.is_dir():
-            raise ScenarioError(name, "", "a scenario file, not a directory")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError(name, "", "an existing scenario file (no such file; `stresskit list` shows the shipped ones)") from None
-    except PermissionError:
-        raise ScenarioError(name, "", "a readable file (permission denied)") from None
-    except OSError as exc:
-        raise ScenarioError(name, "", f"a readable file ({exc.strerror or exc})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ScenarioError(name, "", f"a scenario file under {MAX_FILE_BYTES // 1024} KiB", f"{len(data)} bytes")
+        data = read_bounded(path, MAX_SCENARIO_BYTES, "scenario file")
+    except InputError as exc:
+        if exc.expected.startswith("an existing"):
+            raise ScenarioError(name, "", "an existing scenario file (no such file; `stresskit list` shows the shipped ones)") from None
+        raise ScenarioError(name, "", exc.expected, exc.got) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ScenarioError(name, f"line {line}", "UTF-8 text", f"byte 0x{data[exc.start]:02x}") from None
+    try:
+        check_toml_shape(text)
+    except TomlShapeError as exc:
+        raise ScenarioError(name, f"line {exc.line}", exc.expected) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -127,7 +126,12 @@ def _expected(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
         return simple[kind]
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return "a table"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+    bounds = {"greater_than": ("gt", "greater than"), "greater_than_equal": ("ge", "greater than or equal to"),
+              "less_than": ("lt", "less than"), "less_than_equal": ("le", "less than or equal to")}
+    if kind in bounds:
+        key, words = bounds[kind]
+        if isinstance(ctx.get(key), int):  # pydantic's own text shows 2**64-1 as 18446744073709552000
+            return f"a number {words} {ctx[key]}"
         return "a number " + err["msg"].removeprefix("Input should be ")
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "an integer"
