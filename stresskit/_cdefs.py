@@ -57,6 +57,7 @@ size_t sk_batch_free(void **blocks, size_t n, const size_t *sizes, size_t size, 
                      uint64_t seed, sk_overlap_t *probe);
 size_t sk_alloc_free_loop(size_t iterations, size_t batch, size_t size, sk_kind_t kind,
                           size_t alignment, uint64_t seed, sk_overlap_t *probe);
+uint64_t sk_mimalloc_live_blocks(uint64_t *bytes);
 """
 
 from stresskit._cdefs_bench import BENCH_CDEF  # noqa: E402

@@ -55,6 +55,11 @@ CC_API size_t sk_batch_free(void **blocks, size_t n, const size_t *sizes, size_t
 CC_API size_t sk_alloc_free_loop(size_t iterations, size_t batch, size_t size, sk_kind_t kind,
                                  size_t alignment, uint64_t seed, sk_overlap_t *probe);
 
+/* mimalloc's own count of blocks it holds as allocated right now (every thread's, after
+ * collecting pending cross-thread frees); their total size into *bytes (may be NULL). Independent
+ * of the glue's statistics: a free the glue counted but never passed on shows here. */
+CC_API uint64_t sk_mimalloc_live_blocks(uint64_t *bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,6 +6,8 @@
 
 #include "sk_batch.h"
 
+#include <mimalloc.h>
+
 static uint64_t now_ms(void) {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
@@ -139,4 +141,27 @@ size_t sk_alloc_free_loop(size_t iterations, size_t batch, size_t size, sk_kind_
     leave(probe);
     if (slots != stack_slots) free(slots);
     return bad;
+}
+
+typedef struct live_count {
+    uint64_t blocks, bytes;
+} live_count_t;
+
+static bool count_live(const mi_heap_t *heap, const mi_heap_area_t *area, void *block, size_t block_size, void *arg) {
+    (void)heap;
+    (void)area;
+    live_count_t *c = arg;
+    if (block != NULL) {
+        c->blocks++;
+        c->bytes += block_size;
+    }
+    return true;
+}
+
+uint64_t sk_mimalloc_live_blocks(uint64_t *bytes) {
+    live_count_t c = {0, 0};
+    mi_collect(true);
+    mi_heap_visit_blocks(mi_heap_main(), true, count_live, &c);
+    if (bytes != NULL) *bytes = c.bytes;
+    return c.blocks;
 }
