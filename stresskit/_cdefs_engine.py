@@ -91,6 +91,7 @@ typedef struct sk_role_stats {
     uint64_t oom_recovered;
     uint64_t oom_limit_applied;
     uint64_t oom_hit_safety_cap;
+    uint64_t oom_peak_bytes;
 } sk_role_stats_t;
 
 typedef struct sk_run_totals {
@@ -175,4 +176,5 @@ void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count);
 void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
 void sk_engine_testing_leak_next(sk_run_t *run, uint64_t count);
 size_t sk_engine_abi_sizeof(int32_t which);
+uint64_t sk_oom_min_limit(void);
 """

@@ -22,12 +22,12 @@ Mapping of the plan to the engine:
   * PRNG of each thread seeded from ``plan.seed``, role index and thread index (sizes are
     deterministic per seed; interleavings are not).
 
-The OOM role's bound is process-wide (see native/src/engine_oom.c): run an oom role alone, in
-its own process (each replica runs in a worker process). mimalloc 3.4.3 reserves a 1 GiB arena
-when the library loads, and memory already reserved stays usable under either bound, so a worker
-that runs an oom role should start with :func:`worker_environment` (MIMALLOC_ARENA_RESERVE) in
-its environment, set before the library is loaded; otherwise the NULL comes only after about
-1 GiB plus the limit (still a NULL, recovered and reported, just a looser bound).
+The OOM role's bound is one per run, shared by all its oom threads (native/src/engine_oom.c).
+The default mechanism, an exclusive mimalloc arena of exactly the limit that the oom threads'
+default heap allocates from, is exact whatever the process reserved before. The alternative,
+``extra.oom_mechanism = "rlimit-as"``, bounds the whole process's address space: memory mimalloc
+reserved earlier stays usable under it, so such a worker should start with
+:func:`worker_environment` (a small MIMALLOC_ARENA_RESERVE, read when the library loads).
 
 Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt_blocks`` N
 flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
@@ -83,15 +83,16 @@ LEDGER_FIELDS = ("allocs", "frees", "usable_allocated", "usable_freed", "enomem_
 MIMALLOC_VIEW = ("mimalloc_leaked_blocks", "mimalloc_leaked_bytes")
 SERIAL_CAPACITY = 2**32  # handed-off blocks one run can track (sk_engine.h, ownership table)
 
-# mimalloc reads this when the library loads: arenas are then reserved on demand (64 MiB at a
-# time here) instead of 1 GiB up front, so an oom role's bound is close to its limit.
+# mimalloc reads this when the library loads: arenas are then reserved on demand instead of 1 GiB
+# up front, so an RLIMIT_AS bound (which counts reserved address space) is close to its limit.
 OOM_WORKER_ENV = {"MIMALLOC_ARENA_RESERVE": "4MiB"}
 
 
 def worker_environment(plan: ReplicaPlan) -> dict[str, str]:
     """Environment variables a worker process should have, before it loads the native library,
-    to run ``plan`` as intended (empty unless the plan has an oom role)."""
-    return dict(OOM_WORKER_ENV) if any(r.action == "oom" for r in plan.roles) else {}
+    to run ``plan`` as intended (empty unless an oom role uses the rlimit-as mechanism)."""
+    rlimit = plan.extra.get("oom_mechanism") == "rlimit-as"
+    return dict(OOM_WORKER_ENV) if rlimit and any(r.action == "oom" for r in plan.roles) else {}
 
 
 class EngineError(ValueError):
@@ -434,12 +435,12 @@ def _needs(action: str) -> str:
     }.get(action, "a known action")
 
 
-def _oom_note(applied: bool, hit_cap: bool) -> str:
+def _oom_note(applied: bool, hit_cap: bool, mechanism: str) -> str:
     if not applied:
         return "the memory bound could not be installed (see native/src/engine_oom.c)"
     if hit_cap:
         return "no NULL before the safety cap (4 x limit + 2 GiB): the bound did not take"
-    if not any(k in os.environ for k in OOM_WORKER_ENV):
+    if mechanism == "rlimit-as" and not any(k in os.environ for k in OOM_WORKER_ENV):
         return (
             "MIMALLOC_ARENA_RESERVE was not set when the library loaded: mimalloc's startup arena "
             "(1 GiB) was usable too, so NULL came after up to limit + 1 GiB; start the worker "
@@ -500,7 +501,9 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
                 mechanism=str(plan.extra.get("oom_mechanism", "mimalloc-arena")),
                 limit_applied=bool(s.oom_limit_applied),
                 hit_safety_cap=bool(s.oom_hit_safety_cap),
-                note=_oom_note(bool(s.oom_limit_applied), bool(s.oom_hit_safety_cap)),
+                bound_reached=int(s.oom_null_returns) > 0,
+                peak_bytes=int(s.oom_peak_bytes),
+                note=_oom_note(bool(s.oom_limit_applied), bool(s.oom_hit_safety_cap), str(plan.extra.get("oom_mechanism", "mimalloc-arena"))),
             )
 
     n = lib.sk_run_series(run, ffi.NULL, ffi.NULL, ffi.NULL, 0)

@@ -61,7 +61,8 @@ METRICS: tuple[MetricSpec, ...] = (
     *_LAT,
     MetricSpec("latency.<op>.count", "samples", "sum", "latency samples taken of <op>"),
     MetricSpec("oom.null_returns", "ops", "sum", "allocations that returned NULL under the memory bound"),
-    MetricSpec("oom.bytes_before_null", "bytes", "min", "bytes obtained before the first NULL"),
+    MetricSpec("oom.bytes_before_null", "bytes", "min", "usable bytes all oom threads of a worker held when the first NULL came (only when every worker reached its bound)"),
+    MetricSpec("oom.peak_bytes", "bytes", "max", "most usable bytes the oom threads of a worker held at once"),
     MetricSpec("oom.blocks_before_null", "blocks", "min", "blocks obtained before the first NULL"),
     MetricSpec("oom.recovered", "bool", "all", "allocation worked again after freeing part of the memory"),
     MetricSpec("oom.limit_bytes", "bytes", "max", "the memory bound applied"),
@@ -213,12 +214,16 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
     ooms = [r.oom for r in results if r.oom is not None]
     if ooms:
         m["oom.null_returns"] = sum(o.null_returns for o in ooms)
-        m["oom.bytes_before_null"] = min(o.bytes_before_null for o in ooms)
-        m["oom.blocks_before_null"] = min(o.blocks_before_null for o in ooms)
-        m["oom.recovered"] = all(o.recovered for o in ooms)
         m["oom.limit_bytes"] = max(o.limit_bytes for o in ooms)
         m["oom.limit_applied"] = all(getattr(o, "limit_applied", True) for o in ooms)
         m["oom.bound_reached"] = all(o.null_returns > 0 for o in ooms)
+        m["oom.peak_bytes"] = max(getattr(o, "peak_bytes", 0) for o in ooms)
+        # What happened at the bound means something only if every worker reached it: otherwise
+        # these are not produced, and a threshold on them fails as such.
+        if m["oom.bound_reached"]:
+            m["oom.bytes_before_null"] = min(o.bytes_before_null for o in ooms)
+            m["oom.blocks_before_null"] = min(o.blocks_before_null for o in ooms)
+            m["oom.recovered"] = all(o.recovered for o in ooms)
 
     for stat in GLUE_STATS:
         values = [r.glue_stats[stat] for r in results if stat in r.glue_stats]

@@ -54,6 +54,8 @@ class OomResult:
     mechanism: str = ""  # "mimalloc-arena" or "rlimit-as"
     limit_applied: bool = False  # the bound could be installed
     hit_safety_cap: bool = False  # stopped at 4 x limit + 2 GiB without a NULL: the bound did not take
+    bound_reached: bool = False  # some allocation returned NULL under the bound (else nothing was tested)
+    peak_bytes: int = 0  # most usable bytes the oom threads held at once
     note: str = ""  # why the bound may be looser than limit_bytes, when the engine knows
 
 

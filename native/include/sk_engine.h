@@ -97,9 +97,13 @@ typedef enum sk_op {
 } sk_op_t;
 
 typedef enum sk_oom_mechanism {
-    SK_OOM_MIMALLOC_ARENA = 0, /* mi_reserve_os_memory(limit) + mi_option_disallow_os_alloc */
+    SK_OOM_MIMALLOC_ARENA = 0, /* an exclusive mimalloc arena of exactly the limit, which the oom
+                                  threads' default heap allocates from (engine_oom.c) */
     SK_OOM_RLIMIT_AS = 1       /* setrlimit(RLIMIT_AS, current address space + limit) */
 } sk_oom_mechanism_t;
+
+/* The smallest bound SK_OOM_MIMALLOC_ARENA can set: mimalloc's smallest arena (32 MiB in 3.4). */
+CC_API uint64_t sk_oom_min_limit(void);
 
 /* One role, as sk_run_add_role copies it. Zero-initialise, then fill. */
 typedef struct sk_role_config {
@@ -156,11 +160,12 @@ typedef struct sk_role_stats {
     uint64_t retired_blocks;       /* retire: blocks stamped; reclaim: blocks freed after grace */
     /* oom role only */
     uint64_t oom_null_returns;
-    uint64_t oom_bytes_before_null;
+    uint64_t oom_bytes_before_null; /* usable bytes all oom threads held when the first NULL came */
     uint64_t oom_blocks_before_null;
     uint64_t oom_recovered;        /* 1: an allocation of the failing size succeeded after the free */
     uint64_t oom_limit_applied;    /* 1: the bound was installed */
     uint64_t oom_hit_safety_cap;   /* 1: stopped at the safety cap without seeing NULL */
+    uint64_t oom_peak_bytes;       /* most usable bytes all oom threads held at once (bound full) */
 } sk_role_stats_t;
 
 /* Whole-run figures. Valid once every role thread returned from its last sk_role_step. */

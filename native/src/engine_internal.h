@@ -160,11 +160,11 @@ typedef struct sk_thread {
     uint64_t limbo_head, limbo_len, limbo_cap;
     /* oom */
     int oom_phase;
-    sk_entry_t *oom_blocks;
+    struct sk_oom_entry *oom_blocks; /* compact: an oom role holds up to its whole bound */
     uint64_t oom_n, oom_cap, oom_fail_size;
-    uint64_t oom_saved_rlimit, oom_saved_rlimit_max;
-    bool oom_limit_active;
-    uint64_t oom_null_returns, oom_bytes_before_null, oom_blocks_before_null, oom_obtained_bytes;
+    void *oom_prev_theap; /* the thread's default mimalloc theap before the bound (arena) */
+    bool oom_joined;      /* this thread is under the run's bound */
+    uint64_t oom_null_returns, oom_blocks_before_null, oom_obtained_bytes;
     uint64_t oom_recovered, oom_limit_applied, oom_hit_cap;
     sk_entry_t *buf; /* alloc_free: one batch */
     sk_hist_t *hist; /* SK_OP_COUNT histograms */
@@ -212,6 +212,19 @@ struct sk_run {
     _Atomic uint64_t corrupt_pending;
     _Atomic uint64_t dup_pending;
     _Atomic uint64_t leak_pending;
+    /* The oom bound: one per run, shared by every oom thread, set up by the first to arrive and
+     * lifted once the last has finished (engine_oom.c). */
+    uint64_t oom_threads;              /* threads of oom roles */
+    alignas(SK_CACHE_LINE) _Atomic int oom_state; /* 0 none, 1 being set up, 2 in place, 3 failed */
+    _Atomic uint64_t oom_ready;        /* oom threads under the bound (or failed to get there) */
+    _Atomic uint64_t oom_full;         /* oom threads past their first NULL (or the safety cap) */
+    _Atomic uint64_t oom_freed;        /* oom threads that freed their share after the NULL */
+    _Atomic uint64_t oom_finished;     /* oom threads done */
+    _Atomic uint64_t oom_held;         /* usable bytes the oom threads hold now */
+    _Atomic uint64_t oom_held_at_null; /* oom_held when the first NULL came (0: none yet) */
+    _Atomic uint64_t oom_held_peak;    /* most oom_held ever */
+    void *oom_heap;                    /* mi_heap_t in the bound's exclusive arena */
+    uint64_t oom_saved_rlimit;         /* RLIMIT_AS mechanism: the limit to restore */
     /* driver-only */
     sk_sample_t *series;
     size_t series_len, series_cap;

@@ -40,6 +40,14 @@ sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every) {
     atomic_init(&run->corrupt_pending, 0);
     atomic_init(&run->dup_pending, 0);
     atomic_init(&run->leak_pending, 0);
+    atomic_init(&run->oom_state, 0);
+    atomic_init(&run->oom_ready, 0);
+    atomic_init(&run->oom_full, 0);
+    atomic_init(&run->oom_freed, 0);
+    atomic_init(&run->oom_finished, 0);
+    atomic_init(&run->oom_held, 0);
+    atomic_init(&run->oom_held_at_null, 0);
+    atomic_init(&run->oom_held_peak, 0);
     return run;
 }
 
@@ -122,6 +130,7 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
         const sk_role_config_t *c = &run->roles[i].cfg;
         if (c->outbox >= 0) run->queues[c->outbox].upstream_total += c->threads;
         if (allocating(c->action)) alloc_threads += c->threads;
+        if (c->action == SK_ACT_OOM) run->oom_threads += c->threads;
         run->total_threads += c->threads;
     }
     uint64_t alloc_index = 0, global_index = 0;
@@ -281,7 +290,6 @@ int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_stats_t *o
         if (r->cfg.action == SK_ACT_OOM) {
             any_oom = true;
             out->oom_null_returns += t->oom_null_returns;
-            out->oom_bytes_before_null += t->oom_bytes_before_null;
             out->oom_blocks_before_null += t->oom_blocks_before_null;
             out->oom_limit_applied |= t->oom_limit_applied;
             out->oom_hit_safety_cap |= t->oom_hit_cap;
@@ -289,6 +297,11 @@ int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_stats_t *o
         }
     }
     out->oom_recovered = any_oom && all_recovered ? 1 : 0;
+    /* the bound is the run's, so is what its threads held together when it was first hit */
+    if (any_oom) {
+        out->oom_bytes_before_null = atomic_load(&((sk_run_t *)run)->oom_held_at_null);
+        out->oom_peak_bytes = atomic_load(&((sk_run_t *)run)->oom_held_peak);
+    }
     out->elapsed_ns = last > first ? last - first : 0;
     out->max_threads_inside = atomic_load(&((sk_role_t *)r)->max_inside);
     return 0;

@@ -6,9 +6,10 @@ which action, threshold metric names) live in stresskit.scenario.validation.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from stresskit.units import parse_bytes, parse_duration_s
 
@@ -27,6 +28,11 @@ MAX_OPS = 10**11
 MAX_DURATION_S = 3600.0
 MAX_REPLICAS = 64
 MAX_MEMORY_LIMIT = 1 << 40
+# The oom bound is an exclusive mimalloc arena of exactly the limit (native/src/engine_oom.c):
+# mimalloc 3.4's smallest arena (sk_oom_min_limit(); a test keeps the two equal) is the finest
+# bound it can set, and the bound is really filled, so it must fit in the machine.
+MIN_MEMORY_LIMIT = 32 << 20
+MEMORY_LIMIT_RAM_SHARE = 0.5
 MAX_CALLOC_COUNT = 4096  # native SK_MAX_CALLOC_COUNT
 
 ROLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"
@@ -62,10 +68,28 @@ def _duration(value: Any) -> Any:
     return value
 
 
+def physical_ram() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on every platform
+        return None
+
+
+def _memory_limit(value: int) -> int:
+    if value < MIN_MEMORY_LIMIT:
+        raise ValueError("at least 32MiB: mimalloc's smallest arena is the finest bound an oom role can set exactly")
+    ram = physical_ram()
+    cap = min(MAX_MEMORY_LIMIT, int(ram * MEMORY_LIMIT_RAM_SHARE)) if ram else MAX_MEMORY_LIMIT
+    if value > cap:
+        raise ValueError(f"at most {cap:,} bytes (half of this machine's RAM): an oom role really fills its bound")
+    return value
+
+
 Count = Annotated[int, BeforeValidator(_reject_bool)]
 # json_schema_input_type: the schema shows what a user may write ("64MiB"), not the parsed type.
 ByteCount = Annotated[int, BeforeValidator(_bytes, json_schema_input_type=Union[int, str])]
 BlockSize = Annotated[int, BeforeValidator(_bytes, json_schema_input_type=Union[int, str]), Field(gt=0, le=MAX_BLOCK_BYTES)]
+MemoryLimit = Annotated[int, BeforeValidator(_bytes, json_schema_input_type=Union[int, str]), AfterValidator(_memory_limit)]
 Seconds = Annotated[float, BeforeValidator(_duration, json_schema_input_type=Union[float, str])]
 
 
@@ -130,7 +154,7 @@ class Role(_Strict):
     epoch_every: Count | None = Field(None, ge=1, le=1 << 30, description="retire: advance the epoch every N retirements")
     grace_epochs: Count | None = Field(None, ge=0, le=1 << 20, description="reclaim: free only blocks retired this many epochs ago")
     grace: Seconds | None = Field(None, ge=0, le=60, description="reclaim: and at least this long ago (seconds or '500us')")
-    memory_limit: ByteCount | None = Field(None, ge=1 << 20, le=MAX_MEMORY_LIMIT, description="oom: memory bound of the worker")
+    memory_limit: MemoryLimit | None = Field(None, description="oom: memory bound of the worker (32 MiB .. half the machine's RAM)")
     free_fraction: float | None = Field(None, gt=0, le=1, description="oom: share of the obtained blocks to free before retrying")
     edge_probes: Count | None = Field(
         None, ge=1, le=1 << 30,

@@ -209,9 +209,14 @@ def test_zero_ops_is_rejected_not_run_forever():
 
 
 @pytest.mark.tier1
-def test_worker_environment_only_for_oom_plans():
+def test_worker_environment_only_for_rlimit_oom_plans():
+    """The exclusive-arena bound needs nothing from the environment; RLIMIT_AS counts reserved
+    address space, so its workers start with a small MIMALLOC_ARENA_RESERVE."""
     from stresskit.engine import OOM_WORKER_ENV, worker_environment
 
-    oom = ReplicaPlan(scenario="t", replica=0, seed=0, roles=(RolePlan("o", "oom", 1, memory_limit_bytes=1 << 26),))
-    assert worker_environment(oom) == OOM_WORKER_ENV and "MIMALLOC_ARENA_RESERVE" in OOM_WORKER_ENV
+    roles = (RolePlan("o", "oom", 1, memory_limit_bytes=1 << 26),)
+    arena = ReplicaPlan(scenario="t", replica=0, seed=0, roles=roles)
+    rlimit = ReplicaPlan(scenario="t", replica=0, seed=0, roles=roles, extra={"oom_mechanism": "rlimit-as"})
+    assert worker_environment(arena) == {}
+    assert worker_environment(rlimit) == OOM_WORKER_ENV and "MIMALLOC_ARENA_RESERVE" in OOM_WORKER_ENV
     assert worker_environment(cross_thread_plan()) == {}

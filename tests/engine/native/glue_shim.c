@@ -34,12 +34,20 @@ bool mi_heap_visit_blocks(void *heap, bool visit_blocks, void *visitor, void *ar
     return true;
 }
 
-/* The oom role's mimalloc bound: refused here, so that role reports limit_applied = 0. */
-typedef enum mi_option_e { mi_option_stub } mi_option_t;
-int mi_reserve_os_memory(size_t size, bool commit, bool allow_large);
-void mi_option_set(mi_option_t option, long value);
-int mi_reserve_os_memory(size_t size, bool commit, bool allow_large) {
-    (void)size, (void)commit, (void)allow_large;
-    return -1;
+/* The oom role's mimalloc bound: refused here (no arena can be made), so that role reports
+ * limit_applied = 0. */
+size_t mi_arena_min_size(void);
+size_t mi_arena_min_alignment(void);
+bool mi_manage_os_memory_ex(void *start, size_t size, bool committed, bool pinned, bool zero, int numa, bool exclusive, void **id);
+void *mi_heap_new_in_arena(void *id);
+void *mi_heap_theap(void *heap);
+void *mi_theap_set_default(void *theap);
+size_t mi_arena_min_size(void) { return (size_t)32 << 20; }
+size_t mi_arena_min_alignment(void) { return (size_t)64 << 10; }
+bool mi_manage_os_memory_ex(void *start, size_t size, bool committed, bool pinned, bool zero, int numa, bool exclusive, void **id) {
+    (void)start, (void)size, (void)committed, (void)pinned, (void)zero, (void)numa, (void)exclusive, (void)id;
+    return false;
 }
-void mi_option_set(mi_option_t option, long value) { (void)option, (void)value; }
+void *mi_heap_new_in_arena(void *id) { (void)id; return NULL; }
+void *mi_heap_theap(void *heap) { (void)heap; return NULL; }
+void *mi_theap_set_default(void *theap) { (void)theap; return NULL; }

@@ -42,9 +42,14 @@ bool mi_heap_visit_blocks(mi_heap_t *heap, bool visit_blocks, mi_block_visit_fun
     (void)heap, (void)visit_blocks, (void)visitor, (void)arg;
     return true;
 }
-/* The oom role is not driven here (its bound is mimalloc's): refuse it. */
-int mi_reserve_os_memory(size_t size, bool commit, bool allow_large) {
-    (void)size, (void)commit, (void)allow_large;
-    return -1;
+/* The oom role is not driven here (its bound is a mimalloc arena): refuse it. */
+size_t mi_arena_min_size(void) { return (size_t)32 << 20; }
+size_t mi_arena_min_alignment(void) { return (size_t)64 << 10; }
+bool mi_manage_os_memory_ex(void *start, size_t size, bool is_committed, bool is_pinned, bool is_zero, int numa_node,
+                            bool exclusive, mi_arena_id_t *arena_id) {
+    (void)start, (void)size, (void)is_committed, (void)is_pinned, (void)is_zero, (void)numa_node, (void)exclusive, (void)arena_id;
+    return false;
 }
-void mi_option_set(mi_option_t option, long value) { (void)option, (void)value; }
+mi_heap_t *mi_heap_new_in_arena(mi_arena_id_t arena_id) { (void)arena_id; return NULL; }
+mi_theap_t *mi_heap_theap(mi_heap_t *heap) { (void)heap; return NULL; }
+mi_theap_t *mi_theap_set_default(mi_theap_t *theap) { (void)theap; return NULL; }
