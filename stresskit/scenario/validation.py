@@ -33,6 +33,7 @@ ACTION_KEYS: dict[str, frozenset[str]] = {
     "epoch_every": frozenset({"retire"}),
     "grace_epochs": frozenset({"reclaim"}),
     "grace": frozenset({"reclaim"}),
+    "limbo": frozenset({"reclaim"}),
     "memory_limit": frozenset({"oom"}),
     "free_fraction": frozenset({"oom"}),
     "edge_probes": frozenset({"produce", "alloc_free"}),
