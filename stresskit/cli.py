@@ -158,8 +158,7 @@ def validate(files: tuple[str, ...], max_memory: int | None) -> None:
             bad += 1
             continue
         click.echo(f"{s.file}: ok ({s.name}: {len(m.roles)} roles, {sum(r.threads for r in m.roles.values())} threads, "
-                   f"{len(s.graph.queues)} queues, {len(s.thresholds)} thresholds)")
-        click.echo(f"  {estimate}")
+                   f"{len(s.graph.queues)} queues, {len(s.thresholds)} thresholds); {estimate}")
     sys.exit(EXIT_USAGE if bad else 0)
 
 
