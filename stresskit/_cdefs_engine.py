@@ -65,6 +65,7 @@ typedef struct sk_role_config {
     int32_t reserved0;
     uint64_t edge_probe_every;
     uint64_t calloc_count_max;
+    uint64_t limbo_max;
 } sk_role_config_t;
 
 typedef struct sk_role_stats {
@@ -141,6 +142,7 @@ sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every);
 int32_t sk_run_add_queue(sk_run_t *run, uint64_t capacity);
 int32_t sk_run_add_role(sk_run_t *run, const sk_role_config_t *config);
 int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops);
+int32_t sk_run_limit_tracked(sk_run_t *run, uint64_t serials);
 void sk_run_start(sk_run_t *run);
 int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t budget_ns);
 void sk_run_request_stop(sk_run_t *run);

@@ -104,17 +104,61 @@ def _load_all(files: tuple[str, ...]):  # noqa: ANN202 - list of CheckedScenario
     return loaded, bad
 
 
+# -- memory ------------------------------------------------------------------------------------
+class _Bytes(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201
+        from stresskit.units import parse_bytes
+
+        try:
+            size = parse_bytes(str(value))
+        except (ValueError, OverflowError) as exc:
+            self.fail(f"expected {exc} (got {value!r})", param, ctx)
+        if size < 1:
+            self.fail(f"expected a positive byte size (got {value!r})", param, ctx)
+        return size
+
+
+MAX_MEMORY_HELP = ("Refuse a scenario whose worst-case memory per worker is above SIZE (e.g. 2GiB; default: "
+                   "50% of physical RAM / the workers running at once).")
+
+
+def _memory_verdict(run, max_memory: int | None) -> tuple[str, str | None]:  # noqa: ANN001 - a RunPlan
+    """(the estimate as text, the one-line refusal or None) for --max-memory."""
+    from stresskit.planner import default_max_memory, format_bytes
+
+    need = run.replicas[0].rss_budget_bytes if run.replicas else 0
+    limit, how = (max_memory, "--max-memory") if max_memory is not None else default_max_memory(run.workers)
+    text = f"worst-case memory per worker: {format_bytes(need)}"
+    if limit is None:
+        return f"{text} (no limit: {how})", None
+    shown = f"--max-memory {format_bytes(limit)}" + ("" if max_memory is not None else f" ({how})")
+    if need > limit:
+        return text, (f"stresskit: {run.scenario.file}: worst-case memory per worker {format_bytes(need)} is above {shown}; "
+                      "lower queue capacities, batches, limbo or memory_limit, run fewer workers at once, or raise --max-memory")
+    return f"{text} (limit {format_bytes(limit)})", None
+
+
 # -- validate ------------------------------------------------------------------------------------
 @main.command()
 @click.argument("files", nargs=-1, required=True)
+@click.option("--max-memory", type=_Bytes(), help=MAX_MEMORY_HELP)
 @guarded
-def validate(files: tuple[str, ...]) -> None:
+def validate(files: tuple[str, ...], max_memory: int | None) -> None:
     """Check scenario FILES without running them (exit 2 if any is invalid)."""
+    from stresskit.planner import plan
+
     loaded, bad = _load_all(files)
     for s in loaded:
         m = s.model
+        estimate, refusal = _memory_verdict(plan(s), max_memory)
+        if refusal is not None:
+            click.echo(refusal, err=True)
+            bad += 1
+            continue
         click.echo(f"{s.file}: ok ({s.name}: {len(m.roles)} roles, {sum(r.threads for r in m.roles.values())} threads, "
-                   f"{len(s.graph.queues)} queues, {len(s.thresholds)} thresholds)")
+                   f"{len(s.graph.queues)} queues, {len(s.thresholds)} thresholds); {estimate}")
     sys.exit(EXIT_USAGE if bad else 0)
 
 
@@ -166,8 +210,9 @@ class _Duration(click.ParamType):
 @click.option("--profile-dir", type=click.Path(), default="stresskit-profile", show_default=True,
               help="Where --profile writes its files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only one status line per scenario.")
+@click.option("--max-memory", type=_Bytes(), help=MAX_MEMORY_HELP)
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
-        json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool) -> None:
+        json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
@@ -184,11 +229,14 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         from stresskit.session import Options, exit_code, prepare_run, run_scenario
 
         overrides = Overrides(seed=seed, ops=ops, duration_s=duration)
-        try:  # overrides that contradict a scenario are refused before anything runs
-            for checked in loaded:
-                plan(checked, overrides)
+        try:  # overrides that contradict a scenario, or plans too large, are refused before anything runs
+            refusals = [r for checked in loaded if (r := _memory_verdict(plan(checked, overrides, workers=workers), max_memory)[1])]
         except PlanError as exc:
             click.echo(f"stresskit: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        for refusal in refusals:
+            click.echo(refusal, err=True)
+        if refusals:
             sys.exit(EXIT_USAGE)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
         opts = Options(overrides, workers, profile, profile_dir)

@@ -82,6 +82,7 @@ CONTRACT_CHECKS = (
 LEDGER_FIELDS = ("allocs", "frees", "usable_allocated", "usable_freed", "enomem_nulls")
 MIMALLOC_VIEW = ("mimalloc_leaked_blocks", "mimalloc_leaked_bytes")
 SERIAL_CAPACITY = 2**32  # handed-off blocks one run can track (sk_engine.h, ownership table)
+_OWN_CHUNK = 1 << 16  # serials a producing thread claims at a time
 
 # mimalloc reads this when the library loads: arenas are then reserved on demand instead of 1 GiB
 # up front, so an RLIMIT_AS bound (which counts reserved address space) is close to its limit.
@@ -157,6 +158,7 @@ def _role_config(ffi, role: RolePlan, queues: dict[str, int], plan: ReplicaPlan)
     cfg.oom_free_fraction = role.oom_free_fraction
     cfg.edge_probe_every = role.edge_probe_every
     cfg.calloc_count_max = role.calloc_count_max
+    cfg.limbo_max = role.limbo if role.action == "reclaim" else 0
     mechanism = str(plan.extra.get("oom_mechanism", "mimalloc-arena"))
     if mechanism not in OOM_MECHANISMS:
         raise EngineError(f"extra.oom_mechanism: expected one of {sorted(OOM_MECHANISMS)}, got {mechanism!r}")
@@ -285,9 +287,11 @@ def run_replica(
             if lib.sk_run_add_role(run, cfg) < 0:
                 raise EngineError(
                     f"role {role.name!r}: the engine rejected it (action {role.action!r} needs "
-                    f"{_needs(role.action)}; threads 1..4096, batch 1..4096, sizes 1..2^40, "
+                    f"{_needs(role.action)}; threads 1..4096, batch 1..65536, sizes 1..2^40, limbo 0..2^24, "
                     f"aligned kinds need a power-of-two alignment in [8, 2^20])"
                 )
+        if plan.tracked_max is not None and lib.sk_run_limit_tracked(run, max(1, plan.tracked_max)) != 0:
+            raise EngineError(f"tracked_max: expected a positive number of blocks, got {plan.tracked_max}")
         if plan.ops is not None and plan.ops < 1:
             raise EngineError(f"ops: expected a positive number of allocations or None, got {plan.ops}")
         ops_target = int(plan.ops) if plan.ops is not None else 0
@@ -417,10 +421,12 @@ def _stop_reason(driver_reason: str, result: ReplicaResult, plan: ReplicaPlan) -
         return driver_reason
     if any(r.threads_done < r.threads for r in result.roles):
         return "short"
+    if result.serials_exhausted:  # producers stopped early, even in a run bounded by time
+        return "exhausted"
     if plan.ops is not None and any(r.action in _ALLOCATING for r in plan.roles):
         done = sum(r.ops for r, p in zip(result.roles, plan.roles, strict=True) if p.action in _ALLOCATING)
         if done < plan.ops:
-            return "exhausted" if result.serials_exhausted else "short"
+            return "short"
     return "completed"
 
 
@@ -534,7 +540,11 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
     result.epochs = int(t.epoch)
     result.elapsed_s = int(t.elapsed_ns) / 1e9
     result.max_threads_inside = int(t.max_threads_inside)
-    result.serials_exhausted = int(t.serials_used) >= SERIAL_CAPACITY
+    # A producer that found no chunk left stops; the others' claimed chunks may be partly unused,
+    # so "spent" is: within one chunk per producing thread of the capacity.
+    capacity = min(SERIAL_CAPACITY, -(-(plan.tracked_max or SERIAL_CAPACITY) // _OWN_CHUNK) * _OWN_CHUNK)
+    producing = sum(r.threads for r in plan.roles if r.action == "produce")
+    result.serials_exhausted = producing > 0 and int(t.serials_used) + _OWN_CHUNK * producing > capacity
     lib.sk_run_checks(run, checks)
     c = checks[0]
     result.checks = {name: int(getattr(c, name)) for name in (*CONTRACT_CHECKS, *LEDGER_FIELDS, *MIMALLOC_VIEW)}

@@ -57,6 +57,7 @@ class RolePlan:
     oom_free_fraction: float = 0.5  # oom
     edge_probe_every: int = 0  # allocating roles: probe a contract edge every N ops (0 = never)
     calloc_count_max: int = 1  # calloc: count factor of cc_calloc(count, size) uniform in [1, N]
+    limbo: int = 0  # reclaim: most blocks a thread holds in its grace period (0: 4 x inbox capacity)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class ReplicaPlan:
     deadline_s: float = 120.0  # the worker is killed past this
     stats: bool = True  # glue statistics on (the glue's books are checked against the engine's)
     rss_budget_bytes: int | None = None  # the worker's peak RSS must stay below (None: no bound)
+    tracked_max: int | None = None  # handed-off blocks the run may track (None: the engine's 2^32)
     extra: dict[str, object] = field(default_factory=dict)
 
 

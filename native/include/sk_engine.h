@@ -67,7 +67,11 @@ enum {
     SK_MAX_QUEUES = 64,       /* per run */
     SK_MAX_THREADS_PER_ROLE = 4096,
     SK_MAX_BATCH = 65536,     /* blocks per burst; stresskit's schema allows the same */
-    SK_MAX_CALLOC_COUNT = 4096 /* most blocks cc_calloc is asked for at once (count factor) */
+    SK_MAX_CALLOC_COUNT = 4096, /* most blocks cc_calloc is asked for at once (count factor) */
+    SK_MIN_LIMBO = 4096,      /* a reclaim thread's limbo holds at least this many blocks... */
+    SK_MAX_LIMBO = 1 << 24,   /* ...and at most this many (sk_role_config_t.limbo_max) */
+    SK_SERIES_MAX = 8192,     /* unreclaimed time series: most points kept (sk_run_sample) */
+    SK_OOM_MAX_LEDGER = 1 << 24 /* most blocks an oom role's ledger remembers */
 };
 
 /* What a role's threads do (see stresskit/plan.py for the meaning of each). */
@@ -135,6 +139,11 @@ typedef struct sk_role_config {
     /* SK_KIND_CALLOC: the count factor of cc_calloc(count, size) is uniform in
      * [1, calloc_count_max] (0 or 1: always 1); the block is count x size bytes. */
     uint64_t calloc_count_max;
+    /* reclaim: most retired blocks one thread holds while they wait out their grace (its limbo).
+     * 0: 4 x the inbox's capacity, clamped to [SK_MIN_LIMBO, SK_MAX_LIMBO]. A full limbo makes
+     * the thread stop popping its inbox (its retirers, then producers, wait on full queues) until
+     * its oldest block is due: the grace is never cut short to make room. */
+    uint64_t limbo_max;
 } sk_role_config_t;
 
 /* A role's counters summed over its threads. Allocation and byte counts include warm-up;
@@ -252,6 +261,12 @@ CC_API int32_t sk_run_add_role(sk_run_t *run, const sk_role_config_t *config);
  * give each of those threads `warmup_ops` warm-up allocations, allocate per-thread state.
  * Returns 0, or -1 if out of memory or called twice. */
 CC_API int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops);
+
+/* Track at most `serials` handed-off blocks (rounded up to whole chunks of 65536; default and
+ * maximum 2^32): the ownership table then never passes serials / 4 bytes. Allocating roles stop
+ * when it is spent, as when 2^32 is. Before sk_run_prepare; returns 0, or -1 (0 serials, or the
+ * run is already prepared). */
+CC_API int32_t sk_run_limit_tracked(sk_run_t *run, uint64_t serials);
 
 /* Set the run's time origin (series timestamps, elapsed). Call right before releasing the threads. */
 CC_API void sk_run_start(sk_run_t *run);

@@ -139,7 +139,7 @@ bool sk_own_transition(sk_run_t *run, uint64_t serial, unsigned from_mask, unsig
 /* A fresh range of 65536 tracked serials for thread t; false when the run's table is full. */
 static bool claim_serials(sk_run_t *run, sk_thread_t *t) {
     uint64_t chunk = atomic_fetch_add_explicit(&run->next_chunk, 1, memory_order_relaxed);
-    if (chunk >= SK_OWN_MAX_CHUNKS) return false;
+    if (chunk >= run->own_chunks_max) return false;
     _Atomic uint64_t *words = calloc(SK_OWN_WORDS, sizeof(uint64_t));
     if (words == NULL) return false;
     atomic_store_explicit(&run->own_dir[chunk], words, memory_order_release);

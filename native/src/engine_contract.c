@@ -266,7 +266,7 @@ uint64_t sk_run_mimalloc_leaks(sk_run_t *run) {
     if (run == NULL || !run->prepared) return 0;
     leak_scan_t s = {.run = run, .threads = run->total_threads};
     uint64_t chunks = atomic_load(&run->next_chunk);
-    s.tracked_end = (chunks > SK_OWN_MAX_CHUNKS ? SK_OWN_MAX_CHUNKS : chunks) << SK_OWN_CHUNK_BITS;
+    s.tracked_end = (chunks > run->own_chunks_max ? run->own_chunks_max : chunks) << SK_OWN_CHUNK_BITS;
     for (uint32_t i = 0; i < run->nroles; i++)
         for (uint32_t j = 0; j < run->roles[i].cfg.threads; j++)
             if (run->roles[i].threads[j].local_serial >= s.local_end)

@@ -97,6 +97,10 @@ struct sk_queue {
     /* Upstream completion: threads of roles whose outbox is this queue, and how many finished. */
     uint64_t upstream_total;
     alignas(SK_CACHE_LINE) _Atomic uint64_t upstream_done;
+    /* Threads of roles whose inbox is this queue, and how many finished: once all have, a push
+     * that finds it full gives up (nobody will pop it again; the drain frees what is left). */
+    uint64_t downstream_total;
+    _Atomic uint64_t downstream_done;
 };
 
 bool sk_queue_init(sk_queue_t *q, uint64_t capacity);
@@ -155,7 +159,8 @@ typedef struct sk_thread {
     /* a block allocated/retired but not yet pushed (queue full at the end of a chunk) */
     bool has_pending;
     sk_entry_t pending;
-    /* reclaim: blocks waiting for their grace, FIFO ring */
+    /* reclaim: blocks waiting for their grace, FIFO ring of limbo_cap (a power of two) slots,
+     * grown on demand up to the role's cfg.limbo_max */
     sk_entry_t *limbo;
     uint64_t limbo_head, limbo_len, limbo_cap;
     /* oom */
@@ -225,9 +230,11 @@ struct sk_run {
     _Atomic uint64_t oom_held_peak;    /* most oom_held ever */
     void *oom_heap;                    /* mi_heap_t in the bound's exclusive arena */
     uint64_t oom_saved_rlimit;         /* RLIMIT_AS mechanism: the limit to restore */
+    uint64_t own_chunks_max; /* sk_run_limit_tracked: at most SK_OWN_MAX_CHUNKS */
     /* driver-only */
     sk_sample_t *series;
     size_t series_len, series_cap;
+    uint64_t series_calls, series_stride; /* sk_run_sample calls; calls per kept point */
     uint64_t reaped_blocks, reaped_bytes, reap_canary, reap_double;
     sk_checks_t drain_checks; /* the drain's frees (driver-only, like the fields above) */
     uint64_t mimalloc_leaked_blocks, mimalloc_leaked_bytes;

@@ -199,9 +199,14 @@ static void *grow_outside_bound(sk_thread_t *t, void *p, size_t size) {
     return grown;
 }
 
+/* The ledger grows with what the role obtains, so it is capped: at SK_OOM_MAX_LEDGER entries
+ * (stresskit refuses at validation a limit that this many blocks of the role's smallest size
+ * cannot reach). A full ledger ends the filling like the safety cap does. */
 static bool keep(sk_thread_t *t, const sk_entry_t *e) {
     if (t->oom_n == t->oom_cap) {
+        if (t->oom_cap >= SK_OOM_MAX_LEDGER) return false;
         uint64_t cap = t->oom_cap ? t->oom_cap * 2 : 4096;
+        if (cap > SK_OOM_MAX_LEDGER) cap = SK_OOM_MAX_LEDGER;
         struct sk_oom_entry *grown = grow_outside_bound(t, t->oom_blocks, cap * sizeof *grown);
         if (grown == NULL) return false;
         t->oom_blocks = grown;

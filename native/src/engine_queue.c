@@ -38,6 +38,8 @@ bool sk_queue_init(sk_queue_t *q, uint64_t capacity) {
     atomic_init(&q->enqueue_pos, 0);
     atomic_init(&q->dequeue_pos, 0);
     atomic_init(&q->upstream_done, 0);
+    q->downstream_total = 0;
+    atomic_init(&q->downstream_done, 0);
     return true;
 }
 

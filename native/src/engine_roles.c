@@ -42,6 +42,8 @@ void sk_thread_finish(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
     t->t_end = sk_now_ns();
     if (r->cfg.outbox >= 0)
         atomic_fetch_add_explicit(&run->queues[r->cfg.outbox].upstream_done, 1, memory_order_release);
+    if (r->cfg.inbox >= 0)
+        atomic_fetch_add_explicit(&run->queues[r->cfg.inbox].downstream_done, 1, memory_order_release);
     sk_atomic_max_u64(&run->t_last_end, t->t_end);
 }
 
@@ -56,6 +58,11 @@ static inline void begin_measure(sk_thread_t *t) {
  * happened before, so a pop that then finds the queue empty means it is drained for good. */
 static inline bool upstream_done(const sk_queue_t *q) {
     return atomic_load_explicit(&((sk_queue_t *)q)->upstream_done, memory_order_acquire) >= q->upstream_total;
+}
+
+/* Whether every thread that pops q has finished: a full q then stays full for good. */
+static inline bool downstream_gone(const sk_queue_t *q) {
+    return atomic_load_explicit(&((sk_queue_t *)q)->downstream_done, memory_order_acquire) >= q->downstream_total;
 }
 
 typedef enum { SK_POP_GOT, SK_POP_RETRY, SK_POP_DRAINED, SK_POP_YIELD } sk_pop_t;
@@ -87,21 +94,22 @@ static void maybe_duplicate(sk_run_t *run, sk_queue_t *q, const sk_entry_t *e) {
         if (atomic_compare_exchange_weak_explicit(&run->dup_pending, &pending, pending - 1,
                                                   memory_order_relaxed, memory_order_relaxed)) {
             uint32_t attempt = 0;
-            while (!sk_queue_try_push(q, e) && !aborted(run)) sk_backoff(attempt++);
+            while (!sk_queue_try_push(q, e) && !aborted(run) && !downstream_gone(q)) sk_backoff(attempt++);
             return;
         }
     }
 }
 
 /* Push t's pending entry to the role's outbox. Returns 1 when pushed, 0 when the budget ran out
- * first and -1 on abort (the entry stays pending either way; sk_run_drain frees it if need be).
+ * first and -1 on abort or when nobody will pop the queue again (a reclaimer that left its limbo
+ * to the drain after a stop); the entry stays pending then, and sk_run_drain frees it.
  * `timed_since` (0 = untimed) is when the hand-off started. */
 static int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline, uint64_t timed_since) {
     sk_queue_t *q = &run->queues[r->cfg.outbox];
     uint32_t attempt = 0;
     while (!sk_queue_try_push(q, &t->pending)) {
         t->full_retries++;
-        if (aborted(run)) return -1;
+        if (aborted(run) || downstream_gone(q)) return -1;
         if (sk_now_ns() >= deadline) return 0;
         sk_backoff(attempt++);
     }
@@ -251,27 +259,35 @@ static SK_NOINLINE int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t 
     return 1;
 }
 
-static bool limbo_push(sk_thread_t *t, const sk_entry_t *e) {
-    if (t->limbo_len == t->limbo_cap) {
-        uint64_t cap = t->limbo_cap ? t->limbo_cap * 2 : 1024;
-        sk_entry_t *grown = malloc(cap * sizeof *grown);
-        if (grown == NULL) return false;
-        for (uint64_t i = 0; i < t->limbo_len; i++)
-            grown[i] = t->limbo[(t->limbo_head + i) & (t->limbo_cap - 1)];
-        free(t->limbo);
-        t->limbo = grown;
-        t->limbo_cap = cap;
-        t->limbo_head = 0;
-    }
-    t->limbo[(t->limbo_head + t->limbo_len) & (t->limbo_cap - 1)] = *e;
-    t->limbo_len++;
+/* Room for one more block in t's limbo: grow the ring (doubling) up to the role's limbo_max.
+ * False when it is full at its cap, or could not grow: the caller then leaves the block in the
+ * queue. Freeing a block before its grace to make room would be the very bug an SMR test looks
+ * for, so a full limbo back-pressures instead: the inbox fills, retirers and producers wait. */
+static bool limbo_room(const sk_role_t *r, sk_thread_t *t) {
+    if (t->limbo_len < t->limbo_cap) return true;
+    if (t->limbo_cap >= r->cfg.limbo_max) return false;
+    uint64_t cap = t->limbo_cap * 2;
+    if (cap > r->cfg.limbo_max) cap = r->cfg.limbo_max;
+    /* the ring indexes with a mask: keep a power of two (limbo_max need not be one) */
+    while (cap & (cap - 1)) cap &= cap - 1;
+    if (cap <= t->limbo_cap) return false;
+    sk_entry_t *grown = malloc(cap * sizeof *grown);
+    if (grown == NULL) return false;
+    for (uint64_t i = 0; i < t->limbo_len; i++) grown[i] = t->limbo[(t->limbo_head + i) & (t->limbo_cap - 1)];
+    free(t->limbo);
+    t->limbo = grown;
+    t->limbo_cap = cap;
+    t->limbo_head = 0;
     return true;
 }
 
 /* The SMR poll: retired blocks wait in this thread's FIFO limbo list until they are both
  * grace_epochs epochs and grace_ns nanoseconds old. The list is in arrival order, which is
  * nearly retire order; the poll stops at the first block not old enough, so a block is never
- * freed early (it may wait a little longer than needed behind a younger one, as in real SMR). */
+ * freed early (it may wait a little longer than needed behind a younger one, as in real SMR).
+ * Once the run is told to stop, blocks still waiting are left to sk_run_drain (counted as
+ * reaped, never as freed early) as soon as the inbox is drained for good or the limbo is full:
+ * with a long grace, waiting it out would hold the end of the run for up to the grace. */
 static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
     sk_queue_t *in = &run->queues[r->cfg.inbox];
     uint32_t attempt = 0;
@@ -280,17 +296,10 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
         bool done = upstream_done(in);
         uint64_t got = 0;
         sk_entry_t e;
-        while (got < r->cfg.batch) {
+        while (got < r->cfg.batch && limbo_room(r, t)) {
             if (!sk_queue_try_pop(in, &e)) break;
-            if (!limbo_push(t, &e)) {
-                /* Out of bookkeeping memory: this block is freed now rather than lost. Its grace
-                 * is not honoured, which min_age_at_free_ns then shows. */
-                if (take_for_free(run, t, &e)) {
-                    if (e.t_ns != 0) sk_unreclaimed_release(run, t, &e, sk_now_ns());
-                    sk_block_free(run, r, t, &e, false);
-                }
-                continue;
-            }
+            t->limbo[(t->limbo_head + t->limbo_len) & (t->limbo_cap - 1)] = e;
+            t->limbo_len++;
             got++;
         }
         if (got > 0) begin_measure(t);
@@ -320,7 +329,9 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
             t->ops++;
         }
         if (got == 0 && freed == 0) {
-            if (t->limbo_len == 0 && done) break;
+            /* After a stop, a full limbo may wait out a long grace with its retirers blocked
+             * behind it: leave what waits to the drain rather than hold the run's end. */
+            if (stopping(run) ? done || !limbo_room(r, t) : done && t->limbo_len == 0) break;
             if (blocked_by_epoch && got == 0) {
                 /* Idle and waiting on the epoch: advance it so nothing starves once the retirers
                  * are quiet (the CAS keeps several idle reclaimers from racing it ahead). */

@@ -48,7 +48,16 @@ sk_run_t *sk_run_create(uint64_t seed, uint32_t latency_sample_every) {
     atomic_init(&run->oom_held, 0);
     atomic_init(&run->oom_held_at_null, 0);
     atomic_init(&run->oom_held_peak, 0);
+    run->own_chunks_max = SK_OWN_MAX_CHUNKS;
+    run->series_stride = 1;
     return run;
+}
+
+int32_t sk_run_limit_tracked(sk_run_t *run, uint64_t serials) {
+    if (run == NULL || run->prepared || serials == 0) return -1;
+    uint64_t chunks = (serials >> SK_OWN_CHUNK_BITS) + ((serials & ((UINT64_C(1) << SK_OWN_CHUNK_BITS) - 1)) != 0);
+    run->own_chunks_max = chunks < SK_OWN_MAX_CHUNKS ? chunks : SK_OWN_MAX_CHUNKS;
+    return 0;
 }
 
 int32_t sk_run_add_queue(sk_run_t *run, uint64_t capacity) {
@@ -79,6 +88,7 @@ static bool config_ok(const sk_run_t *run, const sk_role_config_t *c) {
         if (c->size_kind == SK_SIZE_CHOICE && (!isfinite(c->size_weights[i]) || c->size_weights[i] < 0))
             return false;
     }
+    if (c->limbo_max > SK_MAX_LIMBO) return false;
     if (c->calloc_count_max > SK_MAX_CALLOC_COUNT || (c->calloc_count_max > 1 && c->kind != SK_KIND_CALLOC)) return false;
     for (uint32_t i = 0; c->calloc_count_max > 1 && i < used; i++)
         if (c->size_values[i] > max_size / c->calloc_count_max) return false;
@@ -116,6 +126,10 @@ int32_t sk_run_add_role(sk_run_t *run, const sk_role_config_t *config) {
         }
         r->total_weight = acc;
     }
+    if (r->cfg.action == SK_ACT_RECLAIM && r->cfg.limbo_max == 0) {
+        uint64_t derived = 4 * run->queues[r->cfg.inbox].mask + 4; /* 4 x the inbox's capacity */
+        r->cfg.limbo_max = derived < SK_MIN_LIMBO ? SK_MIN_LIMBO : derived > SK_MAX_LIMBO ? SK_MAX_LIMBO : derived;
+    }
     atomic_init(&r->inside, 0);
     atomic_init(&r->max_inside, 0);
     return (int32_t)run->nroles++;
@@ -129,6 +143,7 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
     for (uint32_t i = 0; i < run->nroles; i++) {
         const sk_role_config_t *c = &run->roles[i].cfg;
         if (c->outbox >= 0) run->queues[c->outbox].upstream_total += c->threads;
+        if (c->inbox >= 0) run->queues[c->inbox].downstream_total += c->threads;
         if (allocating(c->action)) alloc_threads += c->threads;
         if (c->action == SK_ACT_OOM) run->oom_threads += c->threads;
         run->total_threads += c->threads;
@@ -163,6 +178,15 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
                 t->buf = malloc(r->cfg.batch * sizeof(sk_entry_t));
                 if (t->buf == NULL) return -1;
             }
+            if (r->cfg.action == SK_ACT_RECLAIM) {
+                /* The first slots now: a limbo that could not grow at run time must still have
+                 * room to make progress (it then back-pressures at this size). */
+                uint64_t first = 1024;
+                while (first > 1 && first > r->cfg.limbo_max) first >>= 1;
+                t->limbo = malloc(first * sizeof(sk_entry_t));
+                if (t->limbo == NULL) return -1;
+                t->limbo_cap = first;
+            }
         }
     }
     run->timer_overhead_ns = sk_timer_overhead_ns();
@@ -184,17 +208,37 @@ void sk_run_abort(sk_run_t *run) {
     atomic_store(&run->abort_now, true);
 }
 
+/* The series keeps at most SK_SERIES_MAX points however long the run: point i stands for the
+ * calls [i * stride, (i + 1) * stride) and holds the latest of them, so the last sample taken is
+ * always the last point. When the points run out, neighbours merge (stride doubles): the series
+ * still spans the whole run, at half the resolution. Peaks and the time-weighted average come
+ * from exact counters, not from these points, so merging loses only plotting detail. */
 void sk_run_sample(sk_run_t *run) {
     if (run == NULL) return;
-    if (run->series_len == run->series_cap) {
+    uint64_t slot = run->series_calls / run->series_stride;
+    if (slot > run->series_len) slot = run->series_len; /* after a failed growth: no gap */
+    if (slot >= SK_SERIES_MAX) {
+        for (size_t i = 0; i < SK_SERIES_MAX / 2; i++) run->series[i] = run->series[2 * i + 1];
+        run->series_len = SK_SERIES_MAX / 2;
+        run->series_stride *= 2;
+        slot = run->series_calls / run->series_stride;
+    }
+    if (slot >= run->series_len && run->series_len == run->series_cap) {
         size_t cap = run->series_cap ? run->series_cap * 2 : 256;
         sk_sample_t *grown = realloc(run->series, cap * sizeof *grown);
-        if (grown == NULL) return; /* a missing sample, not a failure of the run */
-        run->series = grown;
-        run->series_cap = cap;
+        if (grown != NULL) {
+            run->series = grown;
+            run->series_cap = cap;
+        } else if (run->series_len == 0) {
+            return; /* a missing sample, not a failure of the run */
+        } else {
+            slot = run->series_len - 1; /* out of memory: the last point follows the latest */
+        }
     }
+    run->series_calls++;
     uint64_t now = sk_now_ns();
-    run->series[run->series_len++] = (sk_sample_t){
+    if (slot >= run->series_len) run->series_len = slot + 1;
+    run->series[slot] = (sk_sample_t){
         .t_ns = now > run->t0 ? now - run->t0 : 0,
         .blocks = atomic_load_explicit(&run->unreclaimed_blocks, memory_order_relaxed),
         .bytes = atomic_load_explicit(&run->unreclaimed_bytes, memory_order_relaxed),
@@ -380,6 +424,7 @@ void sk_run_destroy(sk_run_t *run) {
             for (uint32_t j = 0; j < r->cfg.threads; j++) {
                 free(r->threads[j].hist);
                 free(r->threads[j].buf);
+                free(r->threads[j].limbo);
             }
             sk_aligned_free(r->threads);
         }

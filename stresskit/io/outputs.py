@@ -78,6 +78,7 @@ def _lstat(path: Path) -> os.stat_result | None:
 # -- locks held until the process exits ---------------------------------------------------------
 _HELD: dict[str, tuple[int, str]] = {}  # lock file -> (fd, option that claimed it)
 _CLAIMED: dict[str, str] = {}  # real path of an output -> option that claimed it
+_CREATED: list[Path] = []  # directories a claim created: removed at release if nothing was written
 
 
 def release_all() -> None:
@@ -97,6 +98,13 @@ def _release_all() -> None:
         os.close(fd)
         del _HELD[lock_path]
     _CLAIMED.clear()
+    # A profile directory made for a run that wrote nothing into it (interrupted before the
+    # profiler had samples, py-spy missing) would be left empty: it was never the user's.
+    while _CREATED:
+        try:
+            os.rmdir(_CREATED.pop())
+        except OSError:
+            pass  # not empty (or gone): it is kept
 
 
 atexit.register(_release_all)
@@ -249,6 +257,8 @@ def claim_dir(option: str, path: str | Path | None, files: Iterable[str] = ()) -
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise OutputError(option, path, f"expected a directory or a new path, not {_kind(st.st_mode) if not stat.S_ISREG(st.st_mode) else 'a regular file'}")
     _make_dir(option, path, path)
+    if st is None and path not in _CREATED:
+        _CREATED.append(path)
     _probe(option, path, path)
     _lock(option, path, str(path / DIR_LOCK_NAME))
     for name in files:

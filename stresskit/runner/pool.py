@@ -46,6 +46,7 @@ class _Active:
     conn: Any
     started: float
     deadline_s: float
+    rss_budget: int | None = None
     go_sent: float | None = None
     last_rss_sample: float = 0.0
     killed_for: str = ""
@@ -152,7 +153,7 @@ class Supervisor:
         child.close()
         rec = self.records[plan.replica]
         rec.pid = proc.pid
-        self.active[plan.replica] = _Active(rec, proc, parent, time.monotonic(), plan.deadline_s)
+        self.active[plan.replica] = _Active(rec, proc, parent, time.monotonic(), plan.deadline_s, plan.rss_budget_bytes)
         self.on_event("started", rec)
 
     def _send(self, act: _Active, msg: tuple[Any, ...]) -> None:
@@ -206,7 +207,13 @@ class Supervisor:
             rec.signal = _signal_name(-code)
         elif code is not None:
             rec.exitcode = code
-        if act.killed_for:
+        if act.killed_for == "over_budget":
+            from stresskit.planner import format_bytes
+
+            rec.status = "over_budget"
+            rec.error = (f"RSS {format_bytes(act.extra['rss'])} passed its budget {format_bytes(act.rss_budget or 0)}; "
+                         "killed (docs/scenarios.md, Memory)")
+        elif act.killed_for:
             rec.status = "timeout" if act.killed_for == "deadline" else "interrupted"
             rec.error = (
                 f"killed after the {act.deadline_s:g} s deadline (load.deadline)"
@@ -252,6 +259,10 @@ class Supervisor:
                 rss = _proc_peak_rss(act.process.pid)
                 if rss is not None:
                     act.extra["rss"] = rss
+                    # A worker past its plan's worst case is stopped before it can take the
+                    # machine (its peak, VmHWM: a spike between samples counts too).
+                    if act.rss_budget is not None and rss > act.rss_budget:
+                        self._kill(act, "over_budget")
                 act.last_rss_sample = now
             begun = act.go_sent or (act.started + STARTUP_ALLOWANCE_S)
             if now - begun > act.deadline_s:

@@ -8,8 +8,9 @@ Protocol (tuples over a duplex multiprocess Pipe):
 
 Testing hook (documented in docs/exit-codes.md): STRESSKIT_TEST_CRASH="REPLICA:MODE:DELAY_S" makes
 the worker running replica REPLICA, DELAY_S seconds after it starts the replica, do MODE: ``kill``
-(SIGKILL itself), ``segv``, ``abort``, ``hang`` (stop responding; the deadline must end it) or
-``raise`` (a Python exception). Crash containment is tested with it; it does nothing when unset.
+(SIGKILL itself), ``segv``, ``abort``, ``hang`` (stop responding; the deadline must end it),
+``raise`` (a Python exception) or ``grow`` (take 512 MiB more memory every second, written, until
+killed: the supervisor's RSS budget must stop it). Crash containment is tested with it; it does nothing when unset.
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ def _arm_crash_hook(replica: int) -> None:
     if mode == "raise":
         time.sleep(delay_s)
         raise RuntimeError(f"{CRASH_HOOK_ENV} asked replica {replica} to raise")
+    if mode == "grow":
+        def grow() -> None:
+            time.sleep(delay_s)
+            held = []
+            while True:
+                held.append(b"\x01" * (64 << 20))  # written: resident, not merely reserved
+                time.sleep(0.125)
+
+        threading.Thread(target=grow, name="stresskit-test-grow", daemon=True).start()
+        return
     sig = {"kill": signal.SIGKILL, "segv": signal.SIGSEGV, "abort": signal.SIGABRT}.get(mode)
     if sig is not None:
         timer = threading.Timer(delay_s, os.kill, (os.getpid(), sig))

@@ -19,10 +19,7 @@ MAX_THREADS_TOTAL = 1024
 MAX_ROLES = 64
 MAX_BLOCK_BYTES = 1 << 30
 MAX_ALIGNMENT = 1 << 20
-# The native engine's SK_MAX_BATCH (native/include/sk_engine.h) is 4096 on this branch and is being
-# raised to 65536 on main; this bound and docs/scenarios.md already say 65536, the value after
-# that merge (until then a batch of 4097..65536 validates and the worker fails, exit 3).
-MAX_BATCH = 65536
+MAX_BATCH = 65536  # native SK_MAX_BATCH
 MAX_QUEUE_CAPACITY = 1 << 22
 MAX_OPS = 10**11
 MAX_DURATION_S = 3600.0
@@ -34,6 +31,13 @@ MAX_MEMORY_LIMIT = 1 << 40
 MIN_MEMORY_LIMIT = 32 << 20
 MEMORY_LIMIT_RAM_SHARE = 0.5
 MAX_CALLOC_COUNT = 4096  # native SK_MAX_CALLOC_COUNT
+MAX_FLOWS = 256
+# What grows with time inside a worker is capped (docs/scenarios.md, Memory); each is the native
+# engine's constant of the same name in native/include/sk_engine.h (tests check they agree).
+MIN_LIMBO = 4096  # SK_MIN_LIMBO: a reclaim thread's limbo holds at least ...
+MAX_LIMBO = 1 << 24  # SK_MAX_LIMBO: ... and at most this many retired blocks
+SERIES_MAX_POINTS = 8192  # SK_SERIES_MAX: points of the unreclaimed time series
+OOM_MAX_LEDGER = 1 << 24  # SK_OOM_MAX_LEDGER: blocks an oom role's ledger remembers
 
 ROLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"
 
@@ -165,6 +169,11 @@ class Role(_Strict):
         None, ge=1, le=MAX_CALLOC_COUNT,
         description="alloc = 'calloc': the count factor of cc_calloc(count, size) is uniform in [1, N] (default 1)",
     )
+    limbo: Count | None = Field(
+        None, ge=1, le=MAX_LIMBO,
+        description="reclaim: most retired blocks each thread holds while they wait out their grace (default: 4 x the "
+        f"inbox's capacity, within [{MIN_LIMBO}, {MAX_LIMBO}]); a full limbo back-pressures the retirers",
+    )
 
 
 class Flow(_Strict):
@@ -234,7 +243,7 @@ class Scenario(_Strict):
     description: str = Field("", max_length=500, description="one line, shown by `stresskit list`")
     load: Load = Field(default_factory=Load)
     roles: dict[Annotated[str, Field(pattern=ROLE_NAME_PATTERN)], Role] = Field(min_length=1, max_length=MAX_ROLES)
-    flows: list[Flow] = Field(default_factory=list, max_length=256)
+    flows: list[Flow] = Field(default_factory=list, max_length=MAX_FLOWS)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     checks: Checks = Field(default_factory=Checks, description="built-in safety checks to skip")
     profile: bool = Field(False, description="sample workers with py-spy, like `run --profile`")

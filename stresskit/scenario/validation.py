@@ -12,6 +12,7 @@ from stresskit.plan import duration_fits, engine_deadline_s
 from stresskit.scenario.errors import ScenarioError, format_path, shown
 from stresskit.scenario.model import (
     MAX_BLOCK_BYTES,
+    OOM_MAX_LEDGER,
     ALLOCATING_ACTIONS,
     FREEING_ACTIONS,
     INBOX_ACTIONS,
@@ -33,6 +34,7 @@ ACTION_KEYS: dict[str, frozenset[str]] = {
     "epoch_every": frozenset({"retire"}),
     "grace_epochs": frozenset({"reclaim"}),
     "grace": frozenset({"reclaim"}),
+    "limbo": frozenset({"reclaim"}),
     "memory_limit": frozenset({"oom"}),
     "free_fraction": frozenset({"oom"}),
     "edge_probes": frozenset({"produce", "alloc_free"}),
@@ -113,6 +115,12 @@ def check_roles(file: str, s: Scenario) -> None:
                         f"{role.calloc_count} x {largest_size(role.sizes):,}", True)
         if role.action == "oom" and role.memory_limit is None:
             raise _fail(file, ("roles", name, "memory_limit"), "a memory bound like \"256MiB\" for action 'oom'")
+        if role.action == "oom" and role.memory_limit > (OOM_MAX_LEDGER // 2) * smallest_size(role.sizes):
+            # the ledger (one slot per block obtained) must outlast the bound, with room for slack
+            raise _fail(file, ("roles", name, "memory_limit"),
+                        f"at most {OOM_MAX_LEDGER // 2:,} blocks of the smallest size ({smallest_size(role.sizes):,} B), the oom ledger's "
+                        f"half: {(OOM_MAX_LEDGER // 2) * smallest_size(role.sizes):,} bytes; raise the smallest size or lower the limit",
+                        f"{role.memory_limit:,}", True)
         total += role.threads
     if total > MAX_THREADS_TOTAL:
         raise _fail(file, ("roles",), f"at most {MAX_THREADS_TOTAL} threads over all roles", f"{total}", True)
@@ -124,6 +132,10 @@ def check_roles(file: str, s: Scenario) -> None:
             f"no other role beside an 'oom' role ({oom[0]}): its memory bound applies to the whole worker; "
             "put this role in another scenario", s.roles[others[0]].action,
         )
+
+
+def smallest_size(sizes: Sizes) -> int:
+    return max(16, int(sizes.size or sizes.min or min(sizes.values or [16])))
 
 
 def largest_size(sizes: Sizes) -> int:
