@@ -26,7 +26,8 @@ THREADS = (1, 2, 4, 8)
 SKIP = {(1024, 16)}
 
 CELL = r"""
-import json, resource, sys
+import json, sys
+from stresskit.runner.worker import peak_rss_bytes
 from stresskit.engine import run_replica
 from stresskit.plan import ReplicaPlan, RolePlan, SizeDistribution
 limit, block, threads = (int(x) for x in sys.argv[1:4])
@@ -36,7 +37,7 @@ r = run_replica(plan)
 o = r.oom
 print(json.dumps({"applied": o.limit_applied, "reached": o.bound_reached, "first_null": o.bytes_before_null,
                   "peak": o.peak_bytes, "recovered": o.recovered, "cap": o.hit_safety_cap,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  "rss": peak_rss_bytes()}))
 """
 
 

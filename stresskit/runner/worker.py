@@ -39,12 +39,25 @@ def resolve_engine(ref: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), func)
 
 
+def peak_rss_bytes() -> int:
+    """This process's own peak RSS. On Linux from VmHWM: ru_maxrss also keeps the peak of the
+    image replaced by exec, i.e. of the parent at fork time (a worker started by a large
+    supervisor, or a child of a test runner, would otherwise inherit its size)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+
+
 def _usage(start_wall: float, start: resource.struct_rusage) -> dict[str, float]:
     now = resource.getrusage(resource.RUSAGE_SELF)
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    scale = 1 if sys.platform == "darwin" else 1024
     return {
-        "peak_rss_bytes": float(now.ru_maxrss * scale),
+        "peak_rss_bytes": float(peak_rss_bytes()),
         "cpu_s": (now.ru_utime - start.ru_utime) + (now.ru_stime - start.ru_stime),
         "elapsed_s": time.monotonic() - start_wall,
     }

@@ -17,7 +17,8 @@ from stresskit.engine import OOM_WORKER_ENV
 MiB = 1 << 20
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
+from stresskit.runner.worker import peak_rss_bytes
 from dataclasses import asdict
 from stresskit.engine import run_replica
 from stresskit.plan import ReplicaPlan, RolePlan, SizeDistribution
@@ -28,7 +29,7 @@ plan = ReplicaPlan(scenario="oom", replica=0, seed=1, ops=None, roles=(
     RolePlan("oom", "oom", threads, sizes=sizes, memory_limit_bytes=limit, oom_free_fraction=0.5),),
     extra={"oom_mechanism": mechanism})
 result = run_replica(plan)
-peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the replica's, as a worker's
+peak_rss = peak_rss_bytes()  # the replica's, as a worker measures it
 Allocator().alloc(limit + (8 << 20)).free()  # the bound is lifted afterwards: more than it works again
 out = asdict(result)
 out["peak_rss"] = peak_rss

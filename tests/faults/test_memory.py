@@ -68,7 +68,7 @@ to = "c"
 
 def test_an_oom_limit_its_ledger_cannot_reach_is_refused(tmp_path: Path) -> None:
     sc = tmp_path / "oom.toml"
-    sc.write_text('[roles.hog]\naction = "oom"\nsizes = 16\nmemory_limit = "1TiB"\n')
+    sc.write_text('[roles.hog]\naction = "oom"\nsizes = 16\nmemory_limit = "1GiB"\n')  # within RAM, beyond the ledger
     run = stresskit("validate", str(sc))
     assert run.returncode == 2
     (line,) = run.lines()
