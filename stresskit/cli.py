@@ -98,8 +98,9 @@ def _load_all(files: tuple[str, ...]):  # noqa: ANN202 - list of CheckedScenario
     for f in files:
         try:
             loaded.append(load(_resolve(f)))
-        except ScenarioError as err:
-            click.echo(err.line(), err=True)
+        except ScenarioError as err:  # every problem of the file, one line each
+            for line in err.lines():
+                click.echo(line, err=True)
             bad += 1
     return loaded, bad
 
@@ -109,7 +110,8 @@ def _load_all(files: tuple[str, ...]):  # noqa: ANN202 - list of CheckedScenario
 @click.argument("files", nargs=-1, required=True)
 @guarded
 def validate(files: tuple[str, ...]) -> None:
-    """Check scenario FILES without running them (exit 2 if any is invalid)."""
+    """Check scenario FILES without running them: one line per problem of every file on stderr,
+    `FILE: key.path: what was expected (got X)`; exit 2 if any file is invalid."""
     loaded, bad = _load_all(files)
     for s in loaded:
         m = s.model
