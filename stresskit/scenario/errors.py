@@ -90,9 +90,8 @@ class ScenarioErrors(ScenarioError):
         return shown_lines
 
 
-def raise_all(problems: Sequence[ScenarioError]) -> None:
-    """Raise nothing, the one problem, or all of them."""
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise ScenarioErrors(problems)
+def combined(problems: Sequence[ScenarioError]) -> ScenarioError | None:
+    """No problem: None; one: itself; several: a ScenarioErrors holding them all."""
+    if not problems:
+        return None
+    return problems[0] if len(problems) == 1 else ScenarioErrors(problems)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from stresskit.io.inputs import MAX_SCENARIO_BYTES, InputError, TomlShapeError, check_toml_shape, read_bounded
-from stresskit.scenario.errors import ScenarioError, format_path, raise_all, shown
+from stresskit.scenario.errors import ScenarioError, combined, format_path, shown
 from stresskit.scenario.model import Scenario
 
 if sys.version_info >= (3, 11):
@@ -146,14 +146,16 @@ def _expected(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
 def load_scenario(path: Path | str) -> tuple[Scenario, dict[str, Any]]:
     """Read and type-check a scenario file. Returns the model and the raw TOML (for key paths).
     Raises ScenarioError for a file that cannot be read or parsed (nothing else can be checked
-    then), ScenarioErrors with one entry per key for a document the model rejects."""
+    then); for a document the model rejects, one per wrong key (ScenarioErrors when several)."""
     path = Path(path)
     raw = read_toml(path)
     try:
         return Scenario.model_validate(raw), raw
     except ValidationError as exc:
-        raise_all(_all_errors(str(path), raw, exc))
-        raise  # pragma: no cover - a ValidationError always holds at least one error
+        error = combined(_all_errors(str(path), raw, exc))
+        if error is None:  # pragma: no cover - a ValidationError holds at least one error
+            raise
+        raise error from None
 
 
 def _all_errors(name: str, raw: dict[str, Any], exc: ValidationError) -> list[ScenarioError]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from stresskit.metrics import known_metrics
 from stresskit.plan import duration_fits, engine_deadline_s
-from stresskit.scenario.errors import ScenarioError, format_path, raise_all, shown
+from stresskit.scenario.errors import ScenarioError, combined, format_path, shown
 from stresskit.scenario.model import (
     MAX_BLOCK_BYTES,
     ALLOCATING_ACTIONS,
@@ -274,6 +274,8 @@ def check(file: str, s: Scenario, default_name: str) -> CheckedScenario:
     problems.extend(load_problems(file, s))
     graph = _drain(graph_problems(file, s), problems)
     thresholds = _drain(threshold_problems(file, s), problems)
-    raise_all(problems)
+    error = combined(problems)
+    if error is not None:
+        raise error
     assert isinstance(graph, Graph) and isinstance(thresholds, list)
     return CheckedScenario(file=file, name=s.name or default_name, model=s, graph=graph, thresholds=tuple(thresholds))
