@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import stresskit as stresskit_package
 from stresskit.cli import main
 
 from scenario_helpers import stresskit
@@ -57,6 +58,9 @@ def test_engine_missing_is_cannot_run_exit_3(monkeypatch: pytest.MonkeyPatch) ->
     broken.__file__ = "/nowhere/engine.py"
     broken.__spec__ = importlib.machinery.ModuleSpec("stresskit.engine", None)
     monkeypatch.setitem(sys.modules, "stresskit.engine", broken)
+    # `import stresskit.engine` may answer from the package's attribute (an earlier import) before
+    # looking at sys.modules, depending on the Python version: replace both.
+    monkeypatch.setattr(stresskit_package, "engine", broken, raising=False)
     result = CliRunner().invoke(main, ["doctor", "--no-attach"])
     assert result.exit_code == 3, result.output
     assert "run_replica MISSING   <- cannot run" in result.stdout
