@@ -1,6 +1,6 @@
 """C declarations of the native library, for cffi (ABI mode: no compiler needed at import).
 
-Mirrors native/include/{cc_alloc.h,cc_alloc_testing.h,sk_batch.h}; tests/test_binding.py checks that
+Mirrors native/include/{cc_alloc.h,cc_alloc_testing.h,sk_batch.h}; tests/glue/test_binding.py checks that
 every exported function of those headers is declared here. `_Atomic` fields are declared as their
 plain type (same size and layout).
 """

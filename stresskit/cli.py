@@ -1,7 +1,8 @@
 """The `stresskit` command. click: subcommands, typed options and --help for free.
 
 Exit codes (docs/exit-codes.md): 0 all thresholds pass · 1 a threshold failed · 2 invalid input or
-usage · 3 a worker crashed or infrastructure failed · 130 interrupted (Ctrl-C).
+usage · 3 a worker crashed or infrastructure failed · 4 (`doctor` only) can run but cannot profile ·
+130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 from stresskit._version import __version__
 
 EXIT_USAGE, EXIT_ERROR = 2, 3
+EXIT_NO_PROFILER = 4  # doctor only: everything needed to run works, profiling does not
 DEBUG_ENV = "STRESSKIT_DEBUG"
 
 
@@ -98,8 +100,9 @@ def _load_all(files: tuple[str, ...]):  # noqa: ANN202 - list of CheckedScenario
     for f in files:
         try:
             loaded.append(load(_resolve(f)))
-        except ScenarioError as err:
-            click.echo(err.line(), err=True)
+        except ScenarioError as err:  # every problem of the file, one line each
+            for line in err.lines():
+                click.echo(line, err=True)
             bad += 1
     return loaded, bad
 
@@ -146,7 +149,9 @@ def _memory_verdict(run, max_memory: int | None) -> tuple[str, str | None]:  # n
 @click.option("--max-memory", type=_Bytes(), help=MAX_MEMORY_HELP)
 @guarded
 def validate(files: tuple[str, ...], max_memory: int | None) -> None:
-    """Check scenario FILES without running them (exit 2 if any is invalid)."""
+    """Check scenario FILES without running them: one line per problem of every file on stderr,
+    `FILE: key.path: what was expected (got X)`; exit 2 if any file is invalid. Each valid file's
+    line gives the plan's worst-case memory per worker (refused above --max-memory)."""
     from stresskit.planner import plan
 
     loaded, bad = _load_all(files)
@@ -277,17 +282,24 @@ def _require_native() -> None:
 
 
 # -- doctor --------------------------------------------------------------------------------------
-@main.command()
+@main.command(epilog="Exit 0: stresskit can run and profile. Exit 3: it cannot run scenarios (native library "
+              "missing or broken, engine missing, no shipped scenarios). Exit 4: it can run but cannot profile "
+              "(py-spy missing, or it may not attach: `run --profile` would report no hotspots). "
+              "See docs/exit-codes.md.")
 @click.option("--no-attach", is_flag=True, help="Skip the py-spy attach test.")
 @guarded
 def doctor(no_attach: bool) -> None:
     """Show what stresskit runs on: native library, versions, cache line, py-spy, engine."""
-    problems = 0
+    # Two kinds of trouble, two exit codes: without the library or the engine nothing can run
+    # (exit 3); without py-spy only --profile is lost, which many users never ask for (exit 4).
+    cannot_run: list[str] = []
+    cannot_profile: list[str] = []
 
-    def show(key: str, value: str, ok: bool = True) -> None:
-        nonlocal problems
-        problems += 0 if ok else 1
-        click.echo(f"{key + ':':<22} {value}{'' if ok else '   <- problem'}")
+    def show(key: str, value: str, kind: list[str] | None = None) -> None:
+        if kind is not None:
+            kind.append(key)
+        mark = "" if kind is None else "   <- cannot run" if kind is cannot_run else "   <- cannot profile"
+        click.echo(f"{key + ':':<22} {value}{mark}")
 
     show("stresskit", __version__)
     show("python", f"{sys.version.split()[0]} ({sys.executable})")
@@ -302,24 +314,26 @@ def doctor(no_attach: bool) -> None:
         show("mimalloc version", f"{mi // 10000}.{mi // 100 % 100}.{mi % 100}")
         show("cache line size", f"{int(lib.lib.cc_cache_line_size())} bytes")
     except Exception as exc:  # noqa: BLE001 - doctor reports every failure as a line
-        show("native library", f"not loaded: {exc}", ok=False)
+        show("native library", f"not loaded: {exc}", cannot_run)
     engine = importlib.util.find_spec("stresskit.engine")
     if engine is None:
-        show("engine", "stresskit.engine is missing: `stresskit run` cannot run scenarios", ok=False)
+        show("engine", "stresskit.engine is missing: `stresskit run` cannot run scenarios", cannot_run)
     else:
         try:
             import stresskit.engine as eng
 
-            show("engine", f"{eng.__file__}: run_replica {'present' if hasattr(eng, 'run_replica') else 'MISSING'}", ok=hasattr(eng, "run_replica"))
+            present = hasattr(eng, "run_replica")
+            show("engine", f"{eng.__file__}: run_replica {'present' if present else 'MISSING'}", None if present else cannot_run)
         except Exception as exc:  # noqa: BLE001
-            show("engine", f"import failed: {type(exc).__name__}: {exc}", ok=False)
+            show("engine", f"import failed: {type(exc).__name__}: {exc}", cannot_run)
     from stresskit import profiling
     from stresskit.runner.pool import START_METHOD
 
     show("worker start method", START_METHOD)
     spy = profiling.py_spy()
     if spy is None:
-        show("py-spy", "not installed: --profile will report no hotspots (pip install py-spy)", ok=False)
+        where = f"${profiling.PY_SPY_ENV} is not an executable" if os.environ.get(profiling.PY_SPY_ENV) else "not installed"
+        show("py-spy", f"{where}: --profile will report no hotspots (pip install py-spy)", cannot_profile)
     else:
         import subprocess
 
@@ -327,10 +341,17 @@ def doctor(no_attach: bool) -> None:
         show("py-spy", f"{spy} ({version})")
         if not no_attach:
             ok, why = profiling.can_attach()
-            show("py-spy attach", ("yes: " if ok else "no: ") + why, ok=ok)
+            show("py-spy attach", ("yes: " if ok else "no: ") + why, None if ok else cannot_profile)
     shipped = shipped_scenarios()
-    show("shipped scenarios", f"{len(shipped)} in {', '.join(str(d) for d in shipped_dirs()) or 'nowhere'}", ok=bool(shipped))
-    sys.exit(EXIT_ERROR if problems else 0)
+    show("shipped scenarios", f"{len(shipped)} in {', '.join(str(d) for d in shipped_dirs()) or 'nowhere'}", None if shipped else cannot_run)
+    if cannot_run:
+        show("verdict", f"cannot run scenarios ({', '.join(cannot_run)}): exit {EXIT_ERROR}")
+        sys.exit(EXIT_ERROR)
+    if cannot_profile:
+        show("verdict", f"can run scenarios, cannot profile them ({', '.join(cannot_profile)}): exit {EXIT_NO_PROFILER}")
+        sys.exit(EXIT_NO_PROFILER)
+    show("verdict", "can run and profile scenarios")
+    sys.exit(0)
 
 
 def _register() -> None:

@@ -1,7 +1,9 @@
 """What `stresskit run` prints: progress while workers run, then a summary.
 
 On a terminal: a rich progress display (one bar per replica) and rich tables. Otherwise (CI logs,
-pipes): plain lines, one fact per line, easy to grep. --quiet prints only the final status line.
+pipes): plain lines, one fact per line, easy to grep. --quiet prints the final status line and,
+under it, one line per failing threshold or check. Every value carries its unit
+(stresskit.report.units).
 """
 
 from __future__ import annotations
@@ -11,37 +13,58 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from stresskit.metrics import LATENCY_OPS, PERCENTILES
 from stresskit.planner import RunPlan
+from stresskit.report import units
 from stresskit.runner.records import WorkerRecord
+from stresskit.thresholds import ThresholdSyntaxError, parse
 
 
-def _num(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}"
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+def threshold_value(t: dict[str, Any]) -> str:
+    """A threshold's value with its metric's unit; one over several metrics shows each."""
+    value = t["value"]
+    if isinstance(value, dict):
+        return units.pairs(value)
+    try:
+        names = parse(t["expression"]).metrics
+    except ThresholdSyntaxError:  # an expression this version cannot read: show the bare number
+        names = ()
+    return units.metric(names[0], value) if len(names) == 1 else units.quantity(value, None)
 
 
-def _bytes(value: Any) -> str:
-    if value is None:
-        return "-"
-    v = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(v) < 1024 or unit == "GiB":
-            return f"{v:,.0f} {unit}" if unit == "B" else f"{v:,.1f} {unit}"
-        v /= 1024
-    return str(value)
+def threshold_kind(t: dict[str, Any]) -> str:
+    """Built-in safety checks are "check NAME"; the scenario's own are "threshold"."""
+    return f"check {t.get('name') or ''}".rstrip() if t.get("builtin") else "threshold"
+
+
+def threshold_status(t: dict[str, Any]) -> str:
+    return "skipped" if t.get("skipped") else "pass" if t["ok"] else "FAIL"
+
+
+def threshold_line(t: dict[str, Any]) -> str:
+    """``threshold FAIL: throughput.ops_per_s > 90M (value 85.3 M ops/s)``, plus why when known."""
+    reason = f" ({t['reason']})" if t.get("reason") else ""
+    value = "" if t.get("skipped") else " (no value)" if t["value"] is None else f" (value {threshold_value(t)})"
+    return f"{threshold_kind(t)} {threshold_status(t)}: {t['expression']}{value}{reason}"
+
+
+def tally(thresholds: list[dict[str, Any]]) -> str:
+    """``3/4 thresholds passed, 9/9 checks passed (1 skipped)``: what the verdict rests on."""
+    parts = []
+    for label, builtin in (("thresholds", False), ("checks", True)):
+        mine = [t for t in thresholds if bool(t.get("builtin")) is builtin]
+        if not mine and builtin:
+            continue
+        enforced = [t for t in mine if not t.get("skipped")]
+        text = f"{sum(t['ok'] for t in enforced)}/{len(enforced)} {label} passed"
+        if len(enforced) < len(mine):
+            text += f", {len(mine) - len(enforced)} skipped"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 class Display:
@@ -102,13 +125,13 @@ class Display:
                 self.tasks[rec.replica],
                 total=1.0 if frac is not None else None,
                 completed=float(frac) if frac is not None else 0,
-                info=f"{_num(ops)} ops" if ops is not None else "",
+                info=units.count(ops, "ops") if ops is not None else "",
             )
         elif kind == "finished":
             if self.progress is not None and rec.replica in self.tasks:
                 self.progress.remove_task(self.tasks.pop(rec.replica))
             outcome = rec.status if not rec.error else f"{rec.status}: {rec.error}"
-            self.line(f"replica {rec.replica}: {outcome} ({rec.elapsed_s:.2f} s, peak RSS {_bytes(rec.peak_rss_bytes)})")
+            self.line(f"replica {rec.replica}: {outcome} ({rec.elapsed_s:.2f} s, peak RSS {units.quantity(rec.peak_rss_bytes, 'bytes')})")
 
     def stop(self) -> None:
         if self.progress is not None:
@@ -120,11 +143,14 @@ class Display:
         self.stop()
         status = report["status"]
         name = report["scenario"]["name"]
-        failed = [t for t in report["thresholds"] if not t["ok"]]
         verdict = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[status]
-        tail = f"{len(report['thresholds']) - len(failed)}/{len(report['thresholds'])} thresholds passed"
+        tail = tally(report["thresholds"])
         if self.quiet:
-            print(f"{name}: {verdict} ({tail})", flush=True)
+            # Quiet still says why: a FAIL or ERROR without its cause sends the reader to the JSON.
+            lines = [f"{name}: {verdict} ({tail})"]
+            lines += [f"  {threshold_line(t)}" for t in report["thresholds"] if not t["ok"]]
+            lines += [f"  error: {err}" for err in report["errors"]] if status == "error" else []
+            print("\n".join(lines), flush=True)
             return
         if self.tty:
             self._tables(report)
@@ -147,26 +173,27 @@ class Display:
         for role in report["plan"]["roles"]:
             p = f"roles.{role['name']}."
             op = next((o for o in LATENCY_OPS if f"{p}latency.{o}.p50_ns" in m), None)
-            lat = [_num(m.get(f"{p}latency.{op}.{pc}")) if op else "-" for pc in ("p50_ns", "p99_ns", "max_ns")]
-            rows.append([role["name"], role["action"], str(role["threads"]), _num(m.get(p + "ops")), _num(m.get(p + "ops_per_s")), op or "-", *lat])
+            lat = [units.metric(f"{p}latency.{op}.{pc}", m.get(f"{p}latency.{op}.{pc}")) if op else units.MISSING for pc in ("p50_ns", "p99_ns", "max_ns")]
+            rows.append([role["name"], role["action"], str(role["threads"]), units.metric(p + "ops", m.get(p + "ops")),
+                         units.metric(p + "ops_per_s", m.get(p + "ops_per_s")), op or units.MISSING, *lat])
         return rows
 
-    @staticmethod
-    def _key_metrics(report: dict[str, Any]) -> list[tuple[str, str]]:
+    KEY_METRICS = (
+        "ops.total", "throughput.ops_per_s", "blocks.leaked", "bytes.leaked", "canary.failures", "handoff.doubles",
+        "alloc.failed", "contract.violations", "leak.mimalloc_blocks", "unreclaimed.peak_bytes", "unreclaimed.avg_bytes",
+        "unreclaimed.peak_blocks", "latency.lifetime.p50_ns", "latency.lifetime.p99_ns", "latency.timer_overhead_ns",
+        "oom.null_returns", "oom.bytes_before_null", "oom.recovered", "concurrency.max_threads_inside", "cpu.utilisation",
+        "workers.peak_rss_bytes",
+    )
+
+    @classmethod
+    def _key_metrics(cls, report: dict[str, Any]) -> list[tuple[str, str]]:
         m = report["metrics"]
-        keys = [
-            ("ops.total", _num), ("throughput.ops_per_s", _num), ("blocks.leaked", _num), ("bytes.leaked", _bytes),
-            ("canary.failures", _num), ("handoff.doubles", _num), ("alloc.failed", _num),
-            ("unreclaimed.peak_bytes", _bytes), ("unreclaimed.avg_bytes", _bytes), ("unreclaimed.peak_blocks", _num),
-            ("latency.lifetime.p50_ns", _num), ("latency.lifetime.p99_ns", _num),
-            ("oom.null_returns", _num), ("oom.bytes_before_null", _bytes), ("oom.recovered", _num),
-            ("concurrency.max_threads_inside", _num), ("cpu.utilisation", _num), ("workers.peak_rss_bytes", _bytes),
-        ]
-        return [(k, fmt(m[k])) for k, fmt in keys if k in m]
+        return [(k, units.metric(k, m[k])) for k in cls.KEY_METRICS if k in m]
 
     def _tables(self, report: dict[str, Any]) -> None:
         roles = Table(title=f"{report['scenario']['name']}: roles", title_justify="left")
-        for col in ("role", "action", "threads", "ops", "ops/s", "op", "p50 ns", "p99 ns", "max ns"):
+        for col in ("role", "action", "threads", "ops", "ops/s", "op", "p50", "p99", "max"):
             roles.add_column(col, justify="left" if col in ("role", "action", "op") else "right")
         for row in self._role_rows(report):
             roles.add_row(*row)
@@ -178,13 +205,16 @@ class Display:
             metrics.add_row(k, v)
         self.console.print(metrics)
         if report["thresholds"]:
-            th = Table(title="thresholds", title_justify="left")
+            th = Table(title="thresholds and checks", title_justify="left")
             th.add_column("")
+            th.add_column("kind")
             th.add_column("expression")
             th.add_column("value", justify="right")
+            style = {"pass": "[green]pass[/]", "FAIL": "[red]FAIL[/]", "skipped": "[dim]skipped[/]"}
             for t in report["thresholds"]:
-                value = t["value"] if not isinstance(t["value"], dict) else ", ".join(f"{k}={_num(v)}" for k, v in t["value"].items())
-                th.add_row("[green]pass[/]" if t["ok"] else "[red]FAIL[/]", t["expression"] + (f"  ({t['reason']})" if t.get("reason") else ""), _num(value) if not isinstance(value, str) else value)
+                why = f"  ({t['reason']})" if t.get("reason") else ""
+                value = units.MISSING if t.get("skipped") else threshold_value(t)
+                th.add_row(style[threshold_status(t)], threshold_kind(t), escape(t["expression"] + why), escape(value))
             self.console.print(th)
         bad = [w for w in report["workers"] if w["status"] != "ok"]
         if bad:
@@ -198,12 +228,11 @@ class Display:
 
     def _plain(self, report: dict[str, Any]) -> None:
         for row in self._role_rows(report):
-            self.line(f"role {row[0]} ({row[1]}, {row[2]} threads): ops {row[3]}, ops/s {row[4]}, {row[5]} latency p50/p99/max ns {row[6]}/{row[7]}/{row[8]}")
+            self.line(f"role {row[0]} ({row[1]}, {units.count(int(row[2]), 'threads')}): {row[3]}, {row[4]}, {row[5]} latency p50/p99/max {row[6]} / {row[7]} / {row[8]}")
         for k, v in self._key_metrics(report):
             self.line(f"{k}: {v}")
         for t in report["thresholds"]:
-            reason = f" ({t['reason']})" if t.get("reason") else ""
-            self.line(f"threshold {'pass' if t['ok'] else 'FAIL'}: {t['expression']} (value {t['value']}){reason}")
+            self.line(threshold_line(t))
         for w in report["workers"]:
             if w["status"] != "ok":  # why it failed is in the report's errors, printed next
                 self.line(f"worker replica {w['replica']} pid {w['pid']}: {w['status']} ({w['signal'] or w['exitcode']})")

@@ -2,7 +2,7 @@
 
 It is rewritten (temp file + os.replace) after every worker finishes, so a crash or Ctrl-C of the
 supervisor leaves a valid document with what was collected (``complete: false``). The key set is
-a contract (schema_version); tests/scenarios/test_report_golden.py pins it.
+a contract (schema_version); tests/scenarios/test_scenario_golden.py pins it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Scenario files: the typed model, loading (TOML), cross-key validation, schema export.
 
-    load(path) -> CheckedScenario   (raises ScenarioError, one line, for anything wrong)
+    load(path) -> CheckedScenario   (raises ScenarioError: ``lines()``, one per problem of the file)
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from stresskit.io.inputs import MAX_SCENARIO_BYTES, InputError, TomlShapeError, check_toml_shape, read_bounded
-from stresskit.scenario.errors import ScenarioError, format_path, shown
+from stresskit.scenario.errors import ScenarioError, combined, format_path, shown
 from stresskit.scenario.model import Scenario
 
 if sys.version_info >= (3, 11):
@@ -111,7 +111,8 @@ def _expected(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
     if kind == "missing":
         return "this key, which is required"
     if kind == "literal_error":
-        return f"one of {ctx.get('expected', '')}"
+        choices = str(ctx.get("expected", ""))
+        return f"one of {choices}" if " or " in choices else choices
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     if kind == "string_pattern_mismatch":
@@ -143,26 +144,44 @@ def _expected(err: dict[str, Any], loc: tuple[Any, ...]) -> str:
 
 
 def load_scenario(path: Path | str) -> tuple[Scenario, dict[str, Any]]:
-    """Read and type-check a scenario file. Returns the model and the raw TOML (for key paths)."""
+    """Read and type-check a scenario file. Returns the model and the raw TOML (for key paths).
+    Raises ScenarioError for a file that cannot be read or parsed (nothing else can be checked
+    then); for a document the model rejects, one per wrong key (ScenarioErrors when several)."""
     path = Path(path)
     raw = read_toml(path)
     try:
         return Scenario.model_validate(raw), raw
     except ValidationError as exc:
-        raise _first_error(str(path), raw, exc) from None
+        error = combined(_all_errors(str(path), raw, exc))
+        if error is None:  # pragma: no cover - a ValidationError holds at least one error
+            raise
+        raise error from None
 
 
-def _first_error(name: str, raw: dict[str, Any], exc: ValidationError) -> ScenarioError:
-    errors = exc.errors(include_url=False)
-    err = errors[0]
+def _all_errors(name: str, raw: dict[str, Any], exc: ValidationError) -> list[ScenarioError]:
+    problems: list[tuple[str, list[str], str | None, bool]] = []  # path, expectations, got, union member
+    for err in exc.errors(include_url=False):
+        where, expected, got, loc = _one_error(raw, err)
+        # A value no member of a union accepts (`stats = 5`: neither a bool nor "alternate") comes
+        # as one error per member, each located below the key the user wrote: one line, "A or B".
+        member = len(loc) > len(where)
+        path = format_path(where)
+        last = problems[-1] if problems else None
+        if member and last is not None and last[3] and (last[0], last[2]) == (path, got):
+            if expected not in last[1]:
+                last[1].append(expected)
+            continue
+        problems.append((path, [expected], got, member))
+    return [ScenarioError(name, path, ", or ".join(expected), got) for path, expected, got, _ in problems]
+
+
+def _one_error(raw: dict[str, Any], err: Any) -> tuple[tuple[Any, ...], str, str | None, tuple[Any, ...]]:
+    """Where the user should look, what was expected, what was found, and pydantic's location."""
     loc = tuple(err["loc"])
-    is_key = bool(loc) and loc[-1] == "[key]"
-    if is_key:
+    if loc and loc[-1] == "[key]":
         loc = loc[:-1]
-        where, value = loc, loc[-1] if loc else None
-        return ScenarioError(name, format_path(where), "a name of letters, digits and _ that does not start with a digit (max 32 characters)", shown(value))
+        return loc, "a name of letters, digits and _ that does not start with a digit (max 32 characters)", shown(loc[-1] if loc else None), loc
     if err["type"] in ("extra_forbidden", "missing"):
-        where = loc
-        return ScenarioError(name, format_path(where), _expected(err, loc))
+        return loc, _expected(err, loc), None, loc
     where, value = _raw_at(raw, loc)
-    return ScenarioError(name, format_path(where), _expected(err, loc), shown(value))
+    return where, _expected(err, loc), shown(value), loc

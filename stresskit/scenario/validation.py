@@ -1,15 +1,21 @@
 """Checks that span several keys: the flow graph, which keys belong to which action, thread
-totals, thresholds (syntax and metric names). Runs on a Scenario the model accepted."""
+totals, thresholds (syntax and metric names). Runs on a Scenario the model accepted.
+
+Each group of checks is a generator of ScenarioError, so that ``check`` reports every independent
+problem of a file at once (one line each) instead of making the user fix them one run at a time.
+A check whose answer depends on another problem being fixed first is skipped while that problem
+stands (the comment at each such place says which); everything else is always checked.
+"""
 
 from __future__ import annotations
 
 import keyword
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from stresskit.metrics import known_metrics
 from stresskit.plan import duration_fits, engine_deadline_s
-from stresskit.scenario.errors import ScenarioError, format_path, shown
+from stresskit.scenario.errors import ScenarioError, combined, format_path, shown
 from stresskit.scenario.model import (
     MAX_BLOCK_BYTES,
     OOM_MAX_LEDGER,
@@ -62,7 +68,7 @@ def queue_name(flow_source: str, flow_to: str, explicit: str | None) -> str:
     return explicit or f"{flow_source}_to_{flow_to}"
 
 
-def _fail(file: str, loc: tuple, expected: str, got: object = None, raw_got: bool = False) -> ScenarioError:
+def _problem(file: str, loc: tuple, expected: str, got: object = None, raw_got: bool = False) -> ScenarioError:
     return ScenarioError(file, format_path(loc), expected, None if got is None else (str(got) if raw_got else shown(got)))
 
 
@@ -92,45 +98,39 @@ def _roles_in_order(s: Scenario) -> Iterator[tuple[str, Role]]:
     yield from s.roles.items()
 
 
-def check_roles(file: str, s: Scenario) -> None:
+def role_problems(file: str, s: Scenario) -> Iterator[ScenarioError]:
     total = 0
     for name, role in _roles_in_order(s):
         if keyword.iskeyword(name) or name in ("true", "false"):
-            raise _fail(file, ("roles", name), "a role name that is not a reserved word (it must work in thresholds)", name)
-        for key in sorted(role.model_fields_set & ACTION_KEYS.keys()):
-            if role.action not in ACTION_KEYS[key]:
-                allowed = ", ".join(sorted(ACTION_KEYS[key]))
-                raise _fail(file, ("roles", name, key), f"this key only on roles whose action is {allowed}; remove it", f"action '{role.action}'", True)
-        if role.alloc == "aligned":
-            if role.alignment is None:
-                raise _fail(file, ("roles", name, "alignment"), "an alignment (a power of two >= 8) because alloc = 'aligned'")
-            if role.alignment < POINTER_SIZE or role.alignment & (role.alignment - 1):
-                raise _fail(file, ("roles", name, "alignment"), f"a power of two >= {POINTER_SIZE}", role.alignment)
-        elif role.alignment is not None:
-            raise _fail(file, ("roles", name, "alignment"), "alignment only with alloc = 'aligned'; remove it or set alloc", f"alloc '{role.alloc}'", True)
-        if role.calloc_count is not None and role.alloc != "calloc":
-            raise _fail(file, ("roles", name, "calloc_count"), "calloc_count only with alloc = 'calloc'; remove it or set alloc", f"alloc '{role.alloc}'", True)
-        if role.calloc_count and largest_size(role.sizes) * role.calloc_count > MAX_BLOCK_BYTES:
-            raise _fail(file, ("roles", name, "calloc_count"), f"calloc_count x the largest size at most {MAX_BLOCK_BYTES:,} bytes (1 GiB)",
-                        f"{role.calloc_count} x {largest_size(role.sizes):,}", True)
+            yield _problem(file, ("roles", name), "a role name that is not a reserved word (it must work in thresholds)", name)
+        misplaced = {key for key in role.model_fields_set & ACTION_KEYS.keys() if role.action not in ACTION_KEYS[key]}
+        for key in sorted(misplaced):
+            allowed = ", ".join(sorted(ACTION_KEYS[key]))
+            yield _problem(file, ("roles", name, key), f"this key only on roles whose action is {allowed}; remove it", f"action '{role.action}'", True)
+        # A key that does not belong to the role's action is to be removed, not corrected: what
+        # its value should be is not asked until it sits on the right role.
+        if not misplaced & {"alloc", "alignment"}:
+            yield from _alignment_problems(file, name, role)
+        if "calloc_count" not in misplaced:
+            yield from _calloc_problems(file, name, role)
         if role.action == "oom" and role.memory_limit is None:
-            raise _fail(file, ("roles", name, "memory_limit"), "a memory bound like \"256MiB\" for action 'oom'")
-        if role.action == "oom" and role.memory_limit > (OOM_MAX_LEDGER // 2) * smallest_size(role.sizes):
+            yield _problem(file, ("roles", name, "memory_limit"), "a memory bound like \"256MiB\" for action 'oom'")
+        elif role.action == "oom" and role.memory_limit > (OOM_MAX_LEDGER // 2) * smallest_size(role.sizes):
             # the ledger (one slot per block obtained) must outlast the bound, with room for slack
-            raise _fail(file, ("roles", name, "memory_limit"),
-                        f"at most {OOM_MAX_LEDGER // 2:,} blocks of the smallest size ({smallest_size(role.sizes):,} B), the oom ledger's "
-                        f"half: {(OOM_MAX_LEDGER // 2) * smallest_size(role.sizes):,} bytes; raise the smallest size or lower the limit",
-                        f"{role.memory_limit:,}", True)
+            yield _problem(file, ("roles", name, "memory_limit"),
+                           f"at most {OOM_MAX_LEDGER // 2:,} blocks of the smallest size ({smallest_size(role.sizes):,} B), the oom ledger's "
+                           f"half: {(OOM_MAX_LEDGER // 2) * smallest_size(role.sizes):,} bytes; raise the smallest size or lower the limit",
+                           f"{role.memory_limit:,}", True)
         total += role.threads
     if total > MAX_THREADS_TOTAL:
-        raise _fail(file, ("roles",), f"at most {MAX_THREADS_TOTAL} threads over all roles", f"{total}", True)
+        yield _problem(file, ("roles",), f"at most {MAX_THREADS_TOTAL} threads over all roles", f"{total}", True)
     oom = [n for n, r in s.roles.items() if r.action == "oom"]
     others = [n for n, r in s.roles.items() if r.action != "oom"]
-    if oom and others:
-        raise _fail(
-            file, ("roles", others[0], "action"),
+    for other in others if oom else ():
+        yield _problem(
+            file, ("roles", other, "action"),
             f"no other role beside an 'oom' role ({oom[0]}): its memory bound applies to the whole worker; "
-            "put this role in another scenario", s.roles[others[0]].action,
+            "put this role in another scenario", s.roles[other].action,
         )
 
 
@@ -138,15 +138,33 @@ def smallest_size(sizes: Sizes) -> int:
     return max(16, int(sizes.size or sizes.min or min(sizes.values or [16])))
 
 
+def _alignment_problems(file: str, name: str, role: Role) -> Iterator[ScenarioError]:
+    if role.alloc == "aligned":
+        if role.alignment is None:
+            yield _problem(file, ("roles", name, "alignment"), "an alignment (a power of two >= 8) because alloc = 'aligned'")
+        elif role.alignment < POINTER_SIZE or role.alignment & (role.alignment - 1):
+            yield _problem(file, ("roles", name, "alignment"), f"a power of two >= {POINTER_SIZE}", role.alignment)
+    elif role.alignment is not None:
+        yield _problem(file, ("roles", name, "alignment"), "alignment only with alloc = 'aligned'; remove it or set alloc", f"alloc '{role.alloc}'", True)
+
+
+def _calloc_problems(file: str, name: str, role: Role) -> Iterator[ScenarioError]:
+    if role.calloc_count is not None and role.alloc != "calloc":
+        yield _problem(file, ("roles", name, "calloc_count"), "calloc_count only with alloc = 'calloc'; remove it or set alloc", f"alloc '{role.alloc}'", True)
+    elif role.calloc_count and largest_size(role.sizes) * role.calloc_count > MAX_BLOCK_BYTES:
+        yield _problem(file, ("roles", name, "calloc_count"), f"calloc_count x the largest size at most {MAX_BLOCK_BYTES:,} bytes (1 GiB)",
+                       f"{role.calloc_count} x {largest_size(role.sizes):,}", True)
+
+
 def largest_size(sizes: Sizes) -> int:
     return int(sizes.size or sizes.max or max(sizes.values or [0]))
 
 
-def check_load(file: str, s: Scenario) -> None:
+def load_problems(file: str, s: Scenario) -> Iterator[ScenarioError]:
     """A duration the deadline would cut short is a contradiction, not a PASS."""
     load = s.load
     if load.duration is not None and not duration_fits(load.duration, load.deadline):
-        raise _fail(file, ("load", "duration"), duration_message(load.deadline), f"{load.duration:g} s", True)
+        yield _problem(file, ("load", "duration"), duration_message(load.deadline), f"{load.duration:g} s", True)
 
 
 def duration_message(deadline: float) -> str:
@@ -154,7 +172,8 @@ def duration_message(deadline: float) -> str:
             f"{deadline:g} s minus max(1 s, 5 %)); raise load.deadline or shorten the duration")
 
 
-def build_graph(file: str, s: Scenario) -> Graph:
+def graph_problems(file: str, s: Scenario) -> Generator[ScenarioError, None, Graph]:
+    """Yields the problems of the flow graph; returns the graph (meaningful only without them)."""
     roles = s.roles
     producers: dict[str, list[str]] = {}
     consumers: dict[str, list[str]] = {}
@@ -163,22 +182,29 @@ def build_graph(file: str, s: Scenario) -> Graph:
     inbox: dict[str, str] = {}
     outbox: dict[str, str] = {}
     names = ", ".join(roles)
+    dangling = False
     for i, flow in enumerate(s.flows):
-        for key, role in (("from", flow.source), ("to", flow.to)):
-            if role not in roles:
-                raise _fail(file, ("flows", i, key), f"a role defined under [roles] ({names})", role)
+        undefined = [(key, role) for key, role in (("from", flow.source), ("to", flow.to)) if role not in roles]
+        for key, role in undefined:
+            yield _problem(file, ("flows", i, key), f"a role defined under [roles] ({names})", role)
         if flow.capacity & (flow.capacity - 1):
             up = 1 << (flow.capacity - 1).bit_length()
-            raise _fail(file, ("flows", i, "capacity"), f"a power of two (try {up})", flow.capacity)
+            yield _problem(file, ("flows", i, "capacity"), f"a power of two (try {up})", flow.capacity)
+        if undefined:
+            # A flow naming a role that does not exist is most likely a typo: which queue it
+            # belongs to and what it connects are only known once the name is fixed.
+            dangling = True
+            continue
         q = queue_name(flow.source, flow.to, flow.queue)
         if q in capacity and capacity[q][0] != flow.capacity:
-            raise _fail(file, ("flows", i, "capacity"), f"the capacity flows[{capacity[q][1]}] gives shared queue '{q}' ({capacity[q][0]})", flow.capacity)
+            yield _problem(file, ("flows", i, "capacity"), f"the capacity flows[{capacity[q][1]}] gives shared queue '{q}' ({capacity[q][0]})", flow.capacity)
         capacity.setdefault(q, (flow.capacity, i))
         edges.setdefault(flow.source, set()).add(flow.to)
         for role, table, key in ((flow.source, outbox, "from"), (flow.to, inbox, "to")):
             if table.get(role, q) != q:
                 side = "sends to" if key == "from" else "takes from"
-                raise _fail(file, ("flows", i, key), f"one queue per role side: role {role} already {side} queue '{table[role]}' (name a shared `queue` to merge flows)", role)
+                yield _problem(file, ("flows", i, key), f"one queue per role side: role {role} already {side} queue '{table[role]}' (name a shared `queue` to merge flows)", role)
+                continue
             table[role] = q
         if flow.source not in producers.get(q, []):
             producers.setdefault(q, []).append(flow.source)
@@ -188,24 +214,28 @@ def build_graph(file: str, s: Scenario) -> Graph:
     cycle = _find_cycle(edges)
     if cycle and not any(roles[r].action in FREEING_ACTIONS for r in cycle):
         i = next(i for i, f in enumerate(s.flows) if f.source == cycle[-2] and f.to == cycle[-1])
-        raise _fail(file, ("flows", i), "flows without a cycle: blocks going round " + " -> ".join(cycle) + " are never freed; end the chain at a role whose action is consume or reclaim")
+        yield _problem(file, ("flows", i), "flows without a cycle: blocks going round " + " -> ".join(cycle) + " are never freed; end the chain at a role whose action is consume or reclaim")
 
-    for name, role in roles.items():
+    # With a flow to or from an undefined role, "role X has no flow in/out" is a consequence of
+    # that typo, not a second problem: these checks wait until every flow names real roles.
+    for name, role in roles.items() if not dangling else ():
         if role.action in INBOX_ACTIONS and name not in inbox:
-            raise _fail(file, ("roles", name, "action"), f"a flow into role {name} (add [[flows]] with to = \"{name}\"), since action '{role.action}' takes blocks from a queue", role.action)
+            yield _problem(file, ("roles", name, "action"), f"a flow into role {name} (add [[flows]] with to = \"{name}\"), since action '{role.action}' takes blocks from a queue", role.action)
         if role.action not in INBOX_ACTIONS and name in inbox:
             i = next(i for i, f in enumerate(s.flows) if f.to == name)
-            raise _fail(file, ("flows", i, "to"), f"a role whose action takes blocks in (consume, retire or reclaim); role {name} has action '{role.action}'", name)
+            yield _problem(file, ("flows", i, "to"), f"a role whose action takes blocks in (consume, retire or reclaim); role {name} has action '{role.action}'", name)
         if role.action in OUTBOX_ACTIONS and name not in outbox:
-            raise _fail(file, ("roles", name, "action"), f"a flow out of role {name} to a consuming role (add [[flows]] with from = \"{name}\"); otherwise its queue has no consumer", role.action)
+            yield _problem(file, ("roles", name, "action"), f"a flow out of role {name} to a consuming role (add [[flows]] with from = \"{name}\"); otherwise its queue has no consumer", role.action)
         if role.action not in OUTBOX_ACTIONS and name in outbox:
             i = next(i for i, f in enumerate(s.flows) if f.source == name)
-            raise _fail(file, ("flows", i, "from"), f"a role whose action hands blocks on (produce or retire); role {name} has action '{role.action}'", name)
+            yield _problem(file, ("flows", i, "from"), f"a role whose action hands blocks on (produce or retire); role {name} has action '{role.action}'", name)
     queues = {q: Queue(q, capacity[q][0], tuple(producers[q]), tuple(consumers[q])) for q in capacity}
     return Graph(queues=queues, inbox=inbox, outbox=outbox)
 
 
-def check_thresholds(file: str, s: Scenario) -> list[Threshold]:
+def threshold_problems(file: str, s: Scenario) -> Generator[ScenarioError, None, list[Threshold]]:
+    """Yields every expression that does not parse and every unknown metric name; returns the
+    thresholds that parsed."""
     known = known_metrics(s.roles)
     parsed = []
     for i, text in enumerate(s.thresholds.checks):
@@ -213,10 +243,11 @@ def check_thresholds(file: str, s: Scenario) -> list[Threshold]:
         try:
             t = parse(text)
         except ThresholdSyntaxError as exc:
-            raise _fail(file, loc, str(exc)) from None
+            yield _problem(file, loc, str(exc))
+            continue
         for name in t.metrics:
             if name not in known:
-                raise _fail(file, loc, f"a known metric name (see docs/metrics.md), e.g. {_closest(name, known)}", name, True)
+                yield _problem(file, loc, f"a known metric name (see docs/metrics.md), e.g. {_closest(name, known)}", name, True)
         parsed.append(t)
     return parsed
 
@@ -239,9 +270,24 @@ class CheckedScenario:
     thresholds: tuple[Threshold, ...]
 
 
+def _drain(checks: Generator[ScenarioError, None, object], into: list[ScenarioError]) -> object:
+    """Collect what a group of checks yields; hand back what it returns."""
+    while True:
+        try:
+            into.append(next(checks))
+        except StopIteration as done:
+            return done.value
+
+
 def check(file: str, s: Scenario, default_name: str) -> CheckedScenario:
-    check_roles(file, s)
-    check_load(file, s)
-    graph = build_graph(file, s)
-    thresholds = check_thresholds(file, s)
+    """Every cross-key problem of the file at once (ScenarioErrors), or the checked scenario."""
+    problems: list[ScenarioError] = []
+    problems.extend(role_problems(file, s))
+    problems.extend(load_problems(file, s))
+    graph = _drain(graph_problems(file, s), problems)
+    thresholds = _drain(threshold_problems(file, s), problems)
+    error = combined(problems)
+    if error is not None:
+        raise error
+    assert isinstance(graph, Graph) and isinstance(thresholds, list)
     return CheckedScenario(file=file, name=s.name or default_name, model=s, graph=graph, thresholds=tuple(thresholds))

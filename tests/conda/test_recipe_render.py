@@ -8,6 +8,7 @@ plus the facts below compared with pyproject.toml so the two cannot drift apart.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -107,7 +108,8 @@ def test_offline_overrides_change_only_source_and_toolchain(tmp_path):
     assert native["requirements"]["run_exports"], "run_exports must not depend on the toolchain"
 
 
-def test_python_output_build_command_gives_a_pure_python_package(tmp_path):
+@pytest.mark.parametrize("form", ["this_pip", "environment"])
+def test_python_output_build_command_gives_a_pure_python_package(tmp_path, form):
     # The stresskit output's build script, run here with this interpreter: the result must be the
     # Python sources only (noarch), with the entry point, and without the native library.
     pytest.importorskip("scikit_build_core", reason="the noarch build runs scikit-build-core (build requirement)")
@@ -125,8 +127,11 @@ def test_python_output_build_command_gives_a_pure_python_package(tmp_path):
         if (REPO / name).is_dir():
             shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("_lib", "__pycache__", "*.so*"))
     options = [c for c in command[5:] if c.startswith("-C") or c in ("--no-deps", "--no-build-isolation")]
+    # "environment": the form a pip without --config-settings gets, proven here on any pip.
+    options, env = pip_options(options, _pip_wheel_help() if form == "this_pip" else "")
+    assert not any(o.startswith("-C") for o in options) or form == "this_pip"
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "-w", str(tmp_path / "dist"), "-q",
-                    "--disable-pip-version-check", *options], check=True, cwd=tmp_path, timeout=300)
+                    "--disable-pip-version-check", *options], check=True, cwd=tmp_path, timeout=300, env={**os.environ, **env})
     (wheel,) = (tmp_path / "dist").glob("stresskit-*.whl")
     assert wheel.name.endswith("-py3-none-any.whl"), wheel.name
     names = zipfile.ZipFile(wheel).namelist()
@@ -134,3 +139,42 @@ def test_python_output_build_command_gives_a_pure_python_package(tmp_path):
     assert not [n for n in names if "/_lib/" in n or n.endswith((".so", ".dll", ".dylib"))], names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "stresskit = stresskit.cli:main" in entry_points
+
+
+# -- the README's test command runs with whatever pip the venv ships -------------------------------
+# Python 3.10's venv ships pip 23.0, which has --config-settings (pip >= 22.1) but not its short
+# form -C (pip >= 23.1); an older pip has neither, and scikit-build-core then takes the same
+# setting from SKBUILD_<KEY> in the environment. The setting is always passed one way or the
+# other: the wheel check below it would catch a build that silently ignored it.
+
+
+def _pip_wheel_help() -> str:
+    return subprocess.run([sys.executable, "-m", "pip", "wheel", "--help"], capture_output=True, text=True, check=True).stdout
+
+
+def pip_options(options: list[str], pip_help: str) -> tuple[list[str], dict[str, str]]:
+    """The recipe's pip options rewritten for this pip: (command-line options, environment)."""
+    settings = [o[2:] for o in options if o.startswith("-C")]
+    others = [o for o in options if not o.startswith("-C")]
+    if re.search(r"^\s*-C, --config-settings", pip_help, flags=re.M):
+        return options, {}
+    if "--config-settings" in pip_help:
+        return others + [f"--config-settings={s}" for s in settings], {}
+    env = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        env["SKBUILD_" + re.sub(r"[.-]", "_", key).upper()] = value
+    return others, env
+
+
+@pytest.mark.parametrize(
+    ("pip_help", "expected"),
+    [
+        ("  -C, --config-settings <settings>\n", (["--no-deps", "-Cwheel.cmake=false"], {})),
+        ("  --config-settings <settings>\n", (["--no-deps", "--config-settings=wheel.cmake=false"], {})),
+        ("  --no-deps\n", (["--no-deps"], {"SKBUILD_WHEEL_CMAKE": "false"})),
+    ],
+    ids=["pip>=23.1", "pip 22.1-23.0", "older"],
+)
+def test_recipe_options_fit_every_pip(pip_help, expected):
+    assert pip_options(["--no-deps", "-Cwheel.cmake=false"], pip_help) == expected

@@ -1,5 +1,6 @@
 """Every class of invalid scenario gets one line `FILE: key.path: expected (got X)`, exit 2,
-no traceback; valid ones (the shipped scenarios) pass."""
+no traceback; a file with several independent problems gets one line for each, and every file of
+the command line is reported; valid ones (the shipped scenarios) pass."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ CASES = [
      ["flows[1]", "A -> B -> A", "never freed"]),
     ("queue_without_consumer", '[roles.A]\naction = "produce"\n', ["roles.A.action", "no consumer"]),
     ("consumer_without_input", '[roles.A]\naction = "consume"\n', ["roles.A.action", "a flow into role A"]),
-    ("flow_into_allocating_role", '[roles.A]\naction = "alloc_free"\n[roles.B]\naction = "alloc_free"\n[[flows]]\nfrom = "A"\nto = "B"\n', ["flows[0].from", "alloc_free"]),
+    ("flow_from_non_handing_role", '[roles.A]\naction = "alloc_free"\n[roles.B]\naction = "consume"\n[[flows]]\nfrom = "A"\nto = "B"\n', ["flows[0].from", "alloc_free"]),
+    ("flow_into_allocating_role", '[roles.A]\naction = "produce"\n[roles.B]\naction = "alloc_free"\n[[flows]]\nfrom = "A"\nto = "B"\n', ["flows[0].to", "alloc_free"]),
     ("queue_capacity_not_power_of_two", BASE.replace('to = "B"', 'to = "B"\ncapacity = 1000'), ["flows[0].capacity: a power of two (try 1024) (got 1000)"]),
     ("threads_per_role_cap", '[roles.A]\naction = "alloc_free"\nthreads = 100000\n', ["roles.A.threads: a number less than or equal to 256 (got 100000)"]),
     ("threads_total_cap", "".join(f'[roles.R{i}]\naction = "alloc_free"\nthreads = 200\n' for i in range(6)), ["roles: at most 1024 threads over all roles (got 1200)"]),
@@ -118,6 +120,82 @@ def test_run_with_invalid_scenario_exits_2_without_running(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["run", str(path)])
     assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0 and "roles.A.sizes" in result.stderr
+
+
+# Three problems the model finds (types and bounds, each at its own key) ...
+THREE_TYPED = BASE.replace('action = "produce"', 'action = "produce"\nthreads = 0') + '[load]\nopz = 5\nops = "many"\n'
+TYPED_LINES = ["load.ops: an integer (got \"many\")", "load.opz: unknown key", "roles.A.threads: a number greater than or equal to 1 (got 0)"]
+# ... and three only the cross-key checks find, in three different groups of checks.
+THREE_CROSS = (
+    BASE.replace('action = "produce"', 'action = "produce"\nalloc = "aligned"\nalignment = 48').replace('to = "B"', 'to = "B"\ncapacity = 1000')
+    + '[thresholds]\nchecks = ["bytes.leakd == 0"]\n'
+)
+CROSS_LINES = ["roles.A.alignment: a power of two >= 8 (got 48)", "flows[0].capacity: a power of two (try 1024) (got 1000)",
+               "thresholds.checks[0]: a known metric name (see docs/metrics.md), e.g. bytes.leaked (got bytes.leakd)"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [(THREE_TYPED, TYPED_LINES), (THREE_CROSS, CROSS_LINES)], ids=["typed", "cross_key"])
+def test_every_problem_of_a_file_gets_its_own_line(write_scenario, text: str, expected: list[str]) -> None:
+    path = write_scenario(text)
+    code, out, err = validate(path)
+    assert code == 2 and "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 3, err
+    for fragment in expected:
+        assert [line for line in lines if line.startswith(f"{path}: {fragment}")], (fragment, err)
+    with pytest.raises(ScenarioError) as info:
+        load(path)
+    assert info.value.lines() == lines
+
+
+def test_run_refuses_with_every_problem_listed(write_scenario) -> None:
+    path = write_scenario(THREE_CROSS)
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"{path}: ") for line in lines), result.stderr
+    assert result.stdout == ""  # nothing ran
+
+
+def test_every_file_of_the_command_line_is_reported(tmp_path: Path) -> None:
+    good = [tmp_path / "a.toml", tmp_path / "c.toml"]
+    for path in good:
+        path.write_text(BASE)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(THREE_CROSS)
+    worse = tmp_path / "worse.toml"
+    worse.write_text(THREE_TYPED)
+    result = CliRunner().invoke(main, ["validate", str(good[0]), str(bad), str(good[1]), str(worse)])
+    assert result.exit_code == 2
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == [str(p) for p in good]
+    errors = result.stderr.strip().splitlines()
+    assert [line.split(": ")[0] for line in errors] == [str(bad)] * 3 + [str(worse)] * 3, result.stderr
+
+
+def test_a_problem_that_hides_others_is_reported_alone(write_scenario) -> None:
+    # Flow to a misspelt role: "B takes no flow in" and "A sends nowhere" are the same typo.
+    path = write_scenario(BASE.replace('to = "B"', 'to = "b"'))
+    line = one_error(path)
+    assert 'flows[0].to: a role defined under [roles] (A, B) (got "b")' in line
+    # A key on the wrong action is to be removed: its value is not also judged.
+    path = write_scenario('[roles.A]\naction = "consume"\nalloc = "aligned"\nalignment = 3\n[roles.P]\naction = "produce"\n'
+                          '[[flows]]\nfrom = "P"\nto = "A"\n', name="misplaced.toml")
+    code, _, err = validate(path)
+    assert code == 2
+    assert [line.split(": ")[1] for line in err.strip().splitlines()] == ["roles.A.alignment", "roles.A.alloc"], err
+
+
+def test_a_value_no_member_of_a_union_accepts_is_one_line(write_scenario) -> None:
+    line = one_error(write_scenario(BASE + "[load]\nstats = 5\n"))
+    assert line.endswith("load.stats: true or false, or 'alternate' (got 5)"), line
+
+
+def test_a_file_with_very_many_problems_is_cut_short(write_scenario) -> None:
+    roles = "".join(f'[roles.R{i}]\naction = "alloc_free"\nthreads = 0\n' for i in range(150))
+    code, _, err = validate(write_scenario(roles))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 101, len(lines)
+    assert lines[-1].endswith("50 more problem(s) not shown; fix the ones above first")
 
 
 def test_usage_errors_exit_2() -> None:
