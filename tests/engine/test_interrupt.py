@@ -11,7 +11,8 @@ import time
 import pytest
 
 CHILD = r"""
-import sys, threading
+import faulthandler, signal, sys, threading
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks if it hangs
 from stresskit.engine import run_replica
 from stresskit.plan import QueuePlan, ReplicaPlan, RolePlan
 plan = ReplicaPlan(scenario="sigint", replica=0, seed=1, ops=None, duration_s=60, roles=(
@@ -42,7 +43,14 @@ def test_sigint_mid_run_is_clean():
         assert line.strip() == "running", proc.stderr.read()
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # every thread's Python stack, for the failure message
+            time.sleep(1)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the interrupted run did not end within 30 s; its threads:\n{err[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
