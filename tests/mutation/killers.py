@@ -32,17 +32,20 @@ def _env(library: Path) -> dict[str, str]:
     return env
 
 
-def run_scenario(library: Path, scenario: str | Path, timeout: float = 300) -> Outcome:
-    """A shipped scenario by name, or any scenario file by path."""
-    path = scenario if isinstance(scenario, Path) else SCENARIOS / f"{scenario}.toml"
-    name = path.stem
-    cmd = [sys.executable, "-c", "from stresskit.cli import main; main()", "run", str(path), "-q"]
+def _run(cmd: list[str], library: Path, target: str, timeout: float) -> Outcome:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(library), cwd=ROOT,
                               stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
-        return Outcome(name, -999, "timed out")
-    return Outcome(name, proc.returncode, (proc.stdout + proc.stderr)[-600:])
+        return Outcome(target, -999, "timed out")
+    return Outcome(target, proc.returncode, (proc.stdout + proc.stderr)[-800:])
+
+
+def run_scenario(library: Path, scenario: str | Path, timeout: float = 300) -> Outcome:
+    """A shipped scenario by name, or any scenario file by path."""
+    path = scenario if isinstance(scenario, Path) else SCENARIOS / f"{scenario}.toml"
+    cmd = [sys.executable, "-c", "from stresskit.cli import main; main()", "run", str(path), "-q"]
+    return _run(cmd, library, path.stem, timeout)
 
 
 def first_kill(library: Path, order: tuple[str, ...] = SCENARIO_ORDER) -> Outcome | None:
@@ -56,9 +59,4 @@ def first_kill(library: Path, order: tuple[str, ...] = SCENARIO_ORDER) -> Outcom
 def run_unit_tests(library: Path, target: str, timeout: float = 900) -> Outcome:
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
            "-m", "not mutation", target]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env(library), cwd=ROOT,
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        return Outcome(target, -999, "timed out")
-    return Outcome(target, proc.returncode, (proc.stdout + proc.stderr)[-800:])
+    return _run(cmd, library, target, timeout)
