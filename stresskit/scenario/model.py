@@ -82,6 +82,10 @@ def physical_ram() -> int | None:
 def _memory_limit(value: int) -> int:
     if value < MIN_MEMORY_LIMIT:
         raise ValueError("at least 32MiB: mimalloc's smallest arena is the finest bound an oom role can set exactly")
+    if value % MIN_MEMORY_LIMIT:
+        down, up = value // MIN_MEMORY_LIMIT * 32, (value // MIN_MEMORY_LIMIT + 1) * 32
+        raise ValueError(f"a multiple of 32MiB, e.g. {down}MiB or {up}MiB: mimalloc gives arena memory out in 32 MiB units, "
+                         f"so the bound would really be {down} MiB")
     ram = physical_ram()
     cap = min(MAX_MEMORY_LIMIT, int(ram * MEMORY_LIMIT_RAM_SHARE)) if ram else MAX_MEMORY_LIMIT
     if value > cap:

@@ -110,7 +110,8 @@ def test_schema_floor_is_the_native_floor(native):
 
 @pytest.mark.tier1
 @pytest.mark.parametrize(("limit", "expected"), [
-    ('"16MiB"', "at least 32MiB"), ('"1TiB"', "half of this machine's RAM"), ('"1e400"', "a byte size"),
+    ('"16MiB"', "at least 32MiB"), ('"48MiB"', "a multiple of 32MiB, e.g. 32MiB or 64MiB"),
+    ('"1TiB"', "half of this machine's RAM"), ('"1e400"', "a byte size"),
 ])
 def test_limits_the_bound_cannot_honour_are_refused(tmp_path, limit, expected):
     path = tmp_path / "o.toml"
