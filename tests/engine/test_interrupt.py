@@ -13,6 +13,8 @@ import pytest
 CHILD = r"""
 import faulthandler, signal, sys, threading
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks if it hangs
+# A test run started in the background (`cmd &` in a script) ignores SIGINT and so would we.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from stresskit.engine import run_replica
 from stresskit.plan import QueuePlan, ReplicaPlan, RolePlan
 plan = ReplicaPlan(scenario="sigint", replica=0, seed=1, ops=None, duration_s=60, roles=(

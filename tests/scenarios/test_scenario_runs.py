@@ -139,6 +139,9 @@ def test_ctrl_c_stops_workers_writes_report_exits_130(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", "from stresskit.cli import main; main()", "run", str(scenario), "--json", str(out), "--duration", "30s"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, stdin=subprocess.DEVNULL,
+        # a test run started in the background (`cmd &` in a script) ignores SIGINT, and children
+        # inherit that; a user's terminal does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # Wait until both workers have started their replicas (the plain progress lines say so).
     deadline = time.monotonic() + 30
