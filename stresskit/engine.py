@@ -46,9 +46,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stresskit import _native
-from stresskit.checks import glue_books as glue_stats
+from stresskit.checks import glue_books
 from stresskit.plan import ReplicaPlan, RolePlan, engine_deadline_s
-from stresskit.results import Histogram, OomResult, ReplicaResult, RoleResult
+from stresskit.results import CONTRACT_VIOLATIONS, Histogram, OomResult, ReplicaResult, RoleResult
 
 ACTIONS = {"alloc_free": 0, "produce": 1, "consume": 2, "retire": 3, "reclaim": 4, "oom": 5}
 KINDS = {"plain": 0, "calloc": 1, "aligned": 2, "node": 3}
@@ -75,10 +75,7 @@ Progress = Callable[[int, int], None]
 
 # sk_checks_t fields: contract violations seen on blocks and probes (each must stay 0), the
 # ledger the glue's statistics are compared with, and mimalloc's view after the drain.
-CONTRACT_CHECKS = (
-    "misaligned", "short_blocks", "calloc_dirty", "bad_errno", "size0_blocks", "invalid_accepted",
-    "overflow_accepted", "probes",
-)
+CONTRACT_CHECKS = (*CONTRACT_VIOLATIONS, "probes")
 LEDGER_FIELDS = ("allocs", "frees", "usable_allocated", "usable_freed", "enomem_nulls")
 MIMALLOC_VIEW = ("mimalloc_leaked_blocks", "mimalloc_leaked_bytes")
 SERIAL_CAPACITY = 2**32  # handed-off blocks one run can track (sk_engine.h, ownership table)
@@ -92,7 +89,7 @@ OOM_WORKER_ENV = {"MIMALLOC_ARENA_RESERVE": "4MiB"}
 def worker_environment(plan: ReplicaPlan) -> dict[str, str]:
     """Environment variables a worker process should have, before it loads the native library,
     to run ``plan`` as intended (empty unless an oom role uses the rlimit-as mechanism)."""
-    rlimit = plan.extra.get("oom_mechanism") == "rlimit-as"
+    rlimit = _oom_mechanism(plan) == "rlimit-as"
     return dict(OOM_WORKER_ENV) if rlimit and any(r.action == "oom" for r in plan.roles) else {}
 
 
@@ -159,7 +156,7 @@ def _role_config(ffi, role: RolePlan, queues: dict[str, int], plan: ReplicaPlan)
     cfg.edge_probe_every = role.edge_probe_every
     cfg.calloc_count_max = role.calloc_count_max
     cfg.limbo_max = role.limbo if role.action == "reclaim" else 0
-    mechanism = str(plan.extra.get("oom_mechanism", "mimalloc-arena"))
+    mechanism = _oom_mechanism(plan)
     if mechanism not in OOM_MECHANISMS:
         raise EngineError(f"extra.oom_mechanism: expected one of {sorted(OOM_MECHANISMS)}, got {mechanism!r}")
     cfg.oom_mechanism = OOM_MECHANISMS[mechanism]
@@ -311,7 +308,7 @@ def run_replica(
 
         stats_problems: list[str] = []
         if plan.stats:
-            stats_problems += glue_stats.lifecycle_check(ffi, lib)
+            stats_problems += glue_books.lifecycle_check(ffi, lib)
             lib.cc_alloc_stats_enable(True)
             lib.cc_alloc_stats_reset()
         else:
@@ -377,9 +374,9 @@ def run_replica(
         result.checks["mimalloc_scanned"] = int(scanned)
         result.stats_enabled = plan.stats
         if plan.stats:
-            result.glue_stats = glue_stats.snapshot(lib)
-            stats_problems += glue_stats.compare(result.glue_stats, result.checks)
-            stats_problems += glue_stats.reset_check(lib, "after the run")
+            result.glue_stats = glue_books.snapshot(lib)
+            stats_problems += glue_books.compare(result.glue_stats, result.checks)
+            stats_problems += glue_books.reset_check(lib, "after the run")
         result.stats_mismatches = stats_problems
         return result
     finally:
@@ -465,6 +462,10 @@ def _needs(action: str) -> str:
     }.get(action, "a known action")
 
 
+def _oom_mechanism(plan: ReplicaPlan) -> str:
+    return str(plan.extra.get("oom_mechanism", "mimalloc-arena"))
+
+
 def _oom_note(applied: bool, hit_cap: bool, mechanism: str) -> str:
     if not applied:
         return "the memory bound could not be installed (see native/src/engine_oom.c)"
@@ -528,12 +529,12 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
                 blocks_before_null=int(s.oom_blocks_before_null),
                 recovered=bool(s.oom_recovered),
                 limit_bytes=role.memory_limit_bytes,
-                mechanism=str(plan.extra.get("oom_mechanism", "mimalloc-arena")),
+                mechanism=_oom_mechanism(plan),
                 limit_applied=bool(s.oom_limit_applied),
                 hit_safety_cap=bool(s.oom_hit_safety_cap),
                 bound_reached=int(s.oom_null_returns) > 0,
                 peak_bytes=int(s.oom_peak_bytes),
-                note=_oom_note(bool(s.oom_limit_applied), bool(s.oom_hit_safety_cap), str(plan.extra.get("oom_mechanism", "mimalloc-arena"))),
+                note=_oom_note(bool(s.oom_limit_applied), bool(s.oom_hit_safety_cap), _oom_mechanism(plan)),
             )
 
     n = lib.sk_run_series(run, ffi.NULL, ffi.NULL, ffi.NULL, 0)

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from stresskit.results import FULL_RUN_STOPS, Histogram, ReplicaResult
+from stresskit.results import CONTRACT_VIOLATIONS, FULL_RUN_STOPS, Histogram, ReplicaResult
 from stresskit.runner.records import WorkerRecord
 
 MetricValue = float | int | bool | None
@@ -21,8 +21,6 @@ PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
 LATENCY_OPS = ("alloc", "free", "handoff", "lifetime")
 GLUE_STATS = ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
 ROLE_COUNTERS = ("ops", "allocs", "frees", "failed_allocs", "canary_failures", "double_handoffs")
-# sk_checks_t counters that are violations of the glue's contract (each must stay 0).
-CONTRACT_VIOLATIONS = ("misaligned", "short_blocks", "calloc_dirty", "bad_errno", "size0_blocks", "invalid_accepted", "overflow_accepted")
 _MASK64 = (1 << 64) - 1
 
 

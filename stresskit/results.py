@@ -99,6 +99,11 @@ class ReplicaResult:
     serials_exhausted: bool = False  # the run's 2^32 handed-off-block capacity ran out
 
 
+# sk_checks_t counters that are violations of the glue's contract (each must stay 0).
+CONTRACT_VIOLATIONS = (
+    "misaligned", "short_blocks", "calloc_dirty", "bad_errno", "size0_blocks", "invalid_accepted", "overflow_accepted",
+)
+
 # Stop reasons a replica can report. "completed": every role did its planned work;
 # "duration": allocating roles stopped at load.duration, as asked; "interrupted": a stop request
 # (Ctrl-C); "deadline": aborted at load.deadline; "exhausted": the run's block-tracking capacity

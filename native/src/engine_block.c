@@ -318,24 +318,7 @@ static bool verify(const sk_run_t *run, const sk_entry_t *e) {
 /* The corruption hook: flip the block's last byte (its tail pattern, or its header for 16-byte
  * blocks), as an overrun by one would. */
 static void maybe_corrupt(sk_run_t *run, const sk_entry_t *e) {
-    uint64_t pending = atomic_load_explicit(&run->corrupt_pending, memory_order_relaxed);
-    while (pending > 0) {
-        if (atomic_compare_exchange_weak_explicit(&run->corrupt_pending, &pending, pending - 1,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-            ((unsigned char *)e->ptr)[written_extent(e) - 1] ^= 0x5A;
-            return;
-        }
-    }
-}
-
-/* The leak hook: whether to drop this block instead of freeing it. */
-static bool take_pending(_Atomic uint64_t *pending) {
-    uint64_t n = atomic_load_explicit(pending, memory_order_relaxed);
-    while (n > 0) {
-        if (atomic_compare_exchange_weak_explicit(pending, &n, n - 1, memory_order_relaxed, memory_order_relaxed))
-            return true;
-    }
-    return false;
+    if (sk_take_one(&run->corrupt_pending)) ((unsigned char *)e->ptr)[written_extent(e) - 1] ^= 0x5A;
 }
 
 static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk_hist_t *h, sk_checks_t *c) {
@@ -343,8 +326,7 @@ static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk
     c->usable_freed += e->usable;
     maybe_corrupt(run, e);
     bool ok = verify(run, e);
-    if (SK_UNLIKELY(atomic_load_explicit(&run->leak_pending, memory_order_relaxed) != 0) && take_pending(&run->leak_pending))
-        return ok;
+    if (SK_UNLIKELY(sk_take_one(&run->leak_pending))) return ok; /* the leak hook: dropped, not freed */
     uint64_t t0 = h != NULL ? sk_now_ns() : 0;
     /* A damaged header may lie about the size: free unsized then, never with a wrong size hint. */
     if (unsized || !ok)

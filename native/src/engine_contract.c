@@ -30,11 +30,18 @@ enum { BAD_ALIGNMENTS = sizeof bad_alignments / sizeof bad_alignments[0] };
 /* errno is set to this before a call that must leave it alone (size 0). */
 #define PROBE_ERRNO_SENTINEL EDOM
 
+/* A probe's block goes into the ledger as allocated and freed at once (the glue counts both). */
+static void ledger_round_trip(sk_checks_t *c, size_t usable) {
+    c->allocs++;
+    c->usable_allocated += usable;
+    c->frees++;
+    c->usable_freed += usable;
+}
+
 /* A block a probe got back: check what the contract promises for it and give it back at once. */
 static void probe_block(sk_checks_t *c, void *p, size_t size, size_t alignment, bool zeroed) {
     size_t usable = cc_usable_size(p);
-    c->allocs++;
-    c->usable_allocated += usable;
+    ledger_round_trip(c, usable);
     if (((uintptr_t)p & (alignment - 1)) != 0) c->misaligned++;
     if (usable < size) c->short_blocks++;
     if (zeroed) {
@@ -46,19 +53,13 @@ static void probe_block(sk_checks_t *c, void *p, size_t size, size_t alignment, 
             }
         }
     }
-    c->frees++;
-    c->usable_freed += usable;
     cc_free(p, size);
 }
 
 /* A block where the contract says NULL: count the violation, keep the ledger exact, free it. */
 static void unexpected_block(sk_checks_t *c, void *p, uint64_t *violations) {
     (*violations)++;
-    size_t usable = cc_usable_size(p);
-    c->allocs++;
-    c->usable_allocated += usable;
-    c->frees++;
-    c->usable_freed += usable;
+    ledger_round_trip(c, cc_usable_size(p));
     cc_free_unsized(p);
 }
 

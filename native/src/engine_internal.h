@@ -295,6 +295,17 @@ static inline bool sk_should_time(const sk_run_t *run, sk_thread_t *t) {
     return true;
 }
 
+/* Take one from a test hook's countdown (corrupt, duplicate, leak): true if there was one. The
+ * plain load first keeps the common case (no hook planted) to one relaxed read. */
+static inline bool sk_take_one(_Atomic uint64_t *pending) {
+    uint64_t n = atomic_load_explicit(pending, memory_order_relaxed);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak_explicit(pending, &n, n - 1, memory_order_relaxed, memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
 static inline void sk_atomic_max_u64(_Atomic uint64_t *a, uint64_t v) {
     uint64_t seen = atomic_load_explicit(a, memory_order_relaxed);
     while (v > seen && !atomic_compare_exchange_weak_explicit(a, &seen, v, memory_order_relaxed,

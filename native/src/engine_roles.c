@@ -89,15 +89,9 @@ static inline sk_pop_t pop_or_wait(sk_queue_t *q, sk_thread_t *t, uint64_t deadl
 
 /* The double hand-off hook: push the same entry again (its second copy must be caught). */
 static void maybe_duplicate(sk_run_t *run, sk_queue_t *q, const sk_entry_t *e) {
-    uint64_t pending = atomic_load_explicit(&run->dup_pending, memory_order_relaxed);
-    while (pending > 0) {
-        if (atomic_compare_exchange_weak_explicit(&run->dup_pending, &pending, pending - 1,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-            uint32_t attempt = 0;
-            while (!sk_queue_try_push(q, e) && !aborted(run) && !downstream_gone(q)) sk_backoff(attempt++);
-            return;
-        }
-    }
+    if (!sk_take_one(&run->dup_pending)) return;
+    uint32_t attempt = 0;
+    while (!sk_queue_try_push(q, e) && !aborted(run) && !downstream_gone(q)) sk_backoff(attempt++);
 }
 
 /* Push t's pending entry to the role's outbox. Returns 1 when pushed, 0 when the budget ran out
