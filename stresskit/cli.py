@@ -138,7 +138,7 @@ def _memory_verdict(run, max_memory: int | None) -> tuple[str, str | None]:  # n
         return f"{text} (no limit: {how})", None
     shown = f"--max-memory {format_bytes(limit)}" + ("" if max_memory is not None else f" ({how})")
     if need > limit:
-        return text, (f"stresskit: {run.scenario.file}: worst-case memory per worker {format_bytes(need)} is above {shown}; "
+        return text, (f"{run.scenario.file}: worst-case memory per worker {format_bytes(need)} is above {shown}; "
                       "lower queue capacities, batches, limbo or memory_limit, run fewer workers at once, or raise --max-memory")
     return f"{text} (limit {format_bytes(limit)})", None
 

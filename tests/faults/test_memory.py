@@ -35,7 +35,7 @@ def test_a_plan_above_max_memory_is_refused_before_anything_runs(tmp_path: Path,
     run = stresskit(command, str(sc), "--max-memory", "64MiB", *extra, cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     (line,) = run.lines()
-    assert line.startswith(f"stresskit: {sc}: worst-case memory per worker ") and "is above --max-memory 64.0 MiB" in line, line
+    assert line.startswith(f"{sc}: worst-case memory per worker ") and "is above --max-memory 64.0 MiB" in line, line
     assert not out.exists() and temp_files(tmp_path) == []
 
 
