@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -97,6 +98,8 @@ class ReplicaResult:
     timer_overhead_ns: int = 0  # median cost of the two clock reads around a timed op
     rss_budget_bytes: int | None = None
     serials_exhausted: bool = False  # the run's 2^32 handed-off-block capacity ran out
+    # What the worker found out about failures (stresskit/diagnostics/): "leaks", "corruption"...
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 # sk_checks_t counters that are violations of the glue's contract (each must stay 0).

@@ -140,6 +140,9 @@ def _replica(rec: WorkerRecord) -> dict[str, Any]:
             contract={k: v for k, v in res.checks.items()},
             timer_overhead_ns=res.timer_overhead_ns,
         )
+    diagnostics = {**(res.diagnostics if res is not None else {}), **rec.diagnostics}
+    if diagnostics:
+        out["diagnostics"] = diagnostics
     return out
 
 

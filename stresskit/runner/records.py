@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from stresskit.results import ReplicaResult
 
@@ -23,6 +23,8 @@ class WorkerRecord:
     elapsed_s: float = 0.0  # wall time of the replica inside the worker (start-up excluded when known)
     result: ReplicaResult | None = None
     progress: dict[str, float] = field(default_factory=dict)  # last progress message, for display
+    # What the supervisor found out (stresskit/diagnostics/): "stall", "crash"
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cpu_utilisation(self) -> float | None:
