@@ -120,3 +120,16 @@ def mimalloc_source() -> Path:
         (staging / f"cmeel_mimalloc-{MIMALLOC_VERSION}" / "mimalloc").rename(tree)
         shutil.rmtree(staging)
         return tree
+
+
+TIER_MARKERS = tuple(f"tier{i}" for i in range(6))
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001 - pytest hook
+    """Every test is in exactly one tier (tests/run_tests.py selects tiers by these markers, so a
+    test without one would silently never run there, and one with two would run twice)."""
+    wrong = [(item.nodeid, [m for m in TIER_MARKERS if item.get_closest_marker(m)]) for item in items]
+    wrong = [(nodeid, tiers) for nodeid, tiers in wrong if len(tiers) != 1]
+    if wrong:
+        lines = [f"  {nodeid}: {', '.join(tiers) if tiers else 'no tier marker'}" for nodeid, tiers in wrong[:20]]
+        raise pytest.UsageError("every test needs exactly one of the markers " + ", ".join(TIER_MARKERS) + ":\n" + "\n".join(lines))

@@ -83,6 +83,7 @@ def test_glue_books_mismatch_is_named(native):
         assert f"glue {field} = " in names, result.stats_mismatches
 
 
+@pytest.mark.tier1
 def test_glue_books_compare_names_each_field():
     ledger = {"allocs": 10, "frees": 10, "usable_allocated": 640, "usable_freed": 640, "enomem_nulls": 2}
     good = glue_books.expected_from_ledger(ledger)

@@ -16,7 +16,7 @@ from mutation.build import ROOT, Workspace, apply
 from mutation.killers import first_kill, run_scenario, run_unit_tests
 from mutation.mutants import MUTANTS
 
-pytestmark = [pytest.mark.mutation, pytest.mark.tier4, pytest.mark.slow]
+pytestmark = [pytest.mark.mutation, pytest.mark.slow]
 
 # The unit-test file that kills each mutant first (from docs/mutation-matrix.md); the whole
 # directories are in the matrix, these keep CI's share of the tier short.
@@ -41,6 +41,7 @@ def test_every_mutant_still_applies_to_the_glue(mutant, tmp_path):
     assert any((src / f).read_text() != (ROOT / "native" / "src" / f).read_text() for f, _, _ in mutant.edits)
 
 
+@pytest.mark.tier4
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_shipped_scenarios_kill_the_mutant_in_every_pass(mutant, libraries):
     passes = int(os.environ.get("STRESSKIT_MUTATION_PASSES", "3"))
@@ -49,6 +50,7 @@ def test_shipped_scenarios_kill_the_mutant_in_every_pass(mutant, libraries):
         assert outcome is not None, f"pass {attempt}/{passes}: {mutant.name} ({mutant.description}) survived every shipped scenario"
 
 
+@pytest.mark.tier4
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_unit_tests_kill_the_mutant(mutant, libraries):
     target = UNIT_KILLERS.get(mutant.name, "tests/glue")
@@ -56,6 +58,7 @@ def test_unit_tests_kill_the_mutant(mutant, libraries):
     assert outcome.killed, f"{mutant.name} survived {target}: {outcome.tail}"
 
 
+@pytest.mark.tier4
 def test_a_scenario_without_thresholds_fails_against_a_leaking_glue(libraries, tmp_path):
     """Issue 8's acceptance: no [thresholds] at all and a glue that leaks on its fast path (odd
     replicas run it): the built-in checks fail the run, exit 1."""
