@@ -173,6 +173,10 @@ typedef struct sk_thread {
     uint64_t oom_recovered, oom_limit_applied, oom_hit_cap;
     sk_entry_t *buf; /* alloc_free: one batch */
     sk_hist_t *hist; /* SK_OP_COUNT histograms */
+    /* watchdog (engine_watch.c) */
+    _Atomic uint32_t wstate;    /* sk_thread_state: kind | queue << 8, stored on the slow path only */
+    _Atomic uint64_t heartbeat; /* work done so far, stored (relaxed) once per chunk */
+    bool waiting;               /* owner-only mirror of "wstate is a wait": one plain test per op */
 } sk_thread_t;
 
 typedef struct sk_role {
@@ -240,6 +244,10 @@ struct sk_run {
     uint64_t mimalloc_leaked_blocks, mimalloc_leaked_bytes;
     uint64_t timer_overhead_ns;
     double reap_byte_ns, reap_block_ns;
+    /* watchdog (engine_watch.c) */
+    _Atomic uint64_t test_hold_roles;  /* bit per role: its threads stop working (a planted stall) */
+    _Atomic uint64_t test_crash_roles; /* bit per role: its thread 0 dereferences NULL */
+    _Atomic bool test_recirculate;     /* retire roles accept retired blocks (a plantable cycle) */
 };
 
 /* ---- blocks (engine_block.c) ---- */
@@ -319,5 +327,27 @@ static inline void sk_atomic_max_i64(_Atomic int64_t *a, int64_t v) {
                                                               memory_order_relaxed)) {
     }
 }
+
+/* ---- watchdog (engine_watch.c) ---- */
+
+/* The slow path marks a wait; the first progress after it marks running again. The fast path
+ * pays one test of a thread-local bool. */
+static inline void sk_watch_set(sk_thread_t *t, uint32_t kind, uint32_t queue) {
+    atomic_store_explicit(&t->wstate, kind | (queue << 8), memory_order_relaxed);
+    t->waiting = kind != SK_TS_RUNNING;
+}
+static inline void sk_watch_wait(sk_thread_t *t, uint32_t kind, uint32_t queue) {
+    if (!t->waiting) sk_watch_set(t, kind, queue);
+}
+static inline void sk_watch_progress(sk_thread_t *t) {
+    if (SK_UNLIKELY(t->waiting)) sk_watch_set(t, SK_TS_RUNNING, 0);
+}
+/* End of a chunk: publish the heartbeat (anything that counts as work moves it). */
+static inline void sk_watch_beat(sk_thread_t *t) {
+    atomic_store_explicit(&t->heartbeat, t->ops + t->warmup_ops + (uint64_t)t->oom_phase, memory_order_relaxed);
+}
+/* Test hooks, checked once per chunk: a held role idles its chunk away (1: the chunk is spent),
+ * a crashing role faults here, inside its step_* frame. */
+int32_t sk_watch_hooks(sk_run_t *run, const sk_thread_t *t, uint64_t deadline);
 
 #endif /* SK_ENGINE_INTERNAL_H */
