@@ -33,7 +33,16 @@ Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt
 flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
 the next N blocks twice; ``testing_leak_blocks`` N drops the next N blocks instead of freeing
 them (the engine's books say freed). They must show up in canary_failures / double_handoffs /
-the mimalloc-side leak count.
+the mimalloc-side leak count. Watchdog hooks (docs/diagnostics.md): ``testing_hold_role`` NAME
+stops that role's threads (a planted stall), ``testing_crash_role`` NAME makes its thread 0
+dereference NULL inside its step function (a planted crash), ``testing_recirculate`` 1 lets
+retire roles pass retired blocks on (two retire roles feeding each other then deadlock).
+
+The watchdog: every conductor tick reads each thread's state and heartbeat
+(``sk_run_thread_states``); a role with no progress for ``plan.stall_timeout_s`` and nothing
+upstream moving, or the driver's deadline, hands the engine's view to ``watch.on_stall`` (the
+worker asks the supervisor for stacks and waits) before the run is aborted with stop_reason
+``stalled`` (or ``deadline``); the diagnosis is in ``result.diagnostics["stall"]``.
 """
 
 from __future__ import annotations
@@ -44,9 +53,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from stresskit import _native
 from stresskit.checks import glue_books
+from stresskit.diagnostics import stalls
 from stresskit.plan import ReplicaPlan, RolePlan, engine_deadline_s
 from stresskit.results import CONTRACT_VIOLATIONS, Histogram, OomResult, ReplicaResult, RoleResult
 
@@ -72,6 +83,14 @@ _ROLE_OPS = {
 _ALLOCATING = ("produce", "alloc_free")
 
 Progress = Callable[[int, int], None]
+
+
+class WatchHooks(Protocol):
+    """What the conductor tells the process around it (stresskit/runner/worker.py)."""
+
+    def on_threads(self, names: dict[int, str]) -> None: ...  # threading ident -> thread name
+    def on_view(self, view: dict[str, Any]) -> None: ...  # the engine's view, every tick
+    def on_stall(self, view: dict[str, Any], stalled: list[str], trigger: str) -> None: ...  # blocks
 
 # sk_checks_t fields: contract violations seen on blocks and probes (each must stay 0), the
 # ledger the glue's statistics are compared with, and mimalloc's view after the drain.
@@ -254,6 +273,7 @@ def run_replica(
     stop_event: threading.Event | None = None,
     *,
     chunk_ms: float | None = None,
+    watch: WatchHooks | None = None,
 ) -> ReplicaResult:
     """Run one replica of ``plan`` in this process and return what the engine measured.
 
@@ -305,6 +325,7 @@ def run_replica(
             lib.sk_engine_testing_corrupt_next(run, corrupt)
         if duplicate > 0:
             lib.sk_engine_testing_double_handoff_next(run, duplicate)
+        _plant_watch_hooks(lib, run, plan, hooks)
 
         stats_problems: list[str] = []
         if plan.stats:
@@ -332,10 +353,15 @@ def run_replica(
         started = True
         for th in shared.threads:
             th.start()
+        if watch is not None:
+            watch.on_threads({th.ident: th.name for th in shared.threads if th.ident is not None})
         lib.sk_run_start(run)
         lib.sk_run_sample(run)
         shared.barrier.wait()
         t_start = time.monotonic()
+        dog = _watchdog(plan)
+        states = _StateReader(ffi, lib, run, total_threads)
+        stall_diag: dict[str, Any] | None = None
 
         interval = max(plan.series_interval_ms, 1) / 1000.0
         deadline = engine_deadline_s(plan.deadline_s)
@@ -352,9 +378,17 @@ def run_replica(
             if not stopping and plan.duration_s is not None and elapsed >= plan.duration_s:
                 lib.sk_run_request_stop(run)
                 stopping, stop_reason = True, "duration"
-            if elapsed >= deadline:
+            view = dog.view(time.monotonic(), *states.read())
+            if watch is not None:
+                watch.on_view(view)
+            stalled = dog.stalled(view)
+            if stalled or elapsed >= deadline:
+                trigger = "stall_timeout" if stalled else "deadline"
+                if watch is not None:  # stacks are taken while the threads are still stuck
+                    watch.on_stall(view, stalled, trigger)
+                stall_diag = stalls.diagnose(view, trigger, stalled, None)
                 lib.sk_run_abort(run)
-                stop_reason = "deadline"
+                stop_reason = "stalled" if stalled else "deadline"
                 shared.all_done.wait()
                 break
         for th in shared.threads:
@@ -375,6 +409,8 @@ def run_replica(
             lib.sk_run_mimalloc_leaks(run)
         result = _collect(ffi, lib, run, plan)
         result.stop_reason = _stop_reason(stop_reason, result, plan)
+        if stall_diag is not None:
+            result.diagnostics["stall"] = stall_diag
         result.planned_ops = plan.ops
         # The same structure may be seen twice (before and after the drain): count it once.
         result.invariants = {k: max(in_flight[k], invariants[k]) for k in invariants}
@@ -450,9 +486,42 @@ def _os_threads_gone(native_ids: list[int | None], timeout_s: float = 10.0) -> b
     return True
 
 
+class _StateReader:
+    """sk_run_thread_states into reusable buffers (the conductor reads it every tick)."""
+
+    def __init__(self, ffi, lib, run, n: int) -> None:
+        self.lib, self.run, self.n = lib, run, n
+        self.words = ffi.new(f"uint32_t[{max(n, 1)}]")
+        self.beats = ffi.new(f"uint64_t[{max(n, 1)}]")
+
+    def read(self) -> tuple[list[int], list[int]]:
+        self.lib.sk_run_thread_states(self.run, self.words, self.beats, self.n)
+        return list(self.words[0:self.n]), list(self.beats[0:self.n])
+
+
+def _watchdog(plan: ReplicaPlan) -> stalls.Watchdog:
+    roles = [(r.name, r.action, r.threads, r.inbox, r.outbox, r.grace_ns / 1e9) for r in plan.roles]
+    return stalls.Watchdog(roles, [q.name for q in plan.queues], plan.stall_timeout_s)
+
+
+def _plant_watch_hooks(lib, run, plan: ReplicaPlan, hooks: dict[str, Any]) -> None:
+    names = [r.name for r in plan.roles]
+    for key, plant in (("testing_hold_role", lib.sk_engine_testing_hold_role),
+                       ("testing_crash_role", lib.sk_engine_testing_crash_role)):
+        role = hooks.get(key)
+        if role is None:
+            continue
+        if role not in names:
+            raise EngineError(f"{key}: expected one of the roles {', '.join(names)} (got {role!r})")
+        plant(run, names.index(role))
+    if int(hooks.get("testing_recirculate", 0) or 0):
+        lib.sk_engine_testing_recirculate(run)
+
+
 HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"
-_COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks")
-_NAME_HOOKS = ("testing_break_invariant",)  # its value is an invariant's name
+_COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks", "testing_recirculate")
+# their values are names: an invariant's, a role's
+_NAME_HOOKS = ("testing_break_invariant", "testing_hold_role", "testing_crash_role")
 
 
 def _hooks_from_environment() -> dict[str, int | str]:
