@@ -443,6 +443,14 @@ def run_replica(
             raise interrupted
 
 
+def install_crash_handler(fd: int) -> bool:
+    """The engine's fatal-signal handler: the faulting thread's native backtrace goes to ``fd``
+    (open for the life of the process), then the signal goes on to the handler before it
+    (faulthandler). False where the platform has no backtrace()."""
+    _, lib = _lib()
+    return lib.sk_crash_handler_install(fd) == 0
+
+
 def _invariant_names(ffi, lib) -> list[str]:
     names = []
     while (name := lib.sk_invariant_name(len(names))) != ffi.NULL:
