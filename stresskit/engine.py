@@ -325,7 +325,10 @@ def run_replica(
             lib.sk_engine_testing_corrupt_next(run, corrupt)
         if duplicate > 0:
             lib.sk_engine_testing_double_handoff_next(run, duplicate)
-        _plant_watch_hooks(lib, run, plan, hooks)
+        planted = _watch_hooks(lib, plan, hooks)
+        _plant_due(run, planted, 0.0)
+        if int(hooks.get("testing_recirculate", 0) or 0):
+            lib.sk_engine_testing_recirculate(run)
 
         stats_problems: list[str] = []
         if plan.stats:
@@ -378,6 +381,7 @@ def run_replica(
             if not stopping and plan.duration_s is not None and elapsed >= plan.duration_s:
                 lib.sk_run_request_stop(run)
                 stopping, stop_reason = True, "duration"
+            _plant_due(run, planted, elapsed)
             view = dog.view(time.monotonic(), *states.read())
             if watch is not None:
                 watch.on_view(view)
@@ -512,18 +516,39 @@ def _watchdog(plan: ReplicaPlan) -> stalls.Watchdog:
     return stalls.Watchdog(roles, [q.name for q in plan.queues], plan.stall_timeout_s)
 
 
-def _plant_watch_hooks(lib, run, plan: ReplicaPlan, hooks: dict[str, Any]) -> None:
+@dataclass
+class _Planted:
+    """A watchdog test hook to plant once the run has gone ``after_s`` seconds ("ROLE@SECONDS"):
+    a crash or stall after some progress, so the last progress reported is not zero."""
+
+    plant: Callable[[Any, int], int]
+    role: int
+    after_s: float
+
+
+def _watch_hooks(lib, plan: ReplicaPlan, hooks: dict[str, Any]) -> list[_Planted]:
     names = [r.name for r in plan.roles]
+    out = []
     for key, plant in (("testing_hold_role", lib.sk_engine_testing_hold_role),
                        ("testing_crash_role", lib.sk_engine_testing_crash_role)):
-        role = hooks.get(key)
-        if role is None:
+        spec = hooks.get(key)
+        if spec is None:
             continue
+        role, _, after = str(spec).partition("@")
+        try:
+            after_s = float(after) if after else 0.0
+        except ValueError:
+            raise EngineError(f"{key}: expected ROLE or ROLE@SECONDS (got {spec!r})") from None
         if role not in names:
             raise EngineError(f"{key}: expected one of the roles {', '.join(names)} (got {role!r})")
-        plant(run, names.index(role))
-    if int(hooks.get("testing_recirculate", 0) or 0):
-        lib.sk_engine_testing_recirculate(run)
+        out.append(_Planted(plant, names.index(role), after_s))
+    return out
+
+
+def _plant_due(run, planted: list[_Planted], elapsed: float) -> None:
+    for p in [p for p in planted if elapsed >= p.after_s]:
+        p.plant(run, p.role)
+        planted.remove(p)
 
 
 HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"

@@ -25,7 +25,7 @@ ADDR2LINE_TIMEOUT_S = 5.0
 _THREAD = re.compile(r"^(Current thread|Thread) (0x[0-9a-fA-F]+)")
 _FRAME = re.compile(r'^\s+File "(?P<file>[^"]*)", line (?P<line>\d+) in (?P<func>\S+)')
 # glibc's backtrace_symbols_fd: "module(symbol+0xoff) [0xaddr]" or "module(+0xoff) [0xaddr]"
-_NATIVE = re.compile(r"^(?P<module>[^(\[]*)\((?P<sym>[^+)]*)(?:\+(?P<off>0x[0-9a-fA-F]+))?\) \[(?P<addr>0x[0-9a-fA-F]+)\]")
+_NATIVE = re.compile(r"^(?P<module>[^(\[]*)\((?P<sym>[^+)]*)(?:\+(?P<off>0x[0-9a-fA-F]+))?\)\s*\[(?P<addr>0x[0-9a-fA-F]+)\]")
 
 
 def _read(path: Path) -> str | None:
@@ -64,6 +64,12 @@ def native_frames(text: str) -> tuple[str, list[dict[str, Any]]]:
         if m:
             frames.append({"module": m["module"], "function": m["sym"] or None, "offset": m["off"], "raw": line})
     _symbolise(frames)
+    # The handler's own frame, then the kernel's signal trampoline: name them for what they are.
+    for i, f in enumerate(frames[:-1]):
+        if f["function"] == "on_fatal":
+            f["function"] = "on_fatal (stresskit's crash handler)"
+            frames[i + 1]["function"] = "<signal frame>"
+            break
     return header, frames
 
 
@@ -107,7 +113,7 @@ def collect(diag_dir: Path | None, signame: str | None, thread_names: Mapping[in
     native_text = _read(diag_dir / NATIVE_BACKTRACE) if diag_dir else None
     if native_text and "fatal signal" in native_text:
         header, frames = native_frames(native_text)
-        out["native_backtrace"] = {"ok": True, "header": header, "frames": frames}
+        out["native_backtrace"] = {"ok": True, "header": header, "frames": frames, "text": native_text}
     else:
         reason = native_text.strip() if native_text else _missing("the engine's handler", diag_dir, signame)
         out["native_backtrace"] = {"ok": False, "error": reason}

@@ -214,6 +214,12 @@ class Supervisor:
             if kind == "result":
                 rec.result = msg[1]
                 rec.status = "ok"
+                if getattr(rec.result, "stop_reason", "") == "stalled":
+                    # It delivered, but only after the watchdog stopped it: not a result to trust.
+                    rec.status = "stalled"
+                    timeout = (rec.diagnostics.get("stall") or {}).get("stall_timeout_s")
+                    limit = f" for {timeout:g} s (load.stall_timeout)" if isinstance(timeout, (int, float)) else ""
+                    rec.error = f"a role made no progress{limit}; stopped by the watchdog"
             else:
                 rec.status = "failed"
                 rec.error = f"the replica raised {msg[1]}"
