@@ -146,7 +146,7 @@ def diagnose(view: Mapping[str, Any] | None, trigger: str, stalled: Sequence[str
     out: dict[str, Any] = {"trigger": trigger, "stalled_roles": list(stalled)}
     if view is not None:
         roles = [{k: v for k, v in r.items() if k != "waits"} for r in view["roles"]]
-        edges = waitgraph.edges(view["roles"])
+        edges = waitgraph.edges(view["roles"], _stuck_roles(view))
         loops = waitgraph.cycles(edges)
         out.update(stall_timeout_s=view.get("stall_timeout_s"), roles=roles,
                    wait_for=[e.to_json() for e in edges],
@@ -157,6 +157,15 @@ def diagnose(view: Mapping[str, Any] | None, trigger: str, stalled: Sequence[str
     if stacks is not None:
         out["stacks"] = dict(stacks)
     return out
+
+
+def _stuck_roles(view: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The roles whose waits count: those without progress for the timeout. A role that is
+    moving passes through short waits all the time; its state word then says nothing about a
+    stall. Without any such role (a deadline on a hung worker), every role's wait counts."""
+    timeout = view.get("stall_timeout_s") or 0.0
+    stuck = [r for r in view["roles"] if r["idle_s"] >= timeout and not _all(r, "finished")]
+    return stuck or list(view["roles"])
 
 
 def _trigger_words(trigger: str) -> str:

@@ -27,10 +27,10 @@ class Edge:
         return f"{self.waiter} waits for {self.waits_for} (queue {self.queue} {self.why})"
 
 
-def edges(roles: Sequence[Mapping[str, object]]) -> list[Edge]:
-    """Edges from the engine's view: each role's waits (``waits``: [{"state", "queue"}]) against
-    every role's ``inbox``/``outbox``. A role with several waiting threads contributes each
-    distinct wait once."""
+def edges(roles: Sequence[Mapping[str, object]], waiting: Sequence[Mapping[str, object]] | None = None) -> list[Edge]:
+    """Edges from the engine's view: the waits (``waits``: [{"state", "queue"}]) of ``waiting``
+    (default: every role) against every role's ``inbox``/``outbox``. A role with several waiting
+    threads contributes each distinct wait once."""
     pushers: dict[str, list[str]] = {}
     poppers: dict[str, list[str]] = {}
     for r in roles:
@@ -39,7 +39,7 @@ def edges(roles: Sequence[Mapping[str, object]]) -> list[Edge]:
         if r.get("inbox"):
             poppers.setdefault(str(r["inbox"]), []).append(str(r["name"]))
     out: list[Edge] = []
-    for r in roles:
+    for r in roles if waiting is None else waiting:
         seen: set[tuple[str, str]] = set()
         for w in r.get("waits", ()):  # type: ignore[union-attr]
             state, queue = str(w["state"]), str(w["queue"])
