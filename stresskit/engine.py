@@ -357,7 +357,7 @@ def run_replica(
         for th in shared.threads:
             th.start()
         if watch is not None:
-            watch.on_threads({th.ident: th.name for th in shared.threads if th.ident is not None})
+            watch.on_threads({th.ident: th.name for th in threading.enumerate() if th.ident is not None})
         lib.sk_run_start(run)
         lib.sk_run_sample(run)
         shared.barrier.wait()

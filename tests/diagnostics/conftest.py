@@ -6,11 +6,19 @@ import importlib.util
 import sys
 from pathlib import Path
 
-# tests/scenarios/scenario_helpers.py under its own name, without putting tests/scenarios on
-# sys.path (its conftest would then shadow the others' `from conftest import ...`).
-if "scenario_helpers" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(
-        "scenario_helpers", Path(__file__).resolve().parents[1] / "scenarios" / "scenario_helpers.py")
-    assert _spec is not None and _spec.loader is not None
-    sys.modules["scenario_helpers"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["scenario_helpers"])
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str, path: Path) -> None:
+    """Import `path` as `name`, without putting its directory on sys.path (tests/scenarios'
+    conftest would then shadow the other directories' `from conftest import ...`)."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[name])
+
+
+_load("scenario_helpers", REPO / "tests" / "scenarios" / "scenario_helpers.py")
+_load("plant_deadlock", REPO / "tools" / "plant_deadlock.py")  # the plan docs/diagnostics.md runs

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import plant_deadlock
 from scenario_helpers import read_json, stresskit
 from stresskit.diagnostics import stalls, waitgraph
 from stresskit.plan import QueuePlan, ReplicaPlan, RolePlan
@@ -81,13 +82,7 @@ def test_planted_stall_names_the_held_role_queue_and_stacks(tmp_path: Path) -> N
 def _deadlock_plan(stall_s: float) -> ReplicaPlan:
     # retire_a: q1 -> q2 and retire_b: q2 -> q1 is a cycle the scenario validator rejects; with
     # the recirculate hook every block stays in the loop and the small queues fill for good.
-    roles = (
-        RolePlan("producer", "produce", 2, outbox="q1"),
-        RolePlan("retire_a", "retire", 1, inbox="q1", outbox="q2"),
-        RolePlan("retire_b", "retire", 1, inbox="q2", outbox="q1"),
-    )
-    return ReplicaPlan("deadlock", 0, 5, roles, (QueuePlan("q1", 2), QueuePlan("q2", 2)), ops=1_000_000,
-                       deadline_s=60, stall_timeout_s=stall_s, extra={"testing_recirculate": 1})
+    return plant_deadlock.deadlock_plan(stall_s)
 
 
 STARVED = "stall: producer made no progress for {:.1f} s (waits on its full outbox q1); producer waits for retire_a (queue q1 full)"
@@ -137,8 +132,7 @@ def test_the_loop_without_the_hook_deadlocks_on_completion() -> None:
     retired once (retire_b counts the second retire as a double hand-off and drops it), so the
     loop drains, but each retire role waits for the other to finish before its inbox counts as
     drained for good: once the producer is done, both wait on an empty inbox for ever."""
-    plan = _deadlock_plan(0.5)
-    rec = run_replicas([ReplicaPlan(**{**plan.__dict__, "extra": {}, "ops": 2_000})], workers=1)[0]
+    rec = run_replicas([plant_deadlock.deadlock_plan(0.5, recirculate=False, ops=2_000)], workers=1)[0]
     assert rec.status == "stalled", rec.error
     diag = rec.diagnostics["stall"]
     assert diag["sentence"] == ("deadlock: retire_a waits for retire_b (queue q1 empty), "
