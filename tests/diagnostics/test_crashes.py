@@ -15,37 +15,21 @@ from stresskit.diagnostics import crashes
 
 pytestmark = pytest.mark.tier4
 
-PIPE = """
-name = "pipe"
-[load]
-ops = 50_000_000
-seed = 3
-deadline = "60s"
-[roles.producer]
-action = "produce"
-[roles.consumer]
-action = "consume"
-threads = 2
-[[flows]]
-from = "producer"
-to = "consumer"
-capacity = 64
-"""
+def _crash(tmp_path: Path, scenario: Path, env: dict[str, str]) -> tuple[dict, str]:
+    """Run the scenario with a crash planted; the report's crash diagnosis and the console."""
+    out = tmp_path / "r.json"
+    result = stresskit("run", str(scenario), "--json", str(out), env=env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    return read_json(out)["workers"][0], result.stdout
 
 
 def _leftover_dirs() -> set[str]:
     return {d for d in os.listdir(tempfile.gettempdir()) if d.startswith("stresskit-replica")}
 
 
-def test_segfault_in_a_role_thread_names_signal_thread_frames_and_progress(tmp_path: Path) -> None:
-    scenario = tmp_path / "pipe.toml"
-    scenario.write_text(PIPE)
-    out = tmp_path / "r.json"
+def test_segfault_in_a_role_thread_names_signal_thread_frames_and_progress(tmp_path: Path, pipe_scenario) -> None:
     before = _leftover_dirs()
-    result = stresskit("run", str(scenario), "--json", str(out),
-                       env={"STRESSKIT_TEST_ENGINE_HOOKS": "testing_crash_role=consumer@0.6"})
-    assert result.returncode == 3, result.stdout + result.stderr
-    worker = read_json(out)["workers"][0]
+    worker, console = _crash(tmp_path, pipe_scenario(), {"STRESSKIT_TEST_ENGINE_HOOKS": "testing_crash_role=consumer@0.6"})
     assert worker["status"] == "crashed" and worker["signal"] == "SIGSEGV"
     diag = worker["diagnostics"]["crash"]
     assert diag["signal"] == "SIGSEGV"
@@ -66,17 +50,12 @@ def test_segfault_in_a_role_thread_names_signal_thread_frames_and_progress(tmp_p
     lines = crashes.summary_lines(diag)
     assert lines[0] == "crash: SIGSEGV in thread sk-consumer-0"
     assert lines[1].startswith("native: sk_watch_hooks <- step_consume <- sk_role_step")
-    assert "crash: SIGSEGV in thread sk-consumer-0" in result.stdout
+    assert "crash: SIGSEGV in thread sk-consumer-0" in console
     assert _leftover_dirs() <= before  # the supervisor removed the replica's crash directory
 
 
-def test_sigkill_says_why_there_are_no_stacks(tmp_path: Path) -> None:
-    scenario = tmp_path / "pipe.toml"
-    scenario.write_text(PIPE)
-    out = tmp_path / "r.json"
-    result = stresskit("run", str(scenario), "--json", str(out), env={"STRESSKIT_TEST_CRASH": "0:kill:0.5"})
-    assert result.returncode == 3, result.stdout + result.stderr
-    diag = read_json(out)["workers"][0]["diagnostics"]["crash"]
+def test_sigkill_says_why_there_are_no_stacks(tmp_path: Path, pipe_scenario) -> None:
+    diag = _crash(tmp_path, pipe_scenario(), {"STRESSKIT_TEST_CRASH": "0:kill:0.5"})[0]["diagnostics"]["crash"]
     assert diag["signal"] == "SIGKILL"
     assert diag["python_stacks"] == {"ok": False, "error": "faulthandler wrote nothing: SIGKILL cannot be caught "
                                      "(the OOM killer, kill -9)"}
@@ -84,15 +63,10 @@ def test_sigkill_says_why_there_are_no_stacks(tmp_path: Path) -> None:
     assert diag["last_progress"]["producer"] > 0
 
 
-def test_abort_from_a_timer_thread_is_caught_by_both_handlers(tmp_path: Path) -> None:
+def test_abort_from_a_timer_thread_is_caught_by_both_handlers(tmp_path: Path, pipe_scenario) -> None:
     """The older hook (STRESSKIT_TEST_CRASH, a timer thread): SIGABRT outside the engine still
     leaves both files, the native one showing the raising thread's frames."""
-    scenario = tmp_path / "pipe.toml"
-    scenario.write_text(PIPE)
-    out = tmp_path / "r.json"
-    result = stresskit("run", str(scenario), "--json", str(out), env={"STRESSKIT_TEST_CRASH": "0:abort:0.5"})
-    assert result.returncode == 3, result.stdout + result.stderr
-    diag = read_json(out)["workers"][0]["diagnostics"]["crash"]
+    diag = _crash(tmp_path, pipe_scenario(), {"STRESSKIT_TEST_CRASH": "0:abort:0.5"})[0]["diagnostics"]["crash"]
     assert diag["signal"] == "SIGABRT"
     assert diag["native_backtrace"]["ok"] and "(SIGABRT)" in diag["native_backtrace"]["header"]
     names = {t["name"] for t in diag["python_stacks"]["threads"]}

@@ -18,25 +18,6 @@ from stresskit.runner.pool import run_replicas
 
 pytestmark = pytest.mark.tier4
 
-PIPE = """
-name = "pipe"
-[load]
-ops = 5_000_000
-seed = 3
-deadline = "{deadline}"
-stall_timeout = "{stall}"
-[roles.producer]
-action = "produce"
-[roles.consumer]
-action = "consume"
-threads = 2
-[[flows]]
-from = "producer"
-to = "consumer"
-capacity = 16
-"""
-
-
 def _stacks_or_skip(diag: dict) -> str:
     stacks = diag["stacks"]
     assert stacks["command"].startswith("py-spy dump --native --pid")
@@ -47,9 +28,8 @@ def _stacks_or_skip(diag: dict) -> str:
     return stacks["text"]
 
 
-def test_planted_stall_names_the_held_role_queue_and_stacks(tmp_path: Path) -> None:
-    scenario = tmp_path / "pipe.toml"
-    scenario.write_text(PIPE.format(deadline="60s", stall="0.5s"))
+def test_planted_stall_names_the_held_role_queue_and_stacks(tmp_path: Path, pipe_scenario) -> None:
+    scenario = pipe_scenario(stall_timeout="0.5s", capacity=16)
     out = tmp_path / "r.json"
     start = time.monotonic()
     result = stresskit("run", str(scenario), "--json", str(out),
@@ -153,9 +133,8 @@ def test_a_healthy_run_is_not_a_stall() -> None:
     assert "stall" not in rec.diagnostics and "stall" not in rec.result.diagnostics
 
 
-def test_hung_worker_stacks_are_dumped_before_the_deadline_kill(tmp_path: Path) -> None:
-    scenario = tmp_path / "pipe.toml"
-    scenario.write_text(PIPE.format(deadline="3s", stall="1s"))
+def test_hung_worker_stacks_are_dumped_before_the_deadline_kill(tmp_path: Path, pipe_scenario) -> None:
+    scenario = pipe_scenario(deadline="3s", stall_timeout="1s")
     out = tmp_path / "r.json"
     result = stresskit("run", str(scenario), "--json", str(out), env={"STRESSKIT_TEST_CRASH": "0:hang:0"})
     assert result.returncode == 3, result.stdout + result.stderr
@@ -180,3 +159,13 @@ def test_wait_for_graph_units() -> None:
     # d waits for c (the pusher of q3) but is not part of the cycle
     assert ("d", "c") in [(e.waiter, e.waits_for) for e in edges]
     assert waitgraph.cycles([e for e in edges if e.waiter != "c"]) == []
+
+
+def test_stall_timeout_the_deadline_would_cut_is_refused(pipe_scenario) -> None:
+    scenario = pipe_scenario(deadline="10s", stall_timeout="20s")
+    result = stresskit("validate", str(scenario))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (result.stdout + result.stderr).strip().splitlines() == [
+        f"{scenario}: load.stall_timeout: a timeout below the engine's stop at 9 s (load.deadline 10 s minus "
+        "max(1 s, 5 %)), or the deadline ends the replica first (got 20 s)"
+    ]
