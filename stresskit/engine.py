@@ -126,6 +126,13 @@ def _lib():
             f"{_native.load().path} predates the stress engine (no sk_* engine symbols): rebuild "
             f"the native library (pip install .) or point {_native.ENV_VAR} at a current build"
         ) from None
+    try:
+        lib.sk_run_thread_states  # noqa: B018 - the newest symbol: a library without it is stale
+    except AttributeError:
+        raise _native.NativeLibraryError(
+            f"{_native.load().path} predates the engine's watchdog (no sk_run_thread_states): rebuild the "
+            f"native library (pip install .) or point {_native.ENV_VAR} at a current build"
+        ) from None
     for which, name in enumerate(("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t", "sk_checks_t")):
         native = abi_sizeof(which)
         if native != ffi.sizeof(name):
