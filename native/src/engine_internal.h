@@ -348,6 +348,6 @@ static inline void sk_watch_beat(sk_thread_t *t) {
 }
 /* Test hooks, checked once per chunk: a held role idles its chunk away (1: the chunk is spent),
  * a crashing role faults here, inside its step_* frame. */
-int32_t sk_watch_hooks(sk_run_t *run, const sk_thread_t *t, uint64_t deadline);
+int32_t sk_watch_hooks(sk_run_t *run, sk_thread_t *t, uint64_t deadline);
 
 #endif /* SK_ENGINE_INTERNAL_H */

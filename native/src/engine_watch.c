@@ -44,13 +44,13 @@ static SK_NOINLINE void planted_fault(void) {
     *nowhere = 1;
 }
 
-int32_t sk_watch_hooks(sk_run_t *run, const sk_thread_t *t, uint64_t deadline) {
+int32_t sk_watch_hooks(sk_run_t *run, sk_thread_t *t, uint64_t deadline) {
     if ((atomic_load_explicit(&run->test_hold_roles, memory_order_relaxed) |
          atomic_load_explicit(&run->test_crash_roles, memory_order_relaxed)) == 0)
         return 0;
     if (t->index == 0 && role_bit(&run->test_crash_roles, t->role)) planted_fault();
     if (!role_bit(&run->test_hold_roles, t->role)) return 0;
-    sk_watch_set((sk_thread_t *)t, SK_TS_HELD, 0);
+    sk_watch_set(t, SK_TS_HELD, 0);
     struct timespec nap = {0, 1000000};
     while (!atomic_load_explicit(&run->abort_now, memory_order_relaxed) && sk_now_ns() < deadline)
         nanosleep(&nap, NULL);
