@@ -202,8 +202,11 @@ class Supervisor:
         elif kind == "stall":
             view, stalled, trigger = msg[1], msg[2], msg[3]
             act.extra["view"] = view
-            # The worker waits for "dumped": its threads are still where they got stuck.
+            # The worker waits for "dumped": its threads are still where they got stuck. The
+            # dump's time is not the replica's: its deadline moves by as much.
+            began = time.monotonic()
             dump = stalls.py_spy_dump(act.process.pid) if act.process.pid else None
+            act.deadline_s += time.monotonic() - began
             rec.diagnostics["stall"] = stalls.diagnose(view, trigger, stalled, dump)
             self._send(act, ("dumped",))
         elif kind in ("result", "error"):
