@@ -31,7 +31,9 @@
  * freed (from live or from retired), and a block of >= 32 bytes gets two stamp words in body
  * words 0 and 1 (words 2 and 3 for a retired block of >= 48 bytes, keeping its retire stamp):
  * (freer << 44 | free time >> 10) and (retirer << 44 | allocation time >> 10), freer and retirer
- * as "who" codes (see the diagnostics section below), times since the run's start. A block the
+ * as "who" codes (see the diagnostics section below), times since the run's start. A block under
+ * 32 bytes has no body words to spare: its word 1 carries size | freer << 8 | free time >> 20
+ * << 28 under a tag of its own. A block the
  * glue really freed is never read again; one it dropped is found by sk_run_mimalloc_leaks with
  * its stamp, which says who handed it to the glue and when.
  *

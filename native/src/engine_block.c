@@ -372,6 +372,10 @@ static inline void stamp_freed(const sk_run_t *run, const sk_entry_t *e, uint32_
     if (n < SK_MIN_BLOCK) return;
     bool retired = e->t_ns != 0;
     uint64_t w1 = e->size | ((retired ? SK_TAG_FREED_RETIRED : SK_TAG_FREED) << 48);
+    if (n < 32 && e->size < 256) { /* no body words: the stamp goes into word 1 itself */
+        uint64_t ms = now > run->t0 ? ((now - run->t0) >> 20) & 0xFFFFF : 0;
+        w1 = e->size | (uint64_t)who << 8 | ms << 28 | ((retired ? SK_TAG_FREED_SMALL_RETIRED : SK_TAG_FREED_SMALL) << 48);
+    }
     memcpy(p + 8, &w1, 8);
     uint64_t at = retired && n >= 48 ? 32 : 16;
     if (n < at + 16) return;

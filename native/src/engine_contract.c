@@ -234,9 +234,10 @@ static bool is_run_block(const leak_scan_t *s, const unsigned char *p, size_t ro
     memcpy(&w0, p, 8);
     memcpy(&w1, p + 8, 8);
     uint64_t tag = w1 >> 48;
-    if (tag != SK_TAG_LIVE && tag != SK_TAG_RETIRED && tag != SK_TAG_FREED && tag != SK_TAG_FREED_RETIRED)
+    if (tag != SK_TAG_LIVE && tag != SK_TAG_RETIRED && tag != SK_TAG_FREED && tag != SK_TAG_FREED_RETIRED &&
+        !sk_tag_small(tag))
         return false;
-    *size = w1 & ((UINT64_C(1) << 48) - 1);
+    *size = sk_header_size(w1);
     if (*size == 0 || *size > room) return false;
     uint64_t serial = unmix(w0) ^ s->run->identity_key;
     *serial_out = serial;

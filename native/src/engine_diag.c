@@ -235,33 +235,44 @@ static void add_to_group(struct sk_diag *d, const sk_leak_record_t *r) {
     g->bytes += r->size;
 }
 
+/* The retire stamp and the free stamp of a leaked block, as stamp_freed and
+ * sk_block_stamp_retired (engine_block.c) laid them out. */
+static void decode_stamps(const sk_run_t *run, const unsigned char *p, sk_leak_record_t *r, uint64_t room) {
+    uint64_t size = r->size;
+    uint64_t want = size < SK_MIN_BLOCK ? SK_MIN_BLOCK : size;
+    uint64_t n = want < room ? want : room;
+    bool retired = r->state == SK_STATE_RETIRED || r->state == SK_STATE_FREED_RETIRED;
+    uint64_t at = r->state == SK_STATE_FREED ? 16 : 32;
+    if (retired && n >= 32 && (r->state == SK_STATE_RETIRED || n >= 48)) {
+        r->retire_epoch = word_at(p, 16);
+        r->retire_ns = since_start(run, word_at(p, 24));
+    }
+    if (r->state == SK_STATE_FREED_RETIRED && n < 48) at = 16;
+    if (r->state >= SK_STATE_FREED && n >= at + 16) {
+        uint64_t a = word_at(p, at), b = word_at(p, at + 8);
+        r->freer = (uint32_t)(a >> SK_USABLE_BITS);
+        r->freed_ns = stamp_ns(a);
+        r->retirer = (uint32_t)(b >> SK_USABLE_BITS);
+        r->born_ns = stamp_ns(b);
+    }
+}
+
 void sk_diag_leak_found(sk_run_t *run, const unsigned char *p, uint64_t serial, uint64_t w1, uint64_t room) {
     struct sk_diag *d = run->diag;
     if (d == NULL) return;
-    uint64_t tag = w1 >> 48, size = w1 & ((UINT64_C(1) << 48) - 1);
+    uint64_t tag = w1 >> 48, size = sk_header_size(w1);
     sk_leak_record_t r = {.address = (uint64_t)(uintptr_t)p, .size = size, .serial = serial,
                           .born_ns = SK_DIAG_UNKNOWN, .freed_ns = SK_DIAG_UNKNOWN,
                           .retire_epoch = SK_DIAG_UNKNOWN, .retire_ns = SK_DIAG_UNKNOWN};
     r.state = tag == SK_TAG_LIVE ? SK_STATE_LIVE
               : tag == SK_TAG_RETIRED ? SK_STATE_RETIRED
-              : tag == SK_TAG_FREED ? SK_STATE_FREED : SK_STATE_FREED_RETIRED;
+              : tag == SK_TAG_FREED || tag == SK_TAG_FREED_SMALL ? SK_STATE_FREED : SK_STATE_FREED_RETIRED;
     decode_serial(run, serial, &r.alloc_who, &r.alloc_index);
-    uint64_t want = size < SK_MIN_BLOCK ? SK_MIN_BLOCK : size;
-    uint64_t n = want < room ? want : room;
-    bool retired = r.state == SK_STATE_RETIRED || r.state == SK_STATE_FREED_RETIRED;
-    /* the layout of stamp_freed and sk_block_stamp_retired (engine_block.c) */
-    uint64_t at = r.state == SK_STATE_FREED ? 16 : 32;
-    if (retired && n >= 32 && (r.state == SK_STATE_RETIRED || n >= 48)) {
-        r.retire_epoch = word_at(p, 16);
-        r.retire_ns = since_start(run, word_at(p, 24));
-    }
-    if (r.state == SK_STATE_FREED_RETIRED && n < 48) at = 16;
-    if (r.state >= SK_STATE_FREED && n >= at + 16) {
-        uint64_t a = word_at(p, at), b = word_at(p, at + 8);
-        r.freer = (uint32_t)(a >> SK_USABLE_BITS);
-        r.freed_ns = stamp_ns(a);
-        r.retirer = (uint32_t)(b >> SK_USABLE_BITS);
-        r.born_ns = stamp_ns(b);
+    if (sk_tag_small(tag)) {
+        r.freer = (uint32_t)((w1 >> 8) & SK_WHO_MASK);
+        r.freed_ns = ((w1 >> 28) & 0xFFFFF) << 20;
+    } else {
+        decode_stamps(run, p, &r, room);
     }
     add_to_group(d, &r);
     if (d->nleaks < SK_DIAG_MAX_LEAKS) d->leaks[d->nleaks++] = r;

@@ -270,6 +270,15 @@ struct sk_run {
 #define SK_TAG_RETIRED 0x5E71ull
 #define SK_TAG_FREED 0xF7EEull         /* given to the glue's free from live */
 #define SK_TAG_FREED_RETIRED 0xF7E5ull /* given to the glue's free after retirement */
+/* The same for a block under 32 bytes, whose stamp lives in word 1 itself: size (8 bits) |
+ * who << 8 (20 bits) | free time in units of 2^20 ns << 28 (20 bits). */
+#define SK_TAG_FREED_SMALL 0xF75Aull
+#define SK_TAG_FREED_SMALL_RETIRED 0xF75Bull
+static inline bool sk_tag_small(uint64_t tag) { return tag == SK_TAG_FREED_SMALL || tag == SK_TAG_FREED_SMALL_RETIRED; }
+/* The size a header's word 1 carries, whatever its tag. */
+static inline uint64_t sk_header_size(uint64_t w1) {
+    return sk_tag_small(w1 >> 48) ? (w1 & 0xFF) : (w1 & ((UINT64_C(1) << 48) - 1));
+}
 
 uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng);
 /* Allocate one block of a size drawn for role r, header and pattern written. `tracked`: give it a
@@ -381,5 +390,8 @@ void sk_diag_inflight(sk_run_t *run, const sk_entry_t *e, uint32_t loc);
 void sk_diag_leak_scan_begin(sk_run_t *run);
 void sk_diag_leak_found(sk_run_t *run, const unsigned char *p, uint64_t serial, uint64_t w1, uint64_t room);
 static inline uint32_t sk_who_thread(const sk_thread_t *t) { return t->global_index + 1; }
+/* Read the clock where a role reads it anyway (its budget checks) and keep it as the thread's
+ * hot-path time: the stamps' times are then as fine as those checks, for one store. */
+static inline uint64_t sk_clock(sk_thread_t *t) { return t->diag_now = sk_now_ns(); }
 
 #endif /* SK_ENGINE_INTERNAL_H */

@@ -73,12 +73,12 @@ typedef enum { SK_POP_GOT, SK_POP_RETRY, SK_POP_DRAINED, SK_POP_YIELD } sk_pop_t
  * deadline passed (checked every SK_CLOCK_EVERY iterations and on every empty pop). */
 static inline sk_pop_t pop_or_wait(sk_queue_t *q, sk_thread_t *t, uint64_t deadline, uint64_t iter,
                                    uint32_t *attempt, sk_entry_t *e) {
-    if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return SK_POP_YIELD;
+    if ((iter % SK_CLOCK_EVERY) == 0 && sk_clock(t) >= deadline) return SK_POP_YIELD;
     bool done = upstream_done(q);
     if (!sk_queue_try_pop(q, e)) {
         if (done) return SK_POP_DRAINED;
         t->empty_retries++;
-        if (sk_now_ns() >= deadline) return SK_POP_YIELD;
+        if (sk_clock(t) >= deadline) return SK_POP_YIELD;
         sk_backoff((*attempt)++);
         return SK_POP_RETRY;
     }
@@ -150,7 +150,7 @@ static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_threa
         } else {
             t->ops += n;
         }
-        if (sk_now_ns() >= deadline) return 0;
+        if (sk_clock(t) >= deadline) return 0;
     }
     sk_thread_finish(run, r, t);
     return 1;
@@ -164,7 +164,7 @@ static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t
             if (rc < 0) break;
             if (rc == 0) return 0;
         }
-        if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return 0;
+        if ((iter % SK_CLOCK_EVERY) == 0 && sk_clock(t) >= deadline) return 0;
         if (t->warmup_left > 0) {
             warmup_one(run, r, t);
             continue;
@@ -302,7 +302,7 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
             got++;
         }
         if (got > 0) begin_measure(t);
-        uint64_t now = sk_now_ns();
+        uint64_t now = sk_clock(t);
         uint64_t epoch = atomic_load_explicit(&run->epoch, memory_order_acquire);
         uint64_t freed = 0;
         bool blocked_by_epoch = false;

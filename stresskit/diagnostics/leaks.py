@@ -48,7 +48,7 @@ def last_seen(layout: RunLayout, state: int, freer: int, alloc_who: int) -> str:
 
 
 def size_class_label(cls: int) -> str:
-    return "other (ledger full)" if cls == OTHER_CLASS else f"<= {units.byte_size(2**cls)}"
+    return "other (ledger full)" if cls == OTHER_CLASS else f"<= {2**cls} B"
 
 
 def _ranked(groups: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], tuple], names: tuple[str, ...]):

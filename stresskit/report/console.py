@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stresskit.diagnostics import corruption, leaks
 from stresskit.metrics import LATENCY_OPS, PERCENTILES
 from stresskit.planner import RunPlan
 from stresskit.report import units
@@ -225,6 +226,7 @@ class Display:
                 wt.add_row(str(w["replica"]), str(w["pid"]), w["status"], str(w["signal"] or w["exitcode"]), w["error"])
             self.console.print(wt)
         self._hotspots(report)
+        self._diagnoses(report)
 
     def _plain(self, report: dict[str, Any]) -> None:
         for row in self._role_rows(report):
@@ -237,6 +239,16 @@ class Display:
             if w["status"] != "ok":  # why it failed is in the report's errors, printed next
                 self.line(f"worker replica {w['replica']} pid {w['pid']}: {w['status']} ({w['signal'] or w['exitcode']})")
         self._hotspots(report)
+        self._diagnoses(report)
+
+    def _diagnoses(self, report: dict[str, Any]) -> None:
+        """A few lines per replica from its leak ledger and corruption report (the sections of
+        workers[i].diagnostics in the JSON report, docs/diagnostics.md)."""
+        for w in report["workers"]:
+            diag = w.get("diagnostics") or {}
+            lines = [*leaks.summary_lines(diag.get("leaks", {})), *corruption.summary_lines(diag.get("corruption", {}))]
+            for text in lines:
+                self.line(f"replica {w['replica']}: {text}")
 
     def _hotspots(self, report: dict[str, Any]) -> None:
         prof = report.get("profile")
