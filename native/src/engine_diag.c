@@ -206,8 +206,11 @@ void sk_diag_leak_scan_begin(sk_run_t *run) {
     run->diag->ngroups = 0;
 }
 
+/* The smallest c with size <= 2^c (a loop: no compiler builtin, runs once per leaked block). */
 static uint32_t size_class(uint64_t size) {
-    return size <= 1 ? 0 : (uint32_t)(64 - __builtin_clzll(size - 1));
+    uint32_t c = 0;
+    while (c < 63 && (UINT64_C(1) << c) < size) c++;
+    return c;
 }
 
 static void add_to_group(struct sk_diag *d, const sk_leak_record_t *r) {

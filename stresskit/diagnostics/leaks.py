@@ -36,7 +36,7 @@ def last_seen(layout: RunLayout, state: int, freer: int, alloc_who: int) -> str:
         return "retired, never given to the glue's free (the engine lost it)"
     who = layout.who(freer)
     if who is None:
-        return "given to the glue's free by an unknown thread (block under 32 bytes: no stamp)"
+        return "given to the glue's free by an unknown thread (no free stamp)"
     if who.get("drain"):
         return f"{who['location']['label']} when the run stopped, then given to the glue's free by the drain"
     call = layout.thread(freer).free_call  # type: ignore[union-attr]
