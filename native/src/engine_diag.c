@@ -308,18 +308,21 @@ uint64_t sk_run_inflight(const sk_run_t *run, uint64_t *blocks, uint64_t *bytes)
     return total;
 }
 
+/* Copy the first min(count, max, cap) records of a slow-path array; returns the full count. */
+static uint64_t copy_kept(const _Atomic uint64_t *count, const void *records, size_t size, size_t max, void *out,
+                          size_t cap) {
+    uint64_t n = atomic_load((_Atomic uint64_t *)count);
+    size_t kept = n < max ? (size_t)n : max;
+    if (out != NULL) memcpy(out, records, (kept < cap ? kept : cap) * size);
+    return n;
+}
+
 uint64_t sk_run_damaged(const sk_run_t *run, sk_damage_t *out, size_t cap) {
     if (run == NULL || run->diag == NULL) return 0;
-    uint64_t n = atomic_load(&run->diag->ndamaged);
-    size_t kept = n < SK_DIAG_MAX_DAMAGED ? (size_t)n : SK_DIAG_MAX_DAMAGED;
-    if (out != NULL) memcpy(out, run->diag->damaged, (kept < cap ? kept : cap) * sizeof *out);
-    return n;
+    return copy_kept(&run->diag->ndamaged, run->diag->damaged, sizeof *out, SK_DIAG_MAX_DAMAGED, out, cap);
 }
 
 uint64_t sk_run_doubles(const sk_run_t *run, sk_double_t *out, size_t cap) {
     if (run == NULL || run->diag == NULL) return 0;
-    uint64_t n = atomic_load(&run->diag->ndoubles);
-    size_t kept = n < SK_DIAG_MAX_DOUBLES ? (size_t)n : SK_DIAG_MAX_DOUBLES;
-    if (out != NULL) memcpy(out, run->diag->doubles, (kept < cap ? kept : cap) * sizeof *out);
-    return n;
+    return copy_kept(&run->diag->ndoubles, run->diag->doubles, sizeof *out, SK_DIAG_MAX_DOUBLES, out, cap);
 }
