@@ -337,7 +337,8 @@ CC_API void sk_run_checks(const sk_run_t *run, sk_checks_t *out);
  * that carry this run's block header (identity word and tag). The engine freed every one of its
  * blocks, so any such block is a leak inside the glue (a free that never reached mimalloc).
  * Blocks whose usable size is below 16 bytes carry no header and are not seen here. Stores the
- * result for sk_run_checks and returns the number of leaked blocks. */
+ * result for sk_run_checks, records the leaked blocks for sk_run_leak_records / sk_run_leak_groups
+ * (decoding each one's serial and free stamp) and returns the number of leaked blocks. */
 CC_API uint64_t sk_run_mimalloc_leaks(sk_run_t *run);
 
 /* Copy up to `cap` series samples into the arrays (any may be NULL); returns how many exist. */
