@@ -410,8 +410,9 @@ CC_API void sk_engine_testing_hook_role(sk_run_t *run, int32_t hook, int32_t rol
  *                              q (0..63) queue q; 64 + r role r's pending push; 128 + r role
  *                              r's reclaim limbo (retire list); 192 + r role r's oom holdings.
  * Times are nanoseconds since sk_run_start. Times taken on the hot path (allocation of an
- * unsampled block, the free stamp) are the thread's chunk start, so they are exact to within one
- * sk_role_step budget; stamped times are further truncated to 1024 ns. */
+ * unsampled block, the free stamp) are the thread's last budget check (the clock a role reads
+ * anyway: every 32 operations, after each batch of a local role, on each empty pop), truncated
+ * to 1024 ns (2^20 ns for the stamp of a block under 32 bytes); the hot path reads no clock. */
 #define SK_WHO_DRAIN (UINT32_C(1) << 19)
 #define SK_DIAG_UNKNOWN UINT64_MAX
 

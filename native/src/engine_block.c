@@ -276,7 +276,7 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
     check_contract(t, r->cfg.kind, r->cfg.alignment, size, p, usable);
 
     *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0,
-                        .born_ns = tracked && timed ? t1 : t->diag_now | SK_BORN_COARSE, .usable = usable};
+                        .born_ns = tracked && timed ? t1 : t->diag_units | SK_BORN_COARSE, .usable = usable};
     write_block(run, out);
     if (tracked) {
         unsigned shift = 0;
@@ -358,42 +358,36 @@ bool sk_block_expected(const sk_run_t *run, const sk_entry_t *e, uint64_t off, u
     return true;
 }
 
-/* Times in the free stamp: since the run's start, in units of 1024 ns (44 bits: 200 days). */
-static inline uint64_t stamp_time(const sk_run_t *run, uint64_t ns) {
-    if (ns == 0) return SK_USABLE_MASK; /* unknown */
-    return (ns > run->t0 ? (ns - run->t0) >> 10 : 0) & SK_USABLE_MASK;
-}
-
 /* The leak ledger's stamp (layout in sk_engine.h): written after verification, right before the
  * block goes to the glue's free, so a block the glue drops still says who gave it and when. */
-static inline void stamp_freed(const sk_run_t *run, const sk_entry_t *e, uint32_t who, uint64_t now) {
+static inline void stamp_freed(const sk_run_t *run, const sk_entry_t *e, uint32_t who, uint64_t units) {
     unsigned char *p = e->ptr;
     uint64_t n = written_extent(e);
     if (n < SK_MIN_BLOCK) return;
     bool retired = e->t_ns != 0;
     uint64_t w1 = e->size | ((retired ? SK_TAG_FREED_RETIRED : SK_TAG_FREED) << 48);
     if (n < 32 && e->size < 256) { /* no body words: the stamp goes into word 1 itself */
-        uint64_t ms = now > run->t0 ? ((now - run->t0) >> 20) & 0xFFFFF : 0;
+        uint64_t ms = (units >> 10) & 0xFFFFF;
         w1 = e->size | (uint64_t)who << 8 | ms << 28 | ((retired ? SK_TAG_FREED_SMALL_RETIRED : SK_TAG_FREED_SMALL) << 48);
     }
     memcpy(p + 8, &w1, 8);
     uint64_t at = retired && n >= 48 ? 32 : 16;
     if (n < at + 16) return;
-    uint64_t a = ((uint64_t)who << SK_USABLE_BITS) | stamp_time(run, now);
-    uint64_t b = ((uint64_t)sk_entry_retirer(e) << SK_USABLE_BITS) | stamp_time(run, sk_entry_born(e));
+    uint64_t a = ((uint64_t)who << SK_USABLE_BITS) | units;
+    uint64_t b = ((uint64_t)sk_entry_retirer(e) << SK_USABLE_BITS) | sk_entry_born_units(run->t0, e);
     memcpy(p + at, &a, 8);
     memcpy(p + at + 8, &b, 8);
 }
 
-/* `role` aims the test hooks (-1: the drain); `who` and `now` go into the free stamp. */
+/* `role` aims the test hooks (-1: the drain); `who` and `units` (the time) go into the free stamp. */
 static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk_hist_t *h, sk_checks_t *c,
-                            int32_t role, uint32_t who, uint64_t now) {
+                            int32_t role, uint32_t who, uint64_t units) {
     c->frees++;
     c->usable_freed += sk_entry_usable(e);
     maybe_corrupt(run, e, role);
     bool ok = verify(run, e);
     if (SK_UNLIKELY(!ok)) sk_diag_damaged(run, e, who);
-    stamp_freed(run, e, who, now);
+    stamp_freed(run, e, who, units);
     if (SK_UNLIKELY(sk_hook_fires(run, 2, role))) return ok; /* the leak hook: dropped, not freed */
     uint64_t t0 = h != NULL ? sk_now_ns() : 0;
     /* A damaged header may lie about the size: free unsized then, never with a wrong size hint. */
@@ -411,7 +405,7 @@ bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_e
         sk_hist_record(&t->hist[SK_OP_LIFETIME], now > e->born_ns ? now - e->born_ns : 0);
     }
     bool ok = verify_and_free(run, e, r->cfg.free_unsized != 0, timed ? &t->hist[SK_OP_FREE] : NULL, &t->checks,
-                              (int32_t)t->role, sk_who_thread(t), t->diag_now);
+                              (int32_t)t->role, sk_who_thread(t), t->diag_units);
     if (!ok) t->canary_failures++;
     t->frees++;
     t->bytes_freed += e->size;
@@ -419,5 +413,5 @@ bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_e
 }
 
 bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized, uint32_t who) {
-    return verify_and_free(run, e, unsized, NULL, &run->drain_checks, -1, who, sk_now_ns());
+    return verify_and_free(run, e, unsized, NULL, &run->drain_checks, -1, who, sk_stamp_units(run->t0, sk_now_ns()));
 }

@@ -136,7 +136,7 @@ void sk_diag_damaged(sk_run_t *run, const sk_entry_t *e, uint32_t finder) {
     decode_serial(run, e->serial, &r->alloc_who, &r->alloc_index);
     r->finder = finder;
     r->retirer = sk_entry_retirer(e);
-    r->born_ns = since_start(run, sk_entry_born(e));
+    r->born_ns = stamp_ns(sk_entry_born_units(run->t0, e));
     r->retire_ns = since_start(run, e->t_ns);
     r->retire_epoch = e->t_ns != 0 ? e->epoch : SK_DIAG_UNKNOWN;
     r->found_ns = since_start(run, sk_now_ns());
@@ -186,7 +186,7 @@ void sk_diag_double(sk_run_t *run, const sk_entry_t *e, uint32_t loser, int32_t 
     r->state = sk_own_state(run, e->serial);
     r->winner = find_taker(run, e->serial);
     r->queue = queue;
-    r->born_ns = since_start(run, sk_entry_born(e));
+    r->born_ns = stamp_ns(sk_entry_born_units(run->t0, e));
     r->found_ns = since_start(run, sk_now_ns());
 }
 

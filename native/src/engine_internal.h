@@ -92,10 +92,19 @@ typedef struct sk_entry {
 #define SK_USABLE_MASK ((UINT64_C(1) << SK_USABLE_BITS) - 1)
 static inline uint64_t sk_entry_usable(const sk_entry_t *e) { return e->usable & SK_USABLE_MASK; }
 static inline uint32_t sk_entry_retirer(const sk_entry_t *e) { return (uint32_t)(e->usable >> SK_USABLE_BITS); }
-/* born_ns: an exact time for a block sampled for SK_OP_LIFETIME; otherwise the allocating
- * thread's chunk start with this bit set (diagnostics only, never a latency). */
+/* The diagnostics' hot-path times ("stamp units"): 1024 ns since the run's start `t0`, in 44 bits
+ * (200 days); all ones = unknown. */
+static inline uint64_t sk_stamp_units(uint64_t t0, uint64_t ns) {
+    if (ns == 0) return SK_USABLE_MASK;
+    return (ns > t0 ? (ns - t0) >> 10 : 0) & SK_USABLE_MASK;
+}
+/* born_ns: an exact monotonic time for a block sampled for SK_OP_LIFETIME (0: unknown);
+ * otherwise this bit | the allocating thread's last clock check in stamp units (diagnostics
+ * only, never a latency: the hot path reads no clock for it). */
 #define SK_BORN_COARSE (UINT64_C(1) << 63)
-static inline uint64_t sk_entry_born(const sk_entry_t *e) { return e->born_ns & ~SK_BORN_COARSE; }
+static inline uint64_t sk_entry_born_units(uint64_t t0, const sk_entry_t *e) {
+    return (e->born_ns & SK_BORN_COARSE) ? e->born_ns & SK_USABLE_MASK : sk_stamp_units(t0, e->born_ns);
+}
 
 typedef struct sk_cell {
     alignas(SK_CACHE_LINE) _Atomic uint64_t seq;
@@ -187,7 +196,8 @@ typedef struct sk_thread {
     sk_entry_t *buf; /* alloc_free: one batch */
     sk_hist_t *hist; /* SK_OP_COUNT histograms */
     /* diagnostics: leaks and corruption (engine_diag.c) */
-    uint64_t diag_now;      /* the clock at the start of the current chunk: the hot path's time */
+    uint64_t diag_t0;       /* the run's start, copied where this thread reads it */
+    uint64_t diag_units;    /* the last clock check (sk_clock), in stamp units: the hot path's time */
     uint64_t diag_chunks;   /* serial chunks this thread claimed (alloc_index of tracked blocks) */
     uint64_t diag_taken_n;  /* takes so far; the ring below holds the last SK_DIAG_RING */
     _Atomic uint64_t diag_taken[SK_DIAG_RING]; /* serial + 1 of recent takes (read by losers) */
@@ -392,6 +402,10 @@ void sk_diag_leak_found(sk_run_t *run, const unsigned char *p, uint64_t serial, 
 static inline uint32_t sk_who_thread(const sk_thread_t *t) { return t->global_index + 1; }
 /* Read the clock where a role reads it anyway (its budget checks) and keep it as the thread's
  * hot-path time: the stamps' times are then as fine as those checks, for one store. */
-static inline uint64_t sk_clock(sk_thread_t *t) { return t->diag_now = sk_now_ns(); }
+static inline uint64_t sk_clock(sk_thread_t *t) {
+    uint64_t now = sk_now_ns();
+    t->diag_units = sk_stamp_units(t->diag_t0, now);
+    return now;
+}
 
 #endif /* SK_ENGINE_INTERNAL_H */

@@ -385,8 +385,8 @@ int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t bud
         t->started = true;
         start_line(run);
     }
-    t->diag_now = sk_now_ns();
-    uint64_t deadline = t->diag_now + budget_ns;
+    t->diag_t0 = run->t0;
+    uint64_t deadline = sk_clock(t) + budget_ns;
     int32_t rc;
     switch (r->cfg.action) {
         case SK_ACT_ALLOC_FREE: rc = step_alloc_free(run, r, t, deadline); break;
