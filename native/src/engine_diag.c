@@ -11,6 +11,10 @@
 
 #define SK_WHO_MASK ((UINT64_C(1) << 20) - 1)
 
+/* The retirer rides in the high bits of sk_entry_t.usable rather than in a field of its own:
+ * an entry and its sequence number must stay one cache line per queue cell. */
+_Static_assert(sizeof(sk_cell_t) == SK_CACHE_LINE, "a queue cell must stay one cache line");
+
 struct sk_diag {
     /* Chunk c of tracked serials: (who claimed it) | (its ordinal among that thread's chunks)
      * << 20; 0 while unclaimed. Written once by the claimer, before any serial of it is used. */

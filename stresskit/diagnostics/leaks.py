@@ -148,8 +148,9 @@ def summary_lines(diag: dict[str, Any]) -> list[str]:
         if diag["first_blocks"]:
             b = diag["first_blocks"][0]
             who = b["allocated_by"]["label"] if b["allocated_by"] else "unknown"
-            lines.append(f"  first: {b['address']} {units.byte_size(b['size'])} from {who} "
-                         f"(block #{b['alloc_index']}), born at {_ms(b['born_at_ns'])}, freed at {_ms(b['freed_at_ns'])}")
+            index = "" if b["alloc_index"] is None else f" (block #{b['alloc_index']})"
+            lines.append(f"  first: {b['address']} {units.byte_size(b['size'])} from {who}{index}, "
+                         f"born at {_ms(b['born_at_ns'])}, freed at {_ms(b['freed_at_ns'])}")
     flight = diag.get("in_flight_at_stop", {})
     if flight.get("blocks") and flight.get("stop_reason") not in _CLEAN_STOPS:
         parts = ", ".join(f"{w['blocks']} {w['label']}" for w in flight["where"][:3])
