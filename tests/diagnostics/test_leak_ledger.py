@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from stresskit.diagnostics import leaks
 from stresskit.engine import run_replica
 from stresskit.plan import ReplicaPlan
 
@@ -157,3 +158,18 @@ def test_glue_mutant_leak_is_traced_to_the_freeing_consumers(tmp_path, leaky_glu
             assert block["last_seen"].startswith("handed off, then given to cc_free_unsized by consumer[")
         assert sum(g["blocks"] for g in ledger["by_last_seen"]) == ledger["blocks"]
     assert found > 0
+
+
+def test_aborted_smr_run_finds_blocks_on_the_reclaimers_retire_list():
+    """A grace far longer than the run: every retired block still waits in C's limbo at the abort."""
+    plan = dataclasses.replace(smr(), ops=None, deadline_s=2.0)
+    plan = dataclasses.replace(plan, roles=(*plan.roles[:2], dataclasses.replace(plan.roles[2], grace_ns=60 * 10**9)))
+    result = run_replica(plan)
+    assert result.stop_reason == "deadline"
+    where = {w["label"]: w for w in result.diagnostics["leaks"]["in_flight_at_stop"]["where"]}
+    assert where["on C's retire list"]["kind"] == "retire_list"
+    assert where["on C's retire list"]["blocks"] > 0
+    assert sum(w["blocks"] for w in where.values()) == result.blocks_reaped
+    lines = leaks.summary_lines(result.diagnostics["leaks"])
+    assert len(lines) == 1 and lines[0].startswith(f"in flight at stop (deadline): {result.blocks_reaped:,} blocks: ")
+    assert "on C's retire list" in lines[0]
