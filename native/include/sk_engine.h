@@ -423,7 +423,7 @@ enum {
     SK_DIAG_MAX_DOUBLES = 16,    /* double hand-offs / frees kept in full per run */
     SK_DIAG_WINDOW = 32,         /* bytes of actual and expected memory around the first wrong byte */
     SK_DIAG_LOCATIONS = 256,     /* drain location codes (see above) */
-    SK_DIAG_RING = 16            /* serials each thread remembers taking (double hand-off owners) */
+    SK_DIAG_RING = 64            /* serials each thread remembers taking (double hand-off owners) */
 };
 
 /* The state a leaked block's header says it was in when the engine last touched it. */

@@ -5,7 +5,8 @@ first wrong byte with the bytes around it, actual against expected.
 
 The engine records these on its slow paths only (engine_diag.c): a verification failure, or a
 lost ownership CAS. Who took a doubled block first is found by searching every thread's ring of
-its last 16 takes, so it can be missing (None) when that thread has moved on.
+its last 64 takes, so it can be missing (None) when that thread has moved on (a producer
+descheduled between the two pushes lets others push any number of blocks in between).
 """
 
 from __future__ import annotations
