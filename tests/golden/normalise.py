@@ -4,7 +4,7 @@ replaced by a placeholder (ADDR, <PID>, N, <F>, <V>), what the seed decides stay
 Text (console, error lines): paths -> <REPO>/<TMP>/<PREFIX>/<HOME>, hex addresses -> ADDR, pids ->
 <PID>, every other number with its unit -> N (console numbers carry timings; the exact counts are checked in
 the JSON). JSON: every float -> <F> (all are times, rates or averages), integers under the keys in
-VOLATILE_INTS -> <V>, strings normalised as text, the unreclaimed series -> its length only.
+VOLATILE_INTS or ending in _ns (times) -> <V>, strings normalised as text, the unreclaimed series -> its length only.
 """
 
 from __future__ import annotations
@@ -41,12 +41,22 @@ def _roots(tmp: Path | None) -> list[tuple[str, str]]:
     return pairs
 
 
+# A hex dump (the corruption report's byte windows): a seed decides it, so it stays exact.
+_HEX_DUMP = re.compile(r"\b[0-9a-f]{2}(?: [0-9a-f]{2}){7,}\b")
+
+
 def text(value: str, tmp: Path | None = None, numbers: bool = True) -> str:
     for root, mark in _roots(tmp):
         value = value.replace(root, mark)
     value = _ADDR.sub("ADDR", value)
     value = _PID.sub(lambda m: f"{m.group(1)} <PID>", value)
-    return _NUMBER.sub("N", value) if numbers else value
+    if not numbers:
+        return value
+    dumps = _HEX_DUMP.findall(value)
+    value = _NUMBER.sub("N", _HEX_DUMP.sub("\0", value))
+    for dump in dumps:
+        value = value.replace("\0", dump, 1)
+    return value
 
 
 def document(value: Any, tmp: Path | None = None, key: str = "") -> Any:
@@ -66,7 +76,7 @@ def document(value: Any, tmp: Path | None = None, key: str = "") -> Any:
     if isinstance(value, float):
         return "<F>"
     if isinstance(value, int):
-        return "<V>" if last in VOLATILE_INTS else value
+        return "<V>" if last in VOLATILE_INTS or last.endswith("_ns") else value
     if isinstance(value, str):
         return "<V>" if last in VOLATILE_STRINGS else text(value, tmp, numbers=False)
     return value
