@@ -269,6 +269,25 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         _internal_error(exc)
 
 
+# -- replay, shrink (stresskit/diagnostics/) -------------------------------------------------------
+@main.command(epilog="Exit 1: the replica still fails (the recorded failure reproduced in at least one run, or a run "
+              "failed otherwise). Exit 0: every run passed (did not reproduce). Exit 2: the report cannot be "
+              "replayed (unreadable, damaged, or run with another native library). Exit 3: the native library "
+              "cannot be loaded. See docs/diagnostics.md and docs/exit-codes.md.")
+@click.argument("report", type=str)
+@click.option("--replica", type=click.IntRange(0, 63), help="Which replica to rerun (default: the first that failed, else the first).")
+@click.option("--runs", type=click.IntRange(1, 1000), default=3, show_default=True, help="How many times to rerun it, one worker process each.")
+@click.option("--json", "json_path", type=click.Path(), help="Write the reruns' verdicts here (docs/files.md: what may be written).")
+@click.option("--allow-other-library", is_flag=True, help="Rerun with the native library at hand even if its sha256 differs from the recorded one.")
+@guarded
+def replay(report: str, replica: int | None, runs: int, json_path: str | None, allow_other_library: bool) -> None:
+    """Rerun exactly one replica of a JSON REPORT (`run --json`): its recorded plan, seed, native
+    library and test hooks, RUNS times, and say whether its failure reproduced."""
+    from stresskit.diagnostics.replay import command
+
+    sys.exit(command(report, replica, runs, json_path, allow_other_library, echo=click.echo))
+
+
 def _require_native() -> None:
     """Fail before spawning workers, with one line, if the native library cannot be loaded:
     every worker would fail the same way."""
