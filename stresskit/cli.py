@@ -288,6 +288,29 @@ def replay(report: str, replica: int | None, runs: int, json_path: str | None, a
     sys.exit(command(report, replica, runs, json_path, allow_other_library, echo=click.echo))
 
 
+@main.command(epilog="Exit 0: a strictly smaller scenario that still meets EXPR was written. Exit 1: EXPR never held in "
+              "RUNS runs of the scenario (nothing to shrink). Exit 5: nothing smaller meets it. Exit 2: invalid scenario, "
+              "EXPR or output path. Exit 3: the native library cannot be loaded or the output not written. "
+              "See docs/diagnostics.md and docs/exit-codes.md.")
+@click.argument("scenario", type=str)
+@click.option("--until", "until", required=True, help="The failure to keep, a threshold expression: e.g. 'leak.mimalloc_blocks > 0'.")
+@click.option("--runs", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="Runs per candidate (kept at the first that meets EXPR), and runs of the result for its failure rate.")
+@click.option("--max-time", "max_time", type=_Duration(), help="Stop searching after this long (e.g. 10min); the smallest so far is written.")
+@click.option("-o", "--output", type=click.Path(), help="Where to write the smaller scenario (default: SCENARIO-NAME.shrunk.toml here).")
+@guarded
+def shrink(scenario: str, until: str, runs: int, max_time: float | None, output: str | None) -> None:
+    """Search for a smaller SCENARIO (fewer roles, threads, ops, sizes, replicas; smaller batches,
+    queues, grace) on which EXPR still holds, and write it with the failure rate observed."""
+    loaded, bad = _load_all((scenario,))
+    if bad:
+        sys.exit(EXIT_USAGE)
+    _require_native()
+    from stresskit.diagnostics.shrink import command
+
+    sys.exit(command(scenario, loaded[0], until, runs, max_time, output, echo=click.echo))
+
+
 def _require_native() -> None:
     """Fail before spawning workers, with one line, if the native library cannot be loaded:
     every worker would fail the same way."""
