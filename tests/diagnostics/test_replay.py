@@ -1,0 +1,172 @@
+"""`stresskit replay` (stresskit/diagnostics/replay.py): a report records what decides each
+replica's work, and replaying it reruns exactly that replica and says whether its failure came back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import one_line, stresskit
+from stresskit.engine import HOOKS_ENV
+
+SCENARIO = """\
+[load]
+ops = 20_000
+replicas = 2
+seed = 11
+
+[roles.p]
+action = "produce"
+threads = 2
+sizes = [16, 64, 256]
+
+[roles.c]
+action = "consume"
+
+[[flows]]
+from = "p"
+to = "c"
+capacity = 256
+"""
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "handoff.toml"
+    path.write_text(SCENARIO)
+    return path
+
+
+def _report(tmp_path: Path, scenario: Path, name: str, env: dict[str, str] | None = None, code: int = 0) -> Path:
+    out = tmp_path / name
+    proc = stresskit("run", str(scenario), "--json", str(out), "-q", cwd=tmp_path, env=env)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    return out
+
+
+@pytest.mark.tier4
+def test_a_planted_corruption_replays_without_the_hook_being_set_again(tmp_path: Path, scenario: Path) -> None:
+    report = _report(tmp_path, scenario, "corrupt.json", {HOOKS_ENV: "testing_corrupt_blocks=3"}, code=1)
+    doc = json.loads(report.read_text())
+    rec = doc["workers"][1]["replay"]
+    assert rec["environment"] == {HOOKS_ENV: "testing_corrupt_blocks=3"}
+    assert rec["signature"]["failed"] == ["no_corruption"] and rec["seed"] == doc["workers"][1]["seed"]
+    assert len(doc["tool"]["native"]["sha256"]) == 64 and doc["tool"]["python"]
+
+    # the hook is not in replay's environment: it comes from the report
+    proc = stresskit("replay", str(report), "--replica", "1", "--runs", "2", "--json", "replay.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "recorded: fail: no_corruption" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "reproduced in 2/2 runs"
+    out = json.loads((tmp_path / "replay.json").read_text())
+    assert out["replica"] == 1 and out["reproduced"] == 2 and out["exit_code"] == 1
+    assert all(r["signature"]["failed"] == ["no_corruption"] for r in out["runs"])
+
+
+@pytest.mark.tier4
+def test_a_clean_report_does_not_reproduce(tmp_path: Path, scenario: Path) -> None:
+    report = _report(tmp_path, scenario, "clean.json")
+    proc = stresskit("replay", str(report), "--runs", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "did not reproduce" in proc.stdout.strip().splitlines()[-1]
+    assert "replica 0 (seed " in proc.stdout  # no failing replica: the first is replayed
+
+
+@pytest.mark.tier4
+def test_a_failure_that_is_gone_does_not_reproduce(tmp_path: Path, scenario: Path) -> None:
+    """The recorded hooks are what made the replica fail: with them removed from the record
+    (as if the bug were fixed), the same plan passes and replay says so, exit 0."""
+    report = _report(tmp_path, scenario, "leak.json", {HOOKS_ENV: "testing_leak_blocks=2"}, code=1)
+    doc = json.loads(report.read_text())
+    assert "no_glue_leak" in doc["workers"][0]["replay"]["signature"]["failed"]
+    for w in doc["workers"]:
+        w["replay"]["environment"] = {}
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps(doc))
+    proc = stresskit("replay", str(fixed), "--runs", "1", cwd=tmp_path, env={HOOKS_ENV: "testing_leak_blocks=2"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "did not reproduce: 1/1 runs passed"
+
+
+@pytest.mark.tier4
+def test_a_mutant_glue_replays_with_the_recorded_library(tmp_path: Path, mutant_library) -> None:
+    """The report names the library it ran with; replay loads that one (not the installed
+    one), so a failure found with a mutant reproduces without STRESSKIT_NATIVE_LIB."""
+    scenario = tmp_path / "bare.toml"
+    scenario.write_text('[load]\nops = 20_000\nstats = true\n\n[roles.a]\naction = "alloc_free"\n')
+    report = _report(tmp_path, scenario, "mutant.json", {"STRESSKIT_NATIVE_LIB": str(mutant_library)}, code=1)
+    assert json.loads(report.read_text())["tool"]["native"]["path"] == str(mutant_library.resolve())
+    proc = stresskit("replay", str(report), "--runs", "1", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"the recorded library {mutant_library.resolve()}" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "reproduced in 1/1 runs"
+
+
+@pytest.mark.tier5
+def test_another_library_is_refused_unless_allowed(tmp_path: Path, scenario: Path) -> None:
+    report = _report(tmp_path, scenario, "r.json", {HOOKS_ENV: "testing_corrupt_blocks=1"}, code=1)
+    doc = json.loads(report.read_text())
+    doc["tool"]["native"].update(path=str(tmp_path / "gone.so"), sha256="0" * 64)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    proc = stresskit("replay", str(other), cwd=tmp_path)
+    assert proc.returncode == 2
+    line = one_line(proc)
+    assert line.startswith(f"stresskit: {other}: tool.native: the report was run with {tmp_path / 'gone.so'} (sha256 000000000000")
+    assert "--allow-other-library" in line
+    proc = stresskit("replay", str(other), "--allow-other-library", "--runs", "1", cwd=tmp_path)
+    assert proc.returncode == 1 and "NOT the recorded library" in proc.stdout, proc.stdout + proc.stderr
+
+
+def _damaged(doc: dict, how: str) -> dict:
+    if how == "plan-type":
+        doc["workers"][0]["replay"]["plan"]["roles"][0]["threads"] = "two"
+    elif how == "no-signature":
+        del doc["workers"][0]["replay"]["signature"]
+    elif how == "no-replay":
+        for w in doc["workers"]:
+            del w["replay"]
+    elif how == "workers-type":
+        doc["workers"] = {"0": {}}
+    elif how == "definition":
+        doc["scenario"]["definition"]["roles"]["p"]["threads"] = 0
+    return doc
+
+
+@pytest.mark.tier5
+@pytest.mark.parametrize(("how", "expected"), [
+    ("plan-type", ": workers[0].replay.plan.roles[0].threads: expected a valid integer (got 'two')"),
+    ("no-signature", ": workers[0].replay.signature: expected this key"),
+    ("no-replay", ": workers[*].replay: expected a replay record per replica"),
+    ("workers-type", ": workers: expected a valid list"),
+    ("definition", ": scenario.definition.roles.p.threads: "),
+    ("truncated", ": a complete JSON report file (line "),
+    ("not-json", ": a complete JSON report file (line 1 column 1"),
+    ("replica", ": --replica: expected one of 0, 1 (got 7)"),
+])
+def test_a_bad_report_is_one_line_and_exit_2(tmp_path: Path, scenario: Path, how: str, expected: str) -> None:
+    report = _report(tmp_path, scenario, "r.json")
+    text = report.read_text()
+    bad = tmp_path / "bad.json"
+    if how == "truncated":
+        bad.write_text(text[: len(text) // 2])
+    elif how == "not-json":
+        bad.write_text("<html>")
+    elif how == "replica":
+        bad = report
+    else:
+        bad.write_text(json.dumps(_damaged(json.loads(text), how)))
+    proc = stresskit("replay", str(bad), *(["--replica", "7"] if how == "replica" else []), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = one_line(proc)
+    assert line.startswith(f"stresskit: {bad}{expected}"), line
+
+
+@pytest.mark.tier5
+@pytest.mark.parametrize("path", ["/dev/zero", "missing.json", "."])
+def test_a_report_that_is_no_file_is_refused(tmp_path: Path, path: str) -> None:
+    proc = stresskit("replay", path, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert one_line(proc).startswith(f"stresskit: {path}: ")
