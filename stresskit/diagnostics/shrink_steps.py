@@ -28,6 +28,7 @@ class Measure:
     threads: int  # over all roles
     ops: int  # allocations per replica (0 when only a duration bounds the run)
     duration_ms: int  # the allocating roles' time bound (0: none)
+    warmup_ops: int  # per allocating thread, before measuring
     replicas: int
     size_values: int  # distinct block sizes the allocating roles may ask for, summed over roles
     largest_size: int  # the largest block size of each allocating role, summed
@@ -69,6 +70,7 @@ def measure(model: Scenario) -> Measure:
         threads=sum(r.threads for r in roles),
         ops=int(ops),
         duration_ms=round((load.duration or 0.0) * 1000),
+        warmup_ops=load.warmup_ops,
         replicas=load.replicas,
         size_values=sum(_distinct_sizes(r.sizes)[0] for r in allocating),
         largest_size=sum(_distinct_sizes(r.sizes)[1] for r in allocating),
