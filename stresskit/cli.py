@@ -2,7 +2,8 @@
 
 Exit codes (docs/exit-codes.md): 0 all thresholds pass · 1 a threshold failed · 2 invalid input or
 usage · 3 a worker crashed or infrastructure failed · 4 (`doctor` only) can run but cannot profile ·
-130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP).
+5 (`shrink` only) nothing smaller still fails · 130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP).
+`replay` and `shrink` read 0/1 for what they do (docs/exit-codes.md).
 """
 
 from __future__ import annotations
