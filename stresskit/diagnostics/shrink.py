@@ -11,6 +11,7 @@ fail). After a kept candidate the search starts over from it; it ends when no ca
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -145,15 +146,30 @@ def default_output(scenario: Path) -> Path:
     return Path(f"{scenario.stem}.shrunk.toml")
 
 
-def table(original: Measure, final: Measure, steps: list[Step]) -> list[str]:
-    kept = [s for s in steps if s.kept]
+_HALVING = re.compile(r"^(.*?) (\S+) -> (\S+)$")
+
+
+def merged(steps: list[Step]) -> list[tuple[str, Measure]]:
+    """Kept steps, runs of halvings of one knob as one row: ``p: batch 64 -> 1 (6 steps)``."""
+    rows: list[tuple[str, str, str, str, int, Measure]] = []  # knob, first, last, text, count, measure
+    for step in (s for s in steps if s.kept):
+        m = _HALVING.match(step.what)
+        if m and rows and rows[-1][0] == m.group(1) and rows[-1][2] == m.group(2):
+            knob, first, _, _, n, _ = rows[-1]
+            rows[-1] = (knob, first, m.group(3), f"{knob} {first} -> {m.group(3)}", n + 1, step.measure)
+        else:
+            rows.append((m.group(1), m.group(2), m.group(3), step.what, 1, step.measure) if m else ("", "", "", step.what, 1, step.measure))
+    return [(text + (f" ({n} steps)" if n > 1 else ""), measure) for _, _, _, text, n, measure in rows]
+
+
+def table(original: Measure, steps: list[Step]) -> list[str]:
     lines = [f"{'step':<44} {'roles':>5} {'threads':>7} {'ops':>9} {'replicas':>8} {'sizes':>5} {'batch':>5} {'capacity':>8}"]
 
     def row(what: str, m: Measure) -> str:
         return f"{what[:44]:<44} {m.roles:>5} {m.threads:>7} {m.ops:>9,} {m.replicas:>8} {m.size_values:>5} {m.batch:>5} {m.capacity:>8}"
 
     lines.append(row("(the scenario)", original))
-    lines += [row(s.what, s.measure) for s in kept]
+    lines += [row(what, m) for what, m in merged(steps)]
     return lines
 
 
@@ -187,7 +203,7 @@ def command(scenario: str, checked: Any, until_text: str, runs: int, max_time_s:
             return EXIT_NEVER_FAILED
         final, final_doc = search.shrink(checked, doc)
         size = measure(final.model)
-        for line in table(original, size, search.steps):
+        for line in table(original, search.steps):
             echo(line)
         if final is checked:
             echo(f"nothing smaller was found that still meets {until.expression} "

@@ -137,7 +137,9 @@ def _smaller_sizes(sizes: Doc) -> Iterator[tuple[str, Doc]]:
         out = {"dist": "choice", "values": sizes["values"][:keep]}
         if "weights" in sizes:
             out["weights"] = sizes["weights"][:keep]
-        yield f"sizes {sizes['values']} -> {out['values']}", out
+        if keep == 1:  # one value is a fixed size: the next step can halve it
+            out = {"dist": "fixed", "size": sizes["values"][0]}
+        yield f"sizes {sizes['values']} -> {sizes['values'][:keep]}", out
     elif dist == "uniform" and sizes["max"] > sizes["min"]:
         yield f"sizes uniform {sizes['min']}..{sizes['max']} -> fixed {sizes['min']}", {"dist": "fixed", "size": sizes["min"]}
         top = sizes["min"] + (sizes["max"] - sizes["min"]) // 2

@@ -142,3 +142,15 @@ def test_every_valid_candidate_of_a_shipped_scenario_is_smaller(path: Path, tmp_
         assert measure(model).smaller_than(size), what
         assert tomllib.loads(__import__("tomli_w").dumps(cand)) == cand  # writable as TOML as it is
     assert valid >= 3
+
+
+@pytest.mark.tier1
+def test_the_steps_table_merges_runs_of_one_knob() -> None:
+    from stresskit.diagnostics.shrink import Step, merged
+
+    m = Measure(*[1] * 12)
+    steps = [Step("replicas 2 -> 1", m, 1, True), Step("ops 64,000 -> 32,000", m, 2, True), Step("ops 32,000 -> 16,000", m, 3, True),
+             Step("ops 16,000 -> 8,000", m, 6, False), Step("p: batch 4 -> 2", m, 7, True), Step("p: batch 2 -> 1", m, 8, True),
+             Step("c: batch 2 -> 1", m, 9, True), Step("drop roles a", m, 10, True)]
+    assert [what for what, _ in merged(steps)] == [
+        "replicas 2 -> 1", "ops 64,000 -> 16,000 (2 steps)", "p: batch 4 -> 1 (2 steps)", "c: batch 2 -> 1", "drop roles a"]
