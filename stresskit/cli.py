@@ -306,6 +306,12 @@ def shrink(scenario: str, until: str, runs: int, max_time: float | None, output:
     loaded, bad = _load_all((scenario,))
     if bad:
         sys.exit(EXIT_USAGE)
+    from stresskit.planner import plan
+
+    refusal = _memory_verdict(plan(loaded[0]), None)[1]  # as `run` would: candidates are only smaller
+    if refusal is not None:
+        click.echo(refusal, err=True)
+        sys.exit(EXIT_USAGE)
     _require_native()
     from stresskit.diagnostics.shrink import command
 
