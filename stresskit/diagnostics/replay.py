@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from stresskit.plan import ReplicaPlan
 from stresskit.plan_codec import PlanDecodeError, plan_from_dict, plan_to_dict
 from stresskit.runner.records import WorkerRecord
-from stresskit.thresholds import ThresholdResult
+from stresskit.thresholds import NOT_PRODUCED, ThresholdResult
 
 # Environment variables that change what a worker does: the engine's and the worker's test hooks
 # (a planted failure must replay) and mimalloc's options (read when the library loads).
@@ -73,7 +73,10 @@ def run_environment() -> dict[str, Any]:
 
 
 def failed_names(thresholds: Sequence[ThresholdResult]) -> list[str]:
-    return sorted(t.name if t.builtin else t.expression for t in thresholds if not t.ok)
+    """What failed on a value. A check over a metric the replica never produced (it crashed, it
+    was killed) is left out: the worker's status and signal already say why, and the list of
+    every check would hide it."""
+    return sorted(t.name if t.builtin else t.expression for t in thresholds if not t.ok and not t.reason.endswith(NOT_PRODUCED))
 
 
 def signature(status: str, thresholds: Sequence[ThresholdResult], rec: WorkerRecord) -> dict[str, Any]:

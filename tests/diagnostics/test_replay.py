@@ -170,3 +170,16 @@ def test_a_report_that_is_no_file_is_refused(tmp_path: Path, path: str) -> None:
     proc = stresskit("replay", path, cwd=tmp_path)
     assert proc.returncode == 2
     assert one_line(proc).startswith(f"stresskit: {path}: ")
+
+
+@pytest.mark.tier4
+def test_a_planted_crash_replays_as_the_same_signal(tmp_path: Path, scenario: Path) -> None:
+    """A replica that died delivered nothing, yet its plan is in the report: replay reruns it
+    and matches the crash by worker status and signal (not by the checks it could not feed)."""
+    report = _report(tmp_path, scenario, "crash.json", {"STRESSKIT_TEST_CRASH": "1:segv:0"}, code=3)
+    sig = json.loads(report.read_text())["workers"][1]["replay"]["signature"]
+    assert sig == {"status": "error", "failed": [], "worker_status": "crashed", "stop_reason": None, "signal": "SIGSEGV"}
+    proc = stresskit("replay", str(report), "--runs", "1", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "replica 1 (seed" in proc.stdout and "recorded: error: crashed (SIGSEGV)" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "reproduced in 1/1 runs"
