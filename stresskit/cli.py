@@ -280,13 +280,14 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
 @click.option("--runs", type=click.IntRange(1, 1000), default=3, show_default=True, help="How many times to rerun it, one worker process each.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the reruns' verdicts here (docs/files.md: what may be written).")
 @click.option("--allow-other-library", is_flag=True, help="Rerun with the native library at hand even if its sha256 differs from the recorded one.")
+@click.option("--scenario", "scenario", metavar="NAME", help="In a report of several scenarios, which one (default: the first that failed).")
 @guarded
-def replay(report: str, replica: int | None, runs: int, json_path: str | None, allow_other_library: bool) -> None:
+def replay(report: str, replica: int | None, runs: int, json_path: str | None, allow_other_library: bool, scenario: str | None) -> None:
     """Rerun exactly one replica of a JSON REPORT (`run --json`): its recorded plan, seed, native
     library and test hooks, RUNS times, and say whether its failure reproduced."""
     from stresskit.diagnostics.replay import command
 
-    sys.exit(command(report, replica, runs, json_path, allow_other_library, echo=click.echo))
+    sys.exit(command(report, replica, runs, json_path, allow_other_library, scenario, echo=click.echo))
 
 
 @main.command(epilog="Exit 0: a strictly smaller scenario that still meets EXPR was written. Exit 1: EXPR never held in "
@@ -294,7 +295,7 @@ def replay(report: str, replica: int | None, runs: int, json_path: str | None, a
               "EXPR or output path. Exit 3: the native library cannot be loaded or the output not written. "
               "See docs/diagnostics.md and docs/exit-codes.md.")
 @click.argument("scenario", type=str)
-@click.option("--until", "until", required=True, help="The failure to keep, a threshold expression: e.g. 'leak.mimalloc_blocks > 0'.")
+@click.option("--until", "until", required=True, metavar="EXPR", help="The failure to keep, a threshold expression: e.g. 'leak.mimalloc_blocks > 0'.")
 @click.option("--runs", type=click.IntRange(1, 1000), default=3, show_default=True,
               help="Runs per candidate (kept at the first that meets EXPR), and runs of the result for its failure rate.")
 @click.option("--max-time", "max_time", type=_Duration(), help="Stop searching after this long (e.g. 10min); the smallest so far is written.")

@@ -167,12 +167,18 @@ def _key(loc: Sequence[Any]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
 
 
-def _model(path: str, data: object) -> _Report:
-    if isinstance(data, dict) and "reports" in data and "workers" not in data:
+def _model(path: str, data: object, scenario: str | None = None) -> _Report:
+    if isinstance(data, dict) and "reports" in data and "workers" not in data:  # `run A.toml B.toml --json`
         reports = data["reports"]
-        if not isinstance(reports, list) or not reports:
+        if not isinstance(reports, list) or not reports or not all(isinstance(r, dict) for r in reports):
             raise ReplayInputError(f"{path}: reports: expected a non-empty list of scenario reports")
-        failing = [r for r in reports if isinstance(r, dict) and r.get("status") != "pass"]
+        if scenario is not None:
+            named = [r for r in reports if isinstance(r.get("scenario"), dict) and r["scenario"].get("name") == scenario]
+            if not named:
+                names = ", ".join(str(r.get("scenario", {}).get("name")) for r in reports if isinstance(r.get("scenario"), dict))
+                raise ReplayInputError(f"{path}: --scenario: expected one of {names} (got {scenario})")
+            reports = named
+        failing = [r for r in reports if r.get("status") != "pass"]
         data = (failing or reports)[0]  # the first scenario that failed: the one worth replaying
     try:
         return _Report.model_validate(data)
@@ -186,9 +192,10 @@ def _model(path: str, data: object) -> _Report:
         raise ReplayInputError(f"{path}: {_key(loc)}: expected {str(err['msg']).removeprefix('Input should be ')} (got {got})") from None
 
 
-def read_report(path: str | Path, replica: int | None = None) -> Recorded:
+def read_report(path: str | Path, replica: int | None = None, scenario: str | None = None) -> Recorded:
     """The replica to rerun: ``replica``, else the first whose recorded verdict is not a pass,
-    else the first. Raises ReplayInputError (one line) for anything that cannot be replayed."""
+    else the first (of ``scenario``, else of the first scenario that failed, in a report of
+    several). Raises ReplayInputError (one line) for anything that cannot be replayed."""
     from stresskit.io.inputs import MAX_REPORT_BYTES, InputError, read_json
     from stresskit.scenario import ScenarioError
     from stresskit.scenario.loading import scenario_from_document
@@ -199,7 +206,7 @@ def read_report(path: str | Path, replica: int | None = None) -> Recorded:
         data = read_json(path, MAX_REPORT_BYTES, "report file")
     except InputError as exc:
         raise ReplayInputError(f"{exc}") from None
-    report = _model(name, data)
+    report = _model(name, data, scenario)
     workers = [w for w in report.workers if w.replay is not None]
     if not workers:
         raise ReplayInputError(f"{name}: workers[*].replay: expected a replay record per replica (the report was written by "
@@ -345,7 +352,8 @@ def outcome_line(recorded: dict[str, Any], reruns: Sequence[Rerun]) -> tuple[str
             else f"did not reproduce: {what}, and {n}/{n} runs passed"), EXIT_NOT_REPRODUCED
 
 
-def command(report: str, replica: int | None, runs: int, json_out: str | None, allow_other_library: bool, echo: Any = print) -> int:
+def command(report: str, replica: int | None, runs: int, json_out: str | None, allow_other_library: bool,
+            scenario: str | None = None, echo: Any = print) -> int:
     """`stresskit replay`: returns the exit code; every problem is one line on stderr."""
     import sys
 
@@ -354,7 +362,7 @@ def command(report: str, replica: int | None, runs: int, json_out: str | None, a
         return code
 
     try:
-        rec = read_report(report, replica)
+        rec = read_report(report, replica, scenario)
     except ReplayInputError as exc:
         return fail(str(exc), EXIT_USAGE)
     out: Path | None = None

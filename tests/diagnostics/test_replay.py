@@ -183,3 +183,18 @@ def test_a_planted_crash_replays_as_the_same_signal(tmp_path: Path, scenario: Pa
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "replica 1 (seed" in proc.stdout and "recorded: error: crashed (SIGSEGV)" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "reproduced in 1/1 runs"
+
+
+@pytest.mark.tier4
+def test_a_report_of_several_scenarios_replays_the_one_named(tmp_path: Path, scenario: Path) -> None:
+    other = tmp_path / "local.toml"
+    other.write_text('[load]\nops = 5000\n\n[roles.a]\naction = "alloc_free"\n')
+    report = tmp_path / "both.json"
+    proc = stresskit("run", str(scenario), str(other), "--json", str(report), "-q", cwd=tmp_path, env={HOOKS_ENV: "testing_corrupt_blocks=1"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    first = stresskit("replay", str(report), "--runs", "1", cwd=tmp_path)
+    assert first.returncode == 1 and first.stdout.startswith(f"replay: {report}: handoff replica 0 "), first.stdout + first.stderr
+    named = stresskit("replay", str(report), "--runs", "1", "--scenario", "local", cwd=tmp_path)
+    assert named.returncode == 1 and named.stdout.startswith(f"replay: {report}: local replica 0 "), named.stdout + named.stderr
+    wrong = stresskit("replay", str(report), "--scenario", "nope", cwd=tmp_path)
+    assert wrong.returncode == 2 and one_line(wrong) == f"stresskit: {report}: --scenario: expected one of handoff, local (got nope)"
