@@ -167,7 +167,9 @@ def _key(loc: Sequence[Any]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
 
 
-def _model(path: str, data: object, scenario: str | None = None) -> _Report:
+def _model(path: str, data: object, scenario: str | None = None) -> tuple[_Report, str]:
+    """The (single-scenario) report to replay and the key path that leads to it."""
+    prefix = ""
     if isinstance(data, dict) and "reports" in data and "workers" not in data:  # `run A.toml B.toml --json`
         reports = data["reports"]
         if not isinstance(reports, list) or not reports or not all(isinstance(r, dict) for r in reports):
@@ -179,17 +181,19 @@ def _model(path: str, data: object, scenario: str | None = None) -> _Report:
                 raise ReplayInputError(f"{path}: --scenario: expected one of {names} (got {scenario})")
             reports = named
         failing = [r for r in reports if r.get("status") != "pass"]
-        data = (failing or reports)[0]  # the first scenario that failed: the one worth replaying
+        chosen = (failing or reports)[0]  # the first scenario that failed: the one worth replaying
+        prefix = f"reports[{data['reports'].index(chosen)}]."
+        data = chosen
     try:
-        return _Report.model_validate(data)
+        return _Report.model_validate(data), prefix
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = list(err["loc"])
         if err["type"] == "missing":
-            raise ReplayInputError(f"{path}: {_key(loc)}: expected this key (a report written by `stresskit run --json`)") from None
+            raise ReplayInputError(f"{path}: {prefix}{_key(loc)}: expected this key (a report written by `stresskit run --json`)") from None
         got = repr(err.get("input"))
         got = got if len(got) <= 40 else got[:37] + "..."
-        raise ReplayInputError(f"{path}: {_key(loc)}: expected {str(err['msg']).removeprefix('Input should be ')} (got {got})") from None
+        raise ReplayInputError(f"{path}: {prefix}{_key(loc)}: expected {str(err['msg']).removeprefix('Input should be ')} (got {got})") from None
 
 
 def read_report(path: str | Path, replica: int | None = None, scenario: str | None = None) -> Recorded:
@@ -206,10 +210,10 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
         data = read_json(path, MAX_REPORT_BYTES, "report file")
     except InputError as exc:
         raise ReplayInputError(f"{exc}") from None
-    report = _model(name, data, scenario)
+    report, at = _model(name, data, scenario)
     workers = [w for w in report.workers if w.replay is not None]
     if not workers:
-        raise ReplayInputError(f"{name}: workers[*].replay: expected a replay record per replica (the report was written by "
+        raise ReplayInputError(f"{name}: {at}workers[*].replay: expected a replay record per replica (the report was written by "
                                f"stresskit {report.tool.version}, which does not record them; rerun the scenario)")
     if replica is None:
         chosen = next((w for w in workers if w.replay.signature.status != "pass"), workers[0])  # type: ignore[union-attr]
@@ -223,18 +227,18 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
     try:
         plan = plan_from_dict(rec.plan)
     except PlanDecodeError as exc:
-        raise ReplayInputError(f"{name}: workers[{index}].replay.plan.{exc}") from None
+        raise ReplayInputError(f"{name}: {at}workers[{index}].replay.plan.{exc}") from None
     if plan.replica != chosen.replica or plan.seed != rec.seed:
-        raise ReplayInputError(f"{name}: workers[{index}].replay: expected the plan of replica {chosen.replica} with seed {rec.seed} "
+        raise ReplayInputError(f"{name}: {at}workers[{index}].replay: expected the plan of replica {chosen.replica} with seed {rec.seed} "
                                f"(got replica {plan.replica}, seed {plan.seed})")
     if report.scenario.definition is None:
-        raise ReplayInputError(f"{name}: scenario.definition: expected the recorded scenario (rerun it with this stresskit)")
+        raise ReplayInputError(f"{name}: {at}scenario.definition: expected the recorded scenario (rerun it with this stresskit)")
     try:
         model = scenario_from_document(name, report.scenario.definition)
         checked = check(name, model, default_name=report.scenario.name)
     except ScenarioError as err:
         # a ScenarioErrors is its first problem: one line is enough to say the record is damaged
-        raise ReplayInputError(f"{name}: scenario.definition.{err.path}: {err.expected}"
+        raise ReplayInputError(f"{name}: {at}scenario.definition.{err.path}: {err.expected}"
                                + (f" (got {err.got})" if err.got is not None else "")) from None
     native = report.tool.native.model_dump(exclude_none=True) if report.tool.native else {}
     return Recorded(file=name, scenario=checked, base_seed=report.seed, plan=plan, environment=dict(rec.environment),
@@ -386,6 +390,10 @@ def command(report: str, replica: int | None, runs: int, json_out: str | None, a
          f"{sum(r.threads for r in p.roles)} threads{hooks})")
     echo(f"recorded: {describe(rec.signature)}")
     echo(f"library: {note}")
+    from stresskit._version import __version__
+
+    if rec.stresskit != __version__:  # the plan is replayed as recorded; the engine driving it is this one
+        echo(f"note: recorded by stresskit {rec.stresskit}, replayed by {__version__}")
 
     def progress(i: int, r: Rerun) -> None:
         mark = "  <- the recorded failure" if r.reproduced else ""

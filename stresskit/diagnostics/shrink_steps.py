@@ -39,7 +39,7 @@ class Measure:
 
     def smaller_than(self, other: Measure) -> bool:
         mine, theirs = astuple(self), astuple(other)
-        return all(a <= b for a, b in zip(mine, theirs)) and mine != theirs
+        return all(a <= b for a, b in zip(mine, theirs, strict=True)) and mine != theirs
 
     def changes(self, before: Measure) -> str:
         """``threads 6 -> 3, ops 64000 -> 32000``: the dimensions that moved."""

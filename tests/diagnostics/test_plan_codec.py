@@ -50,7 +50,7 @@ def test_any_plan_survives_the_json_round_trip(p: ReplicaPlan) -> None:
     text = json.dumps(plan_to_dict(p), allow_nan=False)
     back = plan_from_dict(json.loads(text))
     assert back == p
-    assert all(type(a) is type(b) for a, b in zip(back.roles, p.roles))
+    assert all(type(a) is type(b) for a, b in zip(back.roles, p.roles, strict=True))
     assert type(back.roles) is tuple and type(back.queues) is tuple and type(back.roles[0].sizes.values) is tuple
 
 
