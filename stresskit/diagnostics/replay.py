@@ -161,6 +161,7 @@ class Recorded:
     signature: dict[str, Any]
     native: dict[str, Any]
     stresskit: str
+    python: str | None
 
 
 def _key(loc: Sequence[Any]) -> str:
@@ -242,7 +243,8 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
                                + (f" (got {err.got})" if err.got is not None else "")) from None
     native = report.tool.native.model_dump(exclude_none=True) if report.tool.native else {}
     return Recorded(file=name, scenario=checked, base_seed=report.seed, plan=plan, environment=dict(rec.environment),
-                    signature=rec.signature.model_dump(), native=native, stresskit=report.tool.version)
+                    signature=rec.signature.model_dump(), native=native, stresskit=report.tool.version,
+                    python=report.tool.python)
 
 
 # -- the library ----------------------------------------------------------------------------------
@@ -392,8 +394,9 @@ def command(report: str, replica: int | None, runs: int, json_out: str | None, a
     echo(f"library: {note}")
     from stresskit._version import __version__
 
-    if rec.stresskit != __version__:  # the plan is replayed as recorded; the engine driving it is this one
-        echo(f"note: recorded by stresskit {rec.stresskit}, replayed by {__version__}")
+    # the plan is replayed as recorded; the Python and stresskit driving it are these ones
+    if rec.stresskit != __version__ or (rec.python and rec.python != platform.python_version()):
+        echo(f"note: recorded with stresskit {rec.stresskit} on Python {rec.python}, replayed with {__version__} on {platform.python_version()}")
 
     def progress(i: int, r: Rerun) -> None:
         mark = "  <- the recorded failure" if r.reproduced else ""
