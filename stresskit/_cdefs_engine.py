@@ -179,4 +179,8 @@ void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
 void sk_engine_testing_leak_next(sk_run_t *run, uint64_t count);
 size_t sk_engine_abi_sizeof(int32_t which);
 uint64_t sk_oom_min_limit(void);
+
+uint64_t sk_run_invariants(const sk_run_t *run, int32_t drained, uint64_t *counts);
+const char *sk_invariant_name(uint32_t reason);
+int32_t sk_engine_testing_break_invariant(sk_run_t *run, uint32_t reason);
 """

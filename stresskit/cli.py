@@ -163,12 +163,17 @@ def validate(files: tuple[str, ...], max_memory: int | None) -> None:
             click.echo(refusal, err=True)
             bad += 1
             continue
-        click.echo(f"{s.file}: ok ({s.name}: {len(m.roles)} roles, {sum(r.threads for r in m.roles.values())} threads, "
-                   f"{len(s.graph.queues)} queues, {len(s.thresholds)} thresholds); {estimate}")
+        counts = ", ".join(_count(n, what) for n, what in ((len(m.roles), "role"), (sum(r.threads for r in m.roles.values()), "thread"),
+                                                            (len(s.graph.queues), "queue"), (len(s.thresholds), "threshold")))
+        click.echo(f"{s.file}: ok ({s.name}: {counts}); {estimate}")
     sys.exit(EXIT_USAGE if bad else 0)
 
 
 # -- list ----------------------------------------------------------------------------------------
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 @main.command(name="list")
 @guarded
 def list_() -> None:
@@ -337,19 +342,32 @@ def _require_native() -> None:
               "(py-spy missing, or it may not attach: `run --profile` would report no hotspots). "
               "See docs/exit-codes.md.")
 @click.option("--no-attach", is_flag=True, help="Skip the py-spy attach test.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: {checks: [{key, value, problem}], verdict, exit_code}.")
 @guarded
-def doctor(no_attach: bool) -> None:
+def doctor(no_attach: bool, as_json: bool) -> None:
     """Show what stresskit runs on: native library, versions, cache line, py-spy, engine."""
     # Two kinds of trouble, two exit codes: without the library or the engine nothing can run
     # (exit 3); without py-spy only --profile is lost, which many users never ask for (exit 4).
     cannot_run: list[str] = []
     cannot_profile: list[str] = []
+    entries: list[dict[str, str | None]] = []
 
     def show(key: str, value: str, kind: list[str] | None = None) -> None:
         if kind is not None:
             kind.append(key)
-        mark = "" if kind is None else "   <- cannot run" if kind is cannot_run else "   <- cannot profile"
-        click.echo(f"{key + ':':<22} {value}{mark}")
+        problem = None if kind is None else "cannot run" if kind is cannot_run else "cannot profile"
+        entries.append({"key": key, "value": value, "problem": problem})
+        if not as_json:
+            click.echo(f"{key + ':':<22} {value}{'   <- ' + problem if problem else ''}")
+
+    def verdict(text: str, code: int) -> None:
+        if as_json:
+            import json
+
+            click.echo(json.dumps({"checks": entries, "verdict": text, "exit_code": code}, indent=2))
+        else:
+            show("verdict", text)
+        sys.exit(code)
 
     show("stresskit", __version__)
     show("python", f"{sys.version.split()[0]} ({sys.executable})")
@@ -395,13 +413,10 @@ def doctor(no_attach: bool) -> None:
     shipped = shipped_scenarios()
     show("shipped scenarios", f"{len(shipped)} in {', '.join(str(d) for d in shipped_dirs()) or 'nowhere'}", None if shipped else cannot_run)
     if cannot_run:
-        show("verdict", f"cannot run scenarios ({', '.join(cannot_run)}): exit {EXIT_ERROR}")
-        sys.exit(EXIT_ERROR)
+        verdict(f"cannot run scenarios ({', '.join(cannot_run)}): exit {EXIT_ERROR}", EXIT_ERROR)
     if cannot_profile:
-        show("verdict", f"can run scenarios, cannot profile them ({', '.join(cannot_profile)}): exit {EXIT_NO_PROFILER}")
-        sys.exit(EXIT_NO_PROFILER)
-    show("verdict", "can run and profile scenarios")
-    sys.exit(0)
+        verdict(f"can run scenarios, cannot profile them ({', '.join(cannot_profile)}): exit {EXIT_NO_PROFILER}", EXIT_NO_PROFILER)
+    verdict("can run and profile scenarios", 0)
 
 
 def _register() -> None:

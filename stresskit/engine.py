@@ -364,13 +364,20 @@ def run_replica(
             progress(int(lib.sk_run_progress(run)), ops_target)
         if shared.errors:
             raise RuntimeError("; ".join(shared.errors))
+        broken = hooks.get("testing_break_invariant")
+        if broken is not None and lib.sk_engine_testing_break_invariant(run, _invariant_index(ffi, lib, str(broken))) != 0:
+            raise EngineError(f"testing_break_invariant: this run has nothing to break as {broken!r}")
+        in_flight = _invariants(ffi, lib, run, drained=False)
         lib.sk_run_drain(run)
+        invariants = _invariants(ffi, lib, run, drained=True)
         scanned = _os_threads_gone([th.native_id for th in shared.threads])
         if scanned:
             lib.sk_run_mimalloc_leaks(run)
         result = _collect(ffi, lib, run, plan)
         result.stop_reason = _stop_reason(stop_reason, result, plan)
         result.planned_ops = plan.ops
+        # The same structure may be seen twice (before and after the drain): count it once.
+        result.invariants = {k: max(in_flight[k], invariants[k]) for k in invariants}
         result.checks["mimalloc_scanned"] = int(scanned)
         result.stats_enabled = plan.stats
         if plan.stats:
@@ -400,6 +407,28 @@ def run_replica(
             raise interrupted
 
 
+def _invariant_names(ffi, lib) -> list[str]:
+    names = []
+    while (name := lib.sk_invariant_name(len(names))) != ffi.NULL:
+        names.append(ffi.string(name).decode())
+    return names
+
+
+def _invariant_index(ffi, lib, name: str) -> int:
+    names = _invariant_names(ffi, lib)
+    if name not in names:
+        raise EngineError(f"testing_break_invariant: one of {', '.join(names)} (got {name!r})")
+    return names.index(name)
+
+
+def _invariants(ffi, lib, run, *, drained: bool) -> dict[str, int]:
+    """The engine's invariant checker (tier 3): a count per reason, zero when all hold."""
+    names = _invariant_names(ffi, lib)
+    counts = ffi.new(f"uint64_t[{len(names)}]")
+    lib.sk_run_invariants(run, 1 if drained else 0, counts)
+    return {name: int(counts[i]) for i, name in enumerate(names)}
+
+
 def _os_threads_gone(native_ids: list[int | None], timeout_s: float = 10.0) -> bool:
     """Wait until the role threads have really ended. Thread.join() returns when the Python side
     of a thread is done, but the OS thread still runs its thread-exit destructors after that
@@ -422,17 +451,20 @@ def _os_threads_gone(native_ids: list[int | None], timeout_s: float = 10.0) -> b
 
 
 HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"
-_HOOK_NAMES = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks")
+_COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks")
+_NAME_HOOKS = ("testing_break_invariant",)  # its value is an invariant's name
 
 
-def _hooks_from_environment() -> dict[str, int]:
+def _hooks_from_environment() -> dict[str, int | str]:
     """STRESSKIT_TEST_ENGINE_HOOKS="testing_leak_blocks=5,..." plants the engine's test hooks in a
     worker from outside (end-to-end tests of the CLI's verdicts); unknown names are ignored."""
-    out: dict[str, int] = {}
+    out: dict[str, int | str] = {}
     for item in os.environ.get(HOOKS_ENV, "").split(","):
-        name, _, value = item.partition("=")
-        if name.strip() in _HOOK_NAMES and value.strip().isdigit():
-            out[name.strip()] = int(value)
+        name, _, value = (part.strip() for part in item.partition("="))
+        if name in _COUNT_HOOKS and value.isdigit():
+            out[name] = int(value)
+        elif name in _NAME_HOOKS and value:
+            out[name] = value
     return out
 
 

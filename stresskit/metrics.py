@@ -86,6 +86,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("contract.violations", "blocks", "sum", "all contract.* violations above together"),
     MetricSpec("contract.probes", "ops", "sum", "contract-edge probes made (roles with edge_probes)"),
     MetricSpec("contract.stats_mismatch", "fields", "sum", "glue statistics that disagree with the engine's ledger, or a reset that left a counter (stats-on replicas)"),
+    MetricSpec("engine.invariant_violations", "violations", "sum", "the engine's own invariants that failed (tier 3 checker; per reason in the report's workers[i].invariants): a bug of stresskit's engine, not of the glue"),
     MetricSpec("leak.mimalloc_blocks", "blocks", "sum", "blocks of the run mimalloc still holds after the engine freed everything: leaks inside the glue"),
     MetricSpec("leak.mimalloc_bytes", "bytes", "sum", "requested bytes of those blocks"),
     MetricSpec("latency.timer_overhead_ns", "ns", "max", "median cost of the two clock reads around a timed op; latency percentiles include it"),
@@ -234,6 +235,7 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
     m["contract.violations"] = sum(int(m[f"contract.{name}"] or 0) for name in CONTRACT_VIOLATIONS)
     m["contract.probes"] = sum(int(c.get("probes", 0)) for c in checks)
     m["contract.stats_mismatch"] = sum(len(getattr(r, "stats_mismatches", ())) for r in results)
+    m["engine.invariant_violations"] = sum(sum(getattr(r, "invariants", {}).values()) for r in results)
     # Only when mimalloc's heap could be visited in every replica (see engine._os_threads_gone).
     if all(c.get("mimalloc_scanned", 1) for c in checks):
         m["leak.mimalloc_blocks"] = sum(int(c.get("mimalloc_leaked_blocks", 0)) for c in checks)

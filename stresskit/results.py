@@ -98,6 +98,8 @@ class ReplicaResult:
     timer_overhead_ns: int = 0  # median cost of the two clock reads around a timed op
     rss_budget_bytes: int | None = None
     serials_exhausted: bool = False  # the run's 2^32 handed-off-block capacity ran out
+    # The engine's invariant checker: a count per reason (sk_invariant_t names), all 0 when it holds
+    invariants: dict[str, int] = field(default_factory=dict)
     # What the worker found out about failures (stresskit/diagnostics/): "leaks", "corruption"...
     diagnostics: dict[str, Any] = field(default_factory=dict)
 

@@ -383,6 +383,41 @@ CC_API void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count)
  * each of them. */
 CC_API void sk_engine_testing_leak_next(sk_run_t *run, uint64_t count);
 
+/* ---- invariants (tier 3) ----------------------------------------------------------------- */
+
+/* What must hold of the engine's own structures; each violation is counted under its reason. */
+typedef enum sk_invariant {
+    SK_INV_QUEUE_INDEX = 0,          /* a queue's dequeue position past its enqueue position, or
+                                        more than its capacity behind */
+    SK_INV_QUEUE_CELL = 1,           /* a slot's sequence number disagrees with the positions */
+    SK_INV_OWNERSHIP_STATE = 2,      /* a serial in the one state no transition produces */
+    SK_INV_OWNED_AFTER_DRAIN = 3,    /* a handed-off block still live or retired after the drain */
+    SK_INV_IN_FLIGHT_NOT_OWNED = 4,  /* a block in a queue, pending push or limbo whose ownership
+                                        state is not live (not yet retired) or retired (stamped) */
+    SK_INV_LIMBO_BOUNDS = 5,         /* a reclaim thread's limbo ring outside its capacity/limit */
+    SK_INV_FUTURE_EPOCH = 6,         /* a retired block stamped with an epoch the run has not
+                                        reached (epochs only grow) */
+    SK_INV_GRACE_CUT_SHORT = 7,      /* a reclaim role freed a block younger than its grace */
+    SK_INV_BOOKS_UNBALANCED = 8,     /* after the drain, blocks allocated != blocks freed */
+    SK_INV_UNRECLAIMED_AFTER_DRAIN = 9, /* unreclaimed counters not back to zero after the drain */
+    SK_INV_PEAK_BELOW_CURRENT = 10,  /* an unreclaimed peak below the current value */
+    SK_INV_COUNT = 11
+} sk_invariant_t;
+
+/* Check the run's invariants and store a count per reason in counts[0..SK_INV_COUNT). Call only
+ * while no role thread is inside sk_role_step: before sk_run_drain (`drained` 0: queues, pending
+ * pushes and limbo lists are checked entry by entry) or after it (`drained` 1: also nothing left
+ * owned, the books balanced, unreclaimed back to zero). Returns the total. */
+CC_API uint64_t sk_run_invariants(const sk_run_t *run, int32_t drained, uint64_t *counts);
+
+/* The reason's name ("queue_index", ...), NULL past SK_INV_COUNT. */
+CC_API const char *sk_invariant_name(uint32_t reason);
+
+/* Plant a violation of `reason` (tests of the checker only), leaving the run drainable. Call
+ * between the role threads' end and the checks. Returns 0, or -1 if this run has nothing to break
+ * that way (e.g. no reclaim role for SK_INV_LIMBO_BOUNDS). */
+CC_API int32_t sk_engine_testing_break_invariant(sk_run_t *run, uint32_t reason);
+
 /* sizeof of the public structs, so bindings can check their declarations:
  * 0 = sk_role_config_t, 1 = sk_role_stats_t, 2 = sk_run_totals_t, 3 = sk_checks_t; 0 for
  * anything else. */

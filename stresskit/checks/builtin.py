@@ -33,6 +33,9 @@ BUILTIN_CHECKS: tuple[BuiltinCheck, ...] = (
                  "the glue broke its contract (alignment, usable size, calloc zeroing, errno, size 0, overflow)"),
     BuiltinCheck("glue_books", "contract.stats_mismatch == 0",
                  "the glue's statistics disagree with what the engine did, or a reset left a counter"),
+    BuiltinCheck("engine_invariants", "engine.invariant_violations == 0",
+                 "stresskit's engine broke one of its own invariants (the report's workers[i].invariants names which): "
+                 "its verdict on the glue cannot be trusted; please report it"),
     BuiltinCheck("bounded_rss", "workers.peak_rss_bytes <= memory.rss_budget_bytes",
                  "a worker's peak RSS passed what the plan can hold at once: memory the glue never gave back"),
     BuiltinCheck("oom_bound", "oom.bound_reached == true",

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stresskit.diagnostics.why import why_lines
 from stresskit.metrics import LATENCY_OPS, PERCENTILES
 from stresskit.planner import RunPlan
 from stresskit.report import units
@@ -150,6 +151,7 @@ class Display:
             lines = [f"{name}: {verdict} ({tail})"]
             lines += [f"  {threshold_line(t)}" for t in report["thresholds"] if not t["ok"]]
             lines += [f"  error: {err}" for err in report["errors"]] if status == "error" else []
+            lines += [f"  {line}" for line in why_lines(report, json_path, name_failed=False)]
             print("\n".join(lines), flush=True)
             return
         if self.tty:
@@ -158,6 +160,11 @@ class Display:
             self._plain(report)
         for err in report["errors"]:
             self.line(f"error: {err}")
+        why = why_lines(report, json_path)
+        if why:
+            self.line("why it failed:")
+            for line in why:
+                self.line(f"  {line}")
         if json_path:
             self.line(f"report: {json_path}")
         style = {"pass": "bold green", "fail": "bold red", "error": "bold red"}[status]

@@ -148,6 +148,7 @@ def _replica(rec: WorkerRecord, replay: dict[str, Any] | None = None) -> dict[st
             stats_mismatches=list(res.stats_mismatches),
             contract={k: v for k, v in res.checks.items()},
             timer_overhead_ns=res.timer_overhead_ns,
+            invariants=dict(res.invariants),
         )
     diagnostics = {**(res.diagnostics if res is not None else {}), **rec.diagnostics}
     if diagnostics:

@@ -293,7 +293,7 @@ def test_a_scenario_without_thresholds_still_fails_a_leak(tmp_path: Path) -> Non
     from stresskit.checks.builtin import NAMES, evaluate_builtin
 
     leaking = {"ops.total": 10, "blocks.leaked": 0, "leak.mimalloc_blocks": 3, "canary.failures": 0, "handoff.doubles": 0,
-               "alloc.failed": 0, "contract.violations": 0, "contract.stats_mismatch": 0,
+               "alloc.failed": 0, "contract.violations": 0, "contract.stats_mismatch": 0, "engine.invariant_violations": 0,
                "workers.peak_rss_bytes": 1, "memory.rss_budget_bytes": 2}
     results = {r.name: r for r in evaluate_builtin(leaking, has_oom=False)}
     assert set(results) == set(NAMES) - {"oom_bound"}
