@@ -198,3 +198,28 @@ def test_a_report_of_several_scenarios_replays_the_one_named(tmp_path: Path, sce
     assert named.returncode == 1 and named.stdout.startswith(f"replay: {report}: local replica 0 "), named.stdout + named.stderr
     wrong = stresskit("replay", str(report), "--scenario", "nope", cwd=tmp_path)
     assert wrong.returncode == 2 and one_line(wrong) == f"stresskit: {report}: --scenario: expected one of handoff, local (got nope)"
+
+
+def _sig(status: str = "fail", failed: tuple[str, ...] = ("no_glue_leak",), worker: str = "ok", signal: str | None = None) -> dict:
+    return {"status": status, "failed": list(failed), "worker_status": worker, "stop_reason": "completed" if worker == "ok" else None,
+            "signal": signal}
+
+
+@pytest.mark.tier1
+@pytest.mark.parametrize(("recorded", "seen", "line", "code"), [
+    (_sig(), [_sig(), _sig("pass", ())], "reproduced in 1/2 runs", 1),
+    (_sig(), [_sig(), _sig(failed=("no_corruption",))], "reproduced in 1/2 runs; 1 failed otherwise (fail: no_corruption)", 1),
+    (_sig(), [_sig("pass", ()), _sig("pass", ())], "did not reproduce: 2/2 runs passed", 0),
+    (_sig(), [_sig(failed=("glue_books", "no_glue_leak"))], "did not reproduce; 1/1 runs failed otherwise: fail: glue_books, no_glue_leak", 1),
+    (_sig("error", (), "crashed", "SIGSEGV"), [_sig("error", (), "crashed", "SIGABRT")],
+     "did not reproduce; 1/1 runs failed otherwise: error: crashed (SIGABRT)", 1),
+    (_sig("pass", ()), [_sig("pass", ())], "did not reproduce: there was no failure to reproduce (the recorded replica passed), and 1/1 runs passed", 0),
+    (_sig("pass", ()), [_sig()], "there was no failure to reproduce (the recorded replica passed); 1/1 runs failed otherwise: fail: no_glue_leak", 1),
+])
+def test_the_verdict_line_and_exit_code(recorded: dict, seen: list[dict], line: str, code: int) -> None:
+    """Reproduced means the same signature; a rerun that fails another way still fails (exit 1),
+    and only reruns that all pass give exit 0."""
+    from stresskit.diagnostics.replay import Rerun, outcome_line, same_failure
+
+    reruns = [Rerun(s, same_failure(recorded, s), 0.1) for s in seen]
+    assert outcome_line(recorded, reruns) == (line, code)
