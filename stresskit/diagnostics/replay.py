@@ -36,8 +36,12 @@ NATIVE_ENV = "STRESSKIT_NATIVE_LIB"
 
 
 # -- recording ------------------------------------------------------------------------------------
+def recordable(name: str) -> bool:
+    return name in HOOK_VARIABLES or name.startswith(MIMALLOC_PREFIX)
+
+
 def test_environment() -> dict[str, str]:
-    return {k: v for k, v in sorted(os.environ.items()) if k in HOOK_VARIABLES or k.startswith(MIMALLOC_PREFIX)}
+    return {k: v for k, v in sorted(os.environ.items()) if recordable(k)}
 
 
 _hashed: dict[tuple[str, int, int], str] = {}
@@ -229,6 +233,12 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
         plan = plan_from_dict(rec.plan)
     except PlanDecodeError as exc:
         raise ReplayInputError(f"{name}: {at}workers[{index}].replay.plan.{exc}") from None
+    # Only what stresskit records is handed to the workers: a report is data, and a variable such
+    # as LD_PRELOAD in it would otherwise run code in every worker.
+    foreign = next((k for k in rec.environment if not recordable(k)), None)
+    if foreign is not None:
+        raise ReplayInputError(f"{name}: {at}workers[{index}].replay.environment: expected only {', '.join(HOOK_VARIABLES)} "
+                               f"and {MIMALLOC_PREFIX}* variables (got {foreign})")
     if plan.replica != chosen.replica or plan.seed != rec.seed:
         raise ReplayInputError(f"{name}: {at}workers[{index}].replay: expected the plan of replica {chosen.replica} with seed {rec.seed} "
                                f"(got replica {plan.replica}, seed {plan.seed})")
@@ -279,7 +289,7 @@ def worker_environment(library: Path | None, recorded: dict[str, str]) -> Iterat
     copy this process's environment when they start)."""
     saved = dict(os.environ)
     for key in list(os.environ):
-        if key in HOOK_VARIABLES or key.startswith(MIMALLOC_PREFIX):
+        if recordable(key):
             del os.environ[key]
     os.environ.update(recorded)
     if library is not None:

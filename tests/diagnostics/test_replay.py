@@ -132,6 +132,8 @@ def _damaged(doc: dict, how: str) -> dict:
         doc["workers"] = {"0": {}}
     elif how == "definition":
         doc["scenario"]["definition"]["roles"]["p"]["threads"] = 0
+    elif how == "foreign-env":
+        doc["workers"][0]["replay"]["environment"]["LD_PRELOAD"] = "/tmp/evil.so"
     return doc
 
 
@@ -142,6 +144,7 @@ def _damaged(doc: dict, how: str) -> dict:
     ("no-replay", ": workers[*].replay: expected a replay record per replica"),
     ("workers-type", ": workers: expected a valid list"),
     ("definition", ": scenario.definition.roles.p.threads: "),
+    ("foreign-env", ": workers[0].replay.environment: expected only STRESSKIT_TEST_ENGINE_HOOKS, STRESSKIT_TEST_CRASH and MIMALLOC_* variables (got LD_PRELOAD)"),
     ("truncated", ": a complete JSON report file (line "),
     ("not-json", ": a complete JSON report file (line 1 column 1"),
     ("replica", ": --replica: expected one of 0, 1 (got 7)"),
