@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stresskit.checks.builtin import evaluate_builtin
-from stresskit.diagnostics import replay
+from stresskit.diagnostics import replay_record as replay
 from stresskit.metrics import aggregate
 from stresskit.planner import Overrides, RunPlan, plan
 from stresskit.profiling import Profiler, ProfileReport

@@ -82,7 +82,7 @@ def build(
 ) -> dict[str, Any]:
     """``interrupted``: False, or the name of the signal that stopped the run ("SIGINT",
     "SIGTERM", "SIGHUP"; True is reported as "SIGINT"). ``environment`` (what ran: Python, the
-    native library) goes under ``tool``; ``replays`` (stresskit/diagnostics/replay.py) under
+    native library) goes under ``tool``; ``replays`` (stresskit/diagnostics/replay_record.py) under
     each ``workers[i].replay``."""
     first = run.replicas[0]
     status = status_of(records, thresholds, interrupted) if complete else "error"

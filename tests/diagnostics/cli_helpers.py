@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stresskit.diagnostics.replay import HOOK_VARIABLES, NATIVE_ENV
+from stresskit.diagnostics.replay_record import HOOK_VARIABLES, NATIVE_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -106,10 +106,10 @@ def test_built_report_has_exactly_the_documented_keys() -> None:
 
 
 def test_every_replica_carries_its_replay_record() -> None:
-    """`stresskit replay` reads these keys (stresskit/diagnostics/replay.py); they are as much a
+    """`stresskit replay` reads these keys (stresskit/diagnostics/replay_report.py); they are as much a
     contract as the top-level ones. tool.python/tool.native and scenario.definition are the
     run-wide part of the record."""
-    from stresskit.diagnostics import replay
+    from stresskit.diagnostics import replay_record as replay
     from stresskit.metrics import aggregate
     from stresskit.plan_codec import plan_from_dict
     from stresskit.planner import plan
