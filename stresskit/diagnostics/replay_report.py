@@ -167,7 +167,47 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
         # a ScenarioErrors is its first problem: one line is enough to say the record is damaged
         raise ReplayInputError(f"{name}: {at}scenario.definition.{err.path}: {err.expected}"
                                + (f" (got {err.got})" if err.got is not None else "")) from None
+    difference = _unplanned(checked, report.seed, plan)
+    if difference is not None:
+        raise ReplayInputError(f"{name}: {at}workers[{index}].replay.plan.{difference}")
     native = report.tool.native.model_dump(exclude_none=True) if report.tool.native else {}
     return Recorded(file=name, scenario=checked, base_seed=report.seed, plan=plan, environment=dict(rec.environment),
                     signature=rec.signature.model_dump(), native=native, stresskit=report.tool.version,
                     python=report.tool.python)
+
+
+def _unplanned(checked: Any, base_seed: int, plan: ReplicaPlan) -> str | None:
+    """None if ``plan`` is what the planner makes of the recorded scenario, seed and ops or
+    duration (the only choices `run` takes from its command line); else where it differs. A plan
+    that no run could have made (edited, damaged) is refused rather than run: the scenario's
+    bounds (threads, sizes, queues...) were checked on the definition, not on the plan."""
+    from stresskit.plan_codec import plan_to_dict
+    from stresskit.planner import Overrides, PlanError
+    from stresskit.planner import plan as make_plan
+
+    if not 0 <= base_seed < 2**64 or (plan.ops is not None and not 1 <= plan.ops <= 10**11) or plan.replica >= checked.model.load.replicas:
+        return f"replica: expected a replica of the recorded scenario, seed and ops (got replica {plan.replica}, ops {plan.ops})"
+    try:
+        expected = make_plan(checked, Overrides(seed=base_seed, ops=plan.ops, duration_s=plan.duration_s)).replicas[plan.replica]
+    except (PlanError, ValueError, OverflowError) as exc:
+        return f"duration_s: expected what `run` accepts ({exc})"
+    return _difference(plan_to_dict(expected), plan_to_dict(plan))
+
+
+def _difference(want: Any, got: Any, path: str = "") -> str | None:
+    if isinstance(want, dict) and isinstance(got, dict):
+        for key in want:
+            found = _difference(want[key], got.get(key), f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+        return None
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        for i, (a, b) in enumerate(zip(want, got, strict=True)):
+            found = _difference(a, b, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if want == got and type(want) is type(got):
+        return None
+    shown = repr(got) if len(repr(got)) <= 40 else repr(got)[:37] + "..."
+    return f"{path}: expected {want!r}, what the recorded scenario plans (got {shown}): the plan was edited or damaged"
