@@ -33,7 +33,8 @@ Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt
 flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
 the next N blocks twice; ``testing_leak_blocks`` N drops the next N blocks instead of freeing
 them (the engine's books say freed). They must show up in canary_failures / double_handoffs /
-the mimalloc-side leak count.
+the mimalloc-side leak count. ``testing_corrupt_role`` / ``testing_leak_role`` (the role that
+frees) and ``testing_double_handoff_role`` (the role that pushes) aim them at one role by name.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ from dataclasses import dataclass
 
 from stresskit import _native
 from stresskit.checks import glue_books
+from stresskit.diagnostics import corruption, engine_records, leaks
+from stresskit.diagnostics.layout import RunLayout
 from stresskit.plan import ReplicaPlan, RolePlan, engine_deadline_s
 from stresskit.results import CONTRACT_VIOLATIONS, Histogram, OomResult, ReplicaResult, RoleResult
 
@@ -80,6 +83,9 @@ LEDGER_FIELDS = ("allocs", "frees", "usable_allocated", "usable_freed", "enomem_
 MIMALLOC_VIEW = ("mimalloc_leaked_blocks", "mimalloc_leaked_bytes")
 SERIAL_CAPACITY = 2**32  # handed-off blocks one run can track (sk_engine.h, ownership table)
 _OWN_CHUNK = 1 << 16  # serials a producing thread claims at a time
+# Public structs in sk_engine_abi_sizeof's order: their sizes are checked against the library.
+ABI_STRUCTS = ("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t", "sk_checks_t", "sk_leak_record_t",
+               "sk_leak_group_t", "sk_damage_t", "sk_double_t")
 
 # mimalloc reads this when the library loads: arenas are then reserved on demand instead of 1 GiB
 # up front, so an RLIMIT_AS bound (which counts reserved address space) is close to its limit.
@@ -107,7 +113,7 @@ def _lib():
             f"{_native.load().path} predates the stress engine (no sk_* engine symbols): rebuild "
             f"the native library (pip install .) or point {_native.ENV_VAR} at a current build"
         ) from None
-    for which, name in enumerate(("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t", "sk_checks_t")):
+    for which, name in enumerate(ABI_STRUCTS):
         native = abi_sizeof(which)
         if native != ffi.sizeof(name):
             raise _native.NativeLibraryError(
@@ -296,6 +302,7 @@ def run_replica(
             raise MemoryError("sk_run_prepare: out of memory")
 
         hooks = {**plan.extra, **_hooks_from_environment()}
+        _aim_hooks(lib, run, hooks, plan)
         corrupt = int(hooks.get("testing_corrupt_blocks", 0) or 0)
         duplicate = int(hooks.get("testing_double_handoffs", 0) or 0)
         leak = int(hooks.get("testing_leak_blocks", 0) or 0)
@@ -385,6 +392,7 @@ def run_replica(
             stats_problems += glue_books.compare(result.glue_stats, result.checks)
             stats_problems += glue_books.reset_check(lib, "after the run")
         result.stats_mismatches = stats_problems
+        _diagnose(ffi, lib, run, plan, result, scanned)
         return result
     finally:
         interrupted: BaseException | None = None
@@ -453,19 +461,52 @@ def _os_threads_gone(native_ids: list[int | None], timeout_s: float = 10.0) -> b
 HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"
 _COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks")
 _NAME_HOOKS = ("testing_break_invariant",)  # its value is an invariant's name
+# Aim a hook at one role's threads (sk_engine_testing_hook_role): the value is a role name.
+# corrupt and leak fire in the role that verifies and frees; double hand-off in the role that pushes.
+HOOK_ROLES = {"testing_corrupt_role": 0, "testing_double_handoff_role": 1, "testing_leak_role": 2}
 
 
 def _hooks_from_environment() -> dict[str, int | str]:
-    """STRESSKIT_TEST_ENGINE_HOOKS="testing_leak_blocks=5,..." plants the engine's test hooks in a
-    worker from outside (end-to-end tests of the CLI's verdicts); unknown names are ignored."""
+    """STRESSKIT_TEST_ENGINE_HOOKS="testing_leak_blocks=5,testing_leak_role=consumer" plants the
+    engine's test hooks in a worker from outside (end-to-end tests of the CLI's verdicts);
+    unknown names and malformed values are ignored."""
     out: dict[str, int | str] = {}
     for item in os.environ.get(HOOKS_ENV, "").split(","):
         name, _, value = (part.strip() for part in item.partition("="))
         if name in _COUNT_HOOKS and value.isdigit():
             out[name] = int(value)
-        elif name in _NAME_HOOKS and value:
+        elif (name in HOOK_ROLES or name in _NAME_HOOKS) and value:
             out[name] = value
     return out
+
+
+def _aim_hooks(lib, run, hooks: dict, plan: ReplicaPlan) -> None:
+    roles = [r.name for r in plan.roles]
+    for name, hook in HOOK_ROLES.items():
+        role = hooks.get(name)
+        if role is None:
+            continue
+        if role not in roles:
+            raise EngineError(f"{name}: {role!r} is not a role of this plan (roles: {', '.join(roles)})")
+        lib.sk_engine_testing_hook_role(run, hook, roles.index(role))
+
+
+def _diagnose(ffi, lib, run, plan: ReplicaPlan, result: ReplicaResult, scanned: bool) -> None:
+    """The leak ledger and the corruption report, when there is something to report."""
+    records = engine_records.read(ffi, lib, run, scanned=scanned)
+    layout = RunLayout.from_plan(plan)
+    ledger = leaks.build(
+        records, layout,
+        mimalloc_blocks=result.checks.get("mimalloc_leaked_blocks", 0),
+        mimalloc_bytes=result.checks.get("mimalloc_leaked_bytes", 0),
+        engine_blocks=result.blocks_leaked, engine_bytes=result.bytes_leaked,
+        end_ns=int(result.elapsed_s * 1e9), stop_reason=result.stop_reason,
+    )
+    if ledger is not None:
+        result.diagnostics["leaks"] = ledger
+    damage = corruption.build(records, layout)
+    if damage is not None:
+        result.diagnostics["corruption"] = damage
 
 
 def _stop_reason(driver_reason: str, result: ReplicaResult, plan: ReplicaPlan) -> str:

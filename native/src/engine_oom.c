@@ -373,7 +373,8 @@ int32_t sk_step_oom(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadli
 void sk_oom_release(sk_run_t *run, sk_thread_t *t) {
     for (uint64_t i = 0; i < t->oom_n; i++) {
         sk_entry_t e = unpack(t, &t->oom_blocks[i]);
-        if (!sk_block_free_raw(run, &e, false)) run->reap_canary++;
+        sk_diag_inflight(run, &e, 192 + t->role);
+        if (!sk_block_free_raw(run, &e, false, SK_WHO_DRAIN + 192 + t->role)) run->reap_canary++;
         run->reaped_blocks++;
         run->reaped_bytes += e.size;
     }

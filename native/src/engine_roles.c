@@ -73,13 +73,15 @@ typedef enum { SK_POP_GOT, SK_POP_RETRY, SK_POP_DRAINED, SK_POP_YIELD } sk_pop_t
  * deadline passed (checked every SK_CLOCK_EVERY iterations and on every empty pop). */
 static inline sk_pop_t pop_or_wait(sk_queue_t *q, sk_thread_t *t, uint64_t deadline, uint64_t iter,
                                    uint32_t *attempt, sk_entry_t *e) {
-    if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return SK_POP_YIELD;
+    if ((iter % SK_CLOCK_EVERY) == 0 && sk_clock(t) >= deadline) return SK_POP_YIELD;
     bool done = upstream_done(q);
     if (!sk_queue_try_pop(q, e)) {
         if (done) return SK_POP_DRAINED;
         t->empty_retries++;
-        if (sk_now_ns() >= deadline) return SK_POP_YIELD;
         sk_backoff((*attempt)++);
+        /* after the back-off, which may have yielded the core for a long time: the next block's
+         * free stamp then carries a fresh time, not the one from before the wait */
+        if (sk_clock(t) >= deadline) return SK_POP_YIELD;
         return SK_POP_RETRY;
     }
     *attempt = 0;
@@ -88,8 +90,8 @@ static inline sk_pop_t pop_or_wait(sk_queue_t *q, sk_thread_t *t, uint64_t deadl
 }
 
 /* The double hand-off hook: push the same entry again (its second copy must be caught). */
-static void maybe_duplicate(sk_run_t *run, sk_queue_t *q, const sk_entry_t *e) {
-    if (!sk_take_one(&run->dup_pending)) return;
+static void maybe_duplicate(sk_run_t *run, const sk_thread_t *t, sk_queue_t *q, const sk_entry_t *e) {
+    if (SK_LIKELY(!sk_hook_fires(run, 1, (int32_t)t->role))) return;
     uint32_t attempt = 0;
     while (!sk_queue_try_push(q, e) && !aborted(run) && !downstream_gone(q)) sk_backoff(attempt++);
 }
@@ -104,12 +106,12 @@ static int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t de
     while (!sk_queue_try_push(q, &t->pending)) {
         t->full_retries++;
         if (aborted(run) || downstream_gone(q)) return -1;
-        if (sk_now_ns() >= deadline) return 0;
         sk_backoff(attempt++);
+        if (sk_clock(t) >= deadline) return 0; /* fresh after the wait: the next blocks' birth stamps */
     }
     if (timed_since != 0) sk_hist_record(&t->hist[SK_OP_HANDOFF], sk_now_ns() - timed_since);
     t->has_pending = false;
-    maybe_duplicate(run, q, &t->pending);
+    maybe_duplicate(run, t, q, &t->pending);
     return 1;
 }
 
@@ -150,7 +152,7 @@ static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_threa
         } else {
             t->ops += n;
         }
-        if (sk_now_ns() >= deadline) return 0;
+        if (sk_clock(t) >= deadline) return 0;
     }
     sk_thread_finish(run, r, t);
     return 1;
@@ -164,7 +166,7 @@ static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t
             if (rc < 0) break;
             if (rc == 0) return 0;
         }
-        if ((iter % SK_CLOCK_EVERY) == 0 && sk_now_ns() >= deadline) return 0;
+        if ((iter % SK_CLOCK_EVERY) == 0 && sk_clock(t) >= deadline) return 0;
         if (t->warmup_left > 0) {
             warmup_one(run, r, t);
             continue;
@@ -189,11 +191,13 @@ static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t
 }
 
 /* Take ownership of a popped entry for freeing: the CAS that makes duplicates harmless. */
-static bool take_for_free(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e) {
+static bool take_for_free(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e, int32_t queue) {
     if (!sk_own_transition(run, e->serial, (1u << SK_OWN_LIVE) | (1u << SK_OWN_RETIRED), SK_OWN_FREE)) {
         t->double_handoffs++;
+        sk_diag_double(run, e, sk_who_thread(t), queue);
         return false;
     }
+    sk_diag_taken(t, e->serial);
     return true;
 }
 
@@ -207,7 +211,7 @@ static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t
         if (got == SK_POP_RETRY) continue;
         if (got == SK_POP_YIELD) return 0;
         if (got == SK_POP_DRAINED) break;
-        if (!take_for_free(run, t, &e)) continue;
+        if (!take_for_free(run, t, &e, r->cfg.inbox)) continue;
         if (e.t_ns != 0) sk_unreclaimed_release(run, t, &e, sk_now_ns());
         sk_block_free(run, r, t, &e, sk_should_time(run, t));
         t->ops++;
@@ -233,8 +237,11 @@ static SK_NOINLINE int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t 
         if (got == SK_POP_DRAINED) break;
         if (!sk_own_transition(run, e.serial, 1u << SK_OWN_LIVE, SK_OWN_RETIRED)) {
             t->double_handoffs++;
+            sk_diag_double(run, &e, sk_who_thread(t), r->cfg.inbox);
             continue;
         }
+        sk_diag_taken(t, e.serial);
+        e.usable |= (uint64_t)sk_who_thread(t) << SK_USABLE_BITS;
         e.epoch = atomic_load_explicit(&run->epoch, memory_order_acquire);
         e.t_ns = sk_now_ns();
         sk_block_stamp_retired(&e);
@@ -297,7 +304,7 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
             got++;
         }
         if (got > 0) begin_measure(t);
-        uint64_t now = sk_now_ns();
+        uint64_t now = sk_clock(t);
         uint64_t epoch = atomic_load_explicit(&run->epoch, memory_order_acquire);
         uint64_t freed = 0;
         bool blocked_by_epoch = false;
@@ -314,7 +321,7 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
             t->limbo_head = (t->limbo_head + 1) & (t->limbo_cap - 1);
             t->limbo_len--;
             freed++;
-            if (!take_for_free(run, t, &x)) continue;
+            if (!take_for_free(run, t, &x, r->cfg.inbox)) continue;
             if (age < t->min_age_ns) t->min_age_ns = age;
             if (epochs < t->min_epochs) t->min_epochs = epochs;
             sk_unreclaimed_release(run, t, &x, now);
@@ -380,7 +387,8 @@ int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t bud
         t->started = true;
         start_line(run);
     }
-    uint64_t deadline = sk_now_ns() + budget_ns;
+    t->diag_t0 = run->t0;
+    uint64_t deadline = sk_clock(t) + budget_ns;
     int32_t rc;
     switch (r->cfg.action) {
         case SK_ACT_ALLOC_FREE: rc = step_alloc_free(run, r, t, deadline); break;

@@ -6,6 +6,8 @@ The checks (stresskit/checks/) say *that* something is wrong; the modules here s
                  class and where each was last seen; the first N blocks in full
   corruption.py  damaged blocks, double hand-offs and double frees: who allocated, who handed
                  off, who found it, the first wrong byte with expected vs actual bytes
+                 (both built from engine_records.py, the engine's raw records read out of native
+                 memory, named by layout.py: thread and location codes -> role, thread, queue)
   stalls.py      the per-replica watchdog's findings: each role's state, the wait-for graph with
                  its cycles, and every thread's Python + native stack (py-spy dump --native)
   crashes.py     a worker killed by a signal: the signal, Python stacks of all threads

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import stresskit
+from .cli_helpers import stresskit
 from faults.corrupt import byte_damage, json_damage
 from stresskit.engine import HOOKS_ENV
 

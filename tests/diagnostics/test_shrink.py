@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import one_line, stresskit
+from .cli_helpers import one_line, stresskit
 from stresskit.diagnostics.shrink_steps import Measure, candidates, measure
 from stresskit.scenario import load
 

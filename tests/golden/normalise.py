@@ -4,7 +4,7 @@ replaced by a placeholder (ADDR, <PID>, N, <F>, <V>), what the seed decides stay
 Text (console, error lines): paths -> <REPO>/<TMP>/<PREFIX>/<HOME>, hex addresses -> ADDR, pids ->
 <PID>, every other number with its unit -> N (console numbers carry timings; the exact counts are checked in
 the JSON). JSON: every float -> <F> (all are times, rates or averages), integers under the keys in
-VOLATILE_INTS -> <V>, strings normalised as text, the unreclaimed series -> its length only.
+VOLATILE_INTS or ending in _ns (times) -> <V>, strings normalised as text, the unreclaimed series -> its length only.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def document(value: Any, tmp: Path | None = None, key: str = "") -> Any:
     if isinstance(value, float):
         return "<F>"
     if isinstance(value, int):
-        return "<V>" if last in VOLATILE_INTS else value
+        return "<V>" if last in VOLATILE_INTS or last.endswith("_ns") else value
     if isinstance(value, str):
         return "<V>" if last in VOLATILE_STRINGS else text(value, tmp, numbers=False)
     return value
