@@ -42,12 +42,22 @@ def _roots(tmp: Path | None) -> list[tuple[str, str]]:
     return pairs
 
 
+# A hex dump (the corruption report's byte windows): a seed decides it, so it stays exact.
+_HEX_DUMP = re.compile(r"\b[0-9a-f]{2}(?: [0-9a-f]{2}){7,}\b")
+
+
 def text(value: str, tmp: Path | None = None, numbers: bool = True) -> str:
     for root, mark in _roots(tmp):
         value = value.replace(root, mark)
     value = _ADDR.sub("ADDR", value)
     value = _PID.sub(lambda m: f"{m.group(1)} <PID>", value)
-    return _NUMBER.sub("N", value) if numbers else value
+    if not numbers:
+        return value
+    dumps = _HEX_DUMP.findall(value)
+    value = _NUMBER.sub("N", _HEX_DUMP.sub("\0", value))
+    for dump in dumps:
+        value = value.replace("\0", dump, 1)
+    return value
 
 
 def document(value: Any, tmp: Path | None = None, key: str = "") -> Any:
