@@ -52,7 +52,8 @@ def test_a_planted_corruption_replays_without_the_hook_being_set_again(tmp_path:
     doc = json.loads(report.read_text())
     rec = doc["workers"][1]["replay"]
     assert rec["environment"] == {HOOKS_ENV: "testing_corrupt_blocks=3"}
-    assert rec["signature"]["failed"] == ["no_corruption"] and rec["seed"] == doc["workers"][1]["seed"]
+    # (replica 1 runs the glue's fast path; there a damaged block also shows as no_glue_leak)
+    assert "no_corruption" in rec["signature"]["failed"] and rec["seed"] == doc["workers"][1]["seed"]
     assert len(doc["tool"]["native"]["sha256"]) == 64 and doc["tool"]["python"]
 
     # the hook is not in replay's environment: it comes from the report
@@ -62,7 +63,7 @@ def test_a_planted_corruption_replays_without_the_hook_being_set_again(tmp_path:
     assert proc.stdout.strip().splitlines()[-1] == "reproduced in 2/2 runs"
     out = json.loads((tmp_path / "replay.json").read_text())
     assert out["replica"] == 1 and out["reproduced"] == 2 and out["exit_code"] == 1
-    assert all(r["signature"]["failed"] == ["no_corruption"] for r in out["runs"])
+    assert all(r["signature"] == rec["signature"] for r in out["runs"])
 
 
 @pytest.mark.tier4
