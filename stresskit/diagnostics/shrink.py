@@ -206,7 +206,8 @@ def command(scenario: str, checked: Any, until_text: str, runs: int, max_time_s:
         for line in table(original, search.steps):
             echo(line)
         if final is checked:
-            echo(f"nothing smaller was found that still meets {until.expression} "
+            cut = f"before --max-time ({max_time_s:g} s) " if search.out_of_time() else ""
+            echo(f"nothing smaller was found {cut}that still meets {until.expression} "
                  f"({len(search.steps)} candidate(s) run, {search.skipped_invalid} invalid skipped; nothing written)")
             return EXIT_NOTHING_SMALLER
         echo(f"measuring the failure rate of the smallest scenario over {runs} run(s)")

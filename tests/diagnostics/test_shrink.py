@@ -154,3 +154,17 @@ def test_the_steps_table_merges_runs_of_one_knob() -> None:
              Step("c: batch 2 -> 1", m, 9, True), Step("drop roles a", m, 10, True)]
     assert [what for what, _ in merged(steps)] == [
         "replicas 2 -> 1", "ops 64,000 -> 16,000 (2 steps)", "p: batch 4 -> 1 (2 steps)", "c: batch 2 -> 1", "drop roles a"]
+
+
+@pytest.mark.tier4
+def test_max_time_ends_the_search_and_says_so(tmp_path: Path) -> None:
+    """A planted deterministic leak (the engine's hook, not a mutant) holds on any candidate; a
+    1 ms budget is spent by the first run, so no candidate is tried: exit 5, and the line says
+    why nothing smaller was found."""
+    source = tmp_path / "busy.toml"
+    source.write_text(SCENARIO)
+    proc = stresskit("shrink", str(source), "--until", "leak.mimalloc_blocks > 0", "--runs", "1", "--max-time", "1ms",
+                     cwd=tmp_path, env={"STRESSKIT_TEST_ENGINE_HOOKS": "testing_leak_blocks=1"})
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "nothing smaller was found before --max-time (0.001 s) that still meets leak.mimalloc_blocks > 0" in proc.stdout
+    assert "kept" not in proc.stdout and not (tmp_path / "busy.shrunk.toml").exists()
