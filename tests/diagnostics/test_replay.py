@@ -227,3 +227,15 @@ def test_the_verdict_line_and_exit_code(recorded: dict, seen: list[dict], line: 
 
     reruns = [Rerun(s, same_failure(recorded, s), 0.1) for s in seen]
     assert outcome_line(recorded, reruns) == (line, code)
+
+
+@pytest.mark.tier5
+def test_no_library_to_load_is_exit_3(tmp_path: Path, scenario: Path) -> None:
+    """The recorded library is gone and none can be found: infrastructure, not input (exit 3)."""
+    report = _report(tmp_path, scenario, "r.json")
+    doc = json.loads(report.read_text())
+    doc["tool"]["native"].update(path=str(tmp_path / "gone.so"), sha256="0" * 64)
+    report.write_text(json.dumps(doc))
+    proc = stresskit("replay", str(report), cwd=tmp_path, env={"STRESSKIT_NATIVE_LIB": str(tmp_path / "missing.so")})
+    assert proc.returncode == 3 and proc.stdout == ""
+    assert one_line(proc).startswith(f"stresskit: STRESSKIT_NATIVE_LIB={tmp_path / 'missing.so'} does not name a file")
