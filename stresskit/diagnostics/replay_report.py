@@ -73,7 +73,6 @@ class _Report(_Open):
 class Recorded:
     """One replica of a report, ready to rerun."""
 
-    file: str
     scenario: Any  # CheckedScenario (imported lazily: the scenario layer is heavy)
     base_seed: int
     plan: ReplicaPlan
@@ -171,7 +170,7 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
     if difference is not None:
         raise ReplayInputError(f"{name}: {at}workers[{index}].replay.plan.{difference}")
     native = report.tool.native.model_dump(exclude_none=True) if report.tool.native else {}
-    return Recorded(file=name, scenario=checked, base_seed=report.seed, plan=plan, environment=dict(rec.environment),
+    return Recorded(scenario=checked, base_seed=report.seed, plan=plan, environment=dict(rec.environment),
                     signature=rec.signature.model_dump(), native=native, stresskit=report.tool.version,
                     python=report.tool.python)
 
