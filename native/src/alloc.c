@@ -4,12 +4,23 @@
  * compare-and-branches and a tail jump into mimalloc: no stack frame, no work after the call.
  * Everything else (size 0, tiny sizes, statistics, failure) goes to an out-of-line slow path.
  * errno = ENOMEM on failure is set by a mimalloc error handler registered at load time, so the
- * fast path need not look at mimalloc's result. */
+ * fast path need not look at mimalloc's result. C callers built with GNU C do not even get here
+ * for cc_alloc/cc_free/cc_free_unsized while statistics are off: cc_alloc.h inlines that test and
+ * calls mimalloc through the exported cc_hot_v1_* aliases (docs/c-api.md).
+ *
+ * Statistics count usable bytes. An allocation learns its block's usable size from mimalloc
+ * with the block (mi_umalloc/mi_ucalloc: no second lookup); aligned blocks, which mimalloc may
+ * place inside a larger block, and every free look it up (mi_usable_size). The free's lookup is
+ * unconditional on purpose: skipping it for pointers that cannot be interior to an aligned block
+ * made it a data-dependent branch that mispredicted on half the frees of a mixed workload and
+ * halved statistics-on throughput (docs/performance.md). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <mimalloc.h>
 
+#define CC_BUILDING_GLUE /* the real functions below, not the inline paths of cc_alloc.h */
 #include "cc_alloc.h"
 #include "stats_internal.h"
 
@@ -29,6 +40,9 @@
  * 8-aligned, while cc_alloc promises alignof(max_align_t) (16) like malloc; every larger mimalloc
  * size class is a multiple of 16. So tiny requests take the smallest block that keeps the promise. */
 #define CC_MIN_BLOCK ((size_t)_Alignof(max_align_t))
+
+/* The header's inline cc_alloc rounds tiny sizes up to CC_HOT_V1_MIN_BLOCK itself. */
+_Static_assert(CC_MIN_BLOCK <= CC_HOT_V1_MIN_BLOCK, "inline fast path rounds tiny sizes too little");
 
 static inline size_t at_least_min_block(size_t size) {
     return size < CC_MIN_BLOCK ? CC_MIN_BLOCK : size;
@@ -50,9 +64,27 @@ static void on_mimalloc_error(int err, void *arg) {
     }
 }
 
+/* Whether the block size mi_umalloc reports is the usable size. It is in release builds of
+ * mimalloc; builds with padding (debug, MI_TRACK_ASAN) report the padded block while
+ * mi_usable_size reports the size asked for. Probed once at load; false means look it up. */
+static bool umalloc_usable_exact = false;
+
 #if CC_HAVE_CONSTRUCTOR
+static void probe_umalloc(void) {
+    bool exact = true;
+    for (size_t size = 1; size <= 1024 && exact; size += 41) {
+        size_t usable = 0;
+        void *p = mi_umalloc(size, &usable);
+        if (p == NULL) return;
+        exact = usable == mi_usable_size(p);
+        mi_free(p);
+    }
+    umalloc_usable_exact = exact;
+}
+
 __attribute__((constructor)) static void register_error_handler(void) {
     mi_register_error(on_mimalloc_error, NULL);
+    probe_umalloc();
 }
 #  define CC_RETURN_ALLOC(expr) return (expr)
 #else
@@ -67,35 +99,42 @@ __attribute__((constructor)) static void register_error_handler(void) {
 
 /* ---- statistics (slow path only) ---- */
 
-static void count_alloc(void *p) {
+static inline void count_alloc(void *p, size_t usable) {
     cc_stats_record_t *r = cc_stats_self();
     if (r == NULL) return;
     if (p != NULL) {
         cc_stats_add(&r->alloc_count, 1);
-        cc_stats_add(&r->alloc_bytes, mi_usable_size(p));
+        cc_stats_add(&r->alloc_bytes, usable);
     } else {
         cc_stats_add(&r->failed_count, 1);
     }
 }
 
-static void count_free(void *p) {
+static inline void count_free(void *p) {
     cc_stats_record_t *r = cc_stats_self();
     if (r == NULL) return;
     cc_stats_add(&r->free_count, 1);
     cc_stats_add(&r->free_bytes, mi_usable_size(p));
 }
 
-static inline void *finish_alloc(void *p) {
+static inline void *finish_alloc(void *p, size_t usable) {
     if (CC_UNLIKELY(p == NULL)) errno = ENOMEM;
-    if (cc_stats_active()) count_alloc(p);
+    if (cc_stats_active()) count_alloc(p, usable);
     return p;
+}
+
+/* Aligned blocks may sit inside a larger block: their usable size comes from the pointer. */
+static inline void *finish_aligned(void *p) {
+    return finish_alloc(p, p != NULL && cc_stats_active() ? mi_usable_size(p) : 0);
 }
 
 /* ---- allocation ---- */
 
 static CC_NOINLINE void *alloc_slow(size_t size) {
     if (size == 0) return NULL;
-    return finish_alloc(mi_malloc(at_least_min_block(size)));
+    size_t usable = 0;
+    void *p = mi_umalloc(at_least_min_block(size), &usable);
+    return finish_alloc(p, p != NULL && !umalloc_usable_exact ? mi_usable_size(p) : usable);
 }
 
 void *cc_alloc(size_t size) {
@@ -106,8 +145,10 @@ void *cc_alloc(size_t size) {
 static CC_NOINLINE void *calloc_slow(size_t count, size_t size) {
     if (count == 0 || size == 0) return NULL;
     /* Checked here rather than left to mi_calloc so that errno and failed_count are ours. */
-    if (count > SIZE_MAX / size) return finish_alloc(NULL);
-    return finish_alloc(mi_calloc(1, at_least_min_block(count * size)));
+    if (count > SIZE_MAX / size) return finish_alloc(NULL, 0);
+    size_t usable = 0;
+    void *p = mi_ucalloc(1, at_least_min_block(count * size), &usable);
+    return finish_alloc(p, p != NULL && !umalloc_usable_exact ? mi_usable_size(p) : usable);
 }
 
 /* Both factors below 2^32 cannot overflow a 64-bit size_t; the rest takes the checked path. */
@@ -133,20 +174,24 @@ static CC_NOINLINE void *aligned_slow(size_t size, size_t alignment) {
         return NULL;
     }
     if (size == 0) return NULL;
-    return finish_alloc(mi_malloc_aligned(size, alignment));
+    if (alignment <= CC_MIN_BLOCK) return alloc_slow(size);
+    return finish_aligned(mi_malloc_aligned(size, alignment));
 }
 
+/* Alignments up to CC_MIN_BLOCK are what every cc_alloc block has already: a plain allocation. */
 void *cc_alloc_aligned(size_t size, size_t alignment) {
-    if (CC_LIKELY(size != 0 && alignment_is_valid(alignment) && !cc_stats_active()))
+    if (CC_LIKELY(size != 0 && alignment_is_valid(alignment) && !cc_stats_active())) {
+        if (alignment <= CC_MIN_BLOCK) CC_RETURN_ALLOC(mi_malloc(at_least_min_block(size)));
         CC_RETURN_ALLOC(mi_malloc_aligned(size, alignment));
+    }
     return aligned_slow(size, alignment);
 }
 
 static CC_NOINLINE void *node_slow(size_t size) {
     if (size == 0) return NULL;
-    if (size > SIZE_MAX - (CC_CACHE_LINE_SIZE - 1)) return finish_alloc(NULL);
+    if (size > SIZE_MAX - (CC_CACHE_LINE_SIZE - 1)) return finish_alloc(NULL, 0);
     size_t rounded = (size + CC_CACHE_LINE_SIZE - 1) & ~(size_t)(CC_CACHE_LINE_SIZE - 1);
-    return finish_alloc(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));
+    return finish_aligned(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));
 }
 
 void *cc_alloc_node(size_t size) {
@@ -196,3 +241,13 @@ void cc_free_unsized(void *ptr) {
 size_t cc_usable_size(const void *ptr) {
     return ptr == NULL ? 0 : mi_usable_size(ptr);
 }
+
+/* ---- the table behind the inline fast paths (cc_alloc.h, ABI v1) ----
+ *
+ * Statistics off by default: every size but 0 passes the inline `size - 1 < gate` test. The
+ * pointers are mimalloc's functions themselves, so an inlined cc_alloc costs its caller a load
+ * and a compare more than calling mimalloc, and the mimalloc symbols stay hidden. */
+
+static void free_slow_unsized(void *ptr) { free_slow(ptr, 0); }
+
+cc_hot_v1_t cc_hot_v1 = {SIZE_MAX, mi_malloc, mi_free, alloc_slow, free_slow_unsized};
