@@ -146,69 +146,6 @@ CC_API int cc_mimalloc_version(void);
 /* CC_CACHE_LINE_SIZE of the library actually loaded. */
 CC_API size_t cc_cache_line_size(void);
 
-/* ---------------------------------------------------------------------------------------------
- * Inline fast paths (ABI v1)
- *
- * With GNU C compilers (gcc, clang), cc_alloc(), cc_free() and cc_free_unsized() are also macros
- * that expand to an inline test: while statistics are off and the size is not 0, the call goes
- * straight to mimalloc through a function pointer; anything else calls the exported function of
- * the same name, which does the full work. Taking a function's address, or writing
- * (cc_alloc)(n), always gets the exported function. Define CC_NO_INLINE before including this
- * header to turn the macros off (CC_DEBUG turns off the inline cc_free: its size check lives in
- * the library).
- *
- * The inline code relies only on the versioned table below, never on a mimalloc symbol (those
- * stay hidden inside the library). A library that changes what the table means renames it
- * (cc_hot_v2), so a program built against this header either keeps working or fails to load.
- * Do not use the table directly.
- * ------------------------------------------------------------------------------------------- */
-
-/* The smallest block cc_alloc hands out: alignof(max_align_t), see cc_alloc(). */
-#define CC_HOT_V1_MIN_BLOCK 16
-
-typedef struct cc_hot_v1 {
-    /* SIZE_MAX while the inline path may be taken, 0 while it may not (statistics on): an
-     * allocation of `size` may take it when size - 1 < gate. Read and written atomically. */
-    size_t gate;
-    /* Allocate `size` (>= CC_HOT_V1_MIN_BLOCK) bytes: no checks, no counting. */
-    void *(*malloc_fn)(size_t size);
-    /* Free a block (or NULL): no counting. */
-    void (*free_fn)(void *ptr);
-    /* What the inline paths call when the gate says no: cc_alloc's and cc_free_unsized's full
-     * work (size 0, statistics), without testing the gate again. */
-    void *(*alloc_slow_fn)(size_t size);
-    void (*free_slow_fn)(void *ptr);
-} cc_hot_v1_t;
-
-CC_API extern cc_hot_v1_t cc_hot_v1;
-
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(CC_NO_INLINE) && !defined(CC_BUILDING_GLUE)
-
-static inline __attribute__((always_inline)) void *cc_alloc_inline_v1_(size_t size) {
-    if (__builtin_expect(size - 1 < __atomic_load_n(&cc_hot_v1.gate, __ATOMIC_RELAXED), 1))
-        return cc_hot_v1.malloc_fn(size < CC_HOT_V1_MIN_BLOCK ? CC_HOT_V1_MIN_BLOCK : size);
-    return cc_hot_v1.alloc_slow_fn(size);
-}
-
-static inline __attribute__((always_inline)) void cc_free_unsized_inline_v1_(void *ptr) {
-    if (__builtin_expect(__atomic_load_n(&cc_hot_v1.gate, __ATOMIC_RELAXED) != 0, 1))
-        cc_hot_v1.free_fn(ptr);
-    else
-        cc_hot_v1.free_slow_fn(ptr);
-}
-
-#  define cc_alloc(size) cc_alloc_inline_v1_(size)
-#  define cc_free_unsized(ptr) cc_free_unsized_inline_v1_(ptr)
-#  if !defined(CC_DEBUG)
-/* The size is only a hint (see cc_free); statistics count what mimalloc reports while freeing. */
-static inline __attribute__((always_inline)) void cc_free_inline_v1_(void *ptr, size_t size) {
-    (void)size;
-    cc_free_unsized_inline_v1_(ptr);
-}
-#    define cc_free(ptr, size) cc_free_inline_v1_((ptr), (size))
-#  endif
-#endif
-
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,8 @@
 #include "stats_internal.h"
 
 
+size_t cc_stats_gate = SIZE_MAX; /* off by default */
+
 static _Atomic(cc_stats_record_t *) registry = NULL;
 CC_THREAD_LOCAL cc_stats_record_t *cc_stats_tls = NULL;
 

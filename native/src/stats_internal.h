@@ -21,16 +21,16 @@ typedef struct cc_stats_record {
     struct cc_stats_record *next;         /* registry list; records are never unlinked */
 } cc_stats_record_t;
 
-/* The switch itself is the gate of the exported cc_hot_v1 table (cc_alloc.h): SIZE_MAX while
- * statistics are off, 0 while on. One variable serves the header's inline fast paths and the
- * library. (Always accessed through its exported symbol: should a program copy-relocate the
- * table, the library must read and write that copy too.) */
+/* The statistics switch, as a size bound: SIZE_MAX while statistics are off, 0 while on. The
+ * allocation fast path's one test `size - 1 < gate` then rejects both size 0 and statistics. */
+extern size_t cc_stats_gate;
+
 #if defined(__GNUC__) || defined(__clang__)
-#  define CC_GATE_LOAD() __atomic_load_n(&cc_hot_v1.gate, __ATOMIC_RELAXED)
-#  define CC_GATE_STORE(v) __atomic_store_n(&cc_hot_v1.gate, (v), __ATOMIC_SEQ_CST)
+#  define CC_GATE_LOAD() __atomic_load_n(&cc_stats_gate, __ATOMIC_RELAXED)
+#  define CC_GATE_STORE(v) __atomic_store_n(&cc_stats_gate, (v), __ATOMIC_SEQ_CST)
 #else
-#  define CC_GATE_LOAD() (*(volatile size_t *)&cc_hot_v1.gate)
-#  define CC_GATE_STORE(v) (*(volatile size_t *)&cc_hot_v1.gate = (v))
+#  define CC_GATE_LOAD() (*(volatile size_t *)&cc_stats_gate)
+#  define CC_GATE_STORE(v) (*(volatile size_t *)&cc_stats_gate = (v))
 #endif
 
 #if defined(_MSC_VER)
