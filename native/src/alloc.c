@@ -129,11 +129,16 @@ static inline void *finish_aligned(void *p) {
 
 /* ---- allocation ---- */
 
+/* Reached for size 0, or with statistics on (cc_alloc's gate; aligned_slow's small alignments):
+ * counts without testing the switch again, so an allocation that raced with turning statistics
+ * off is still counted, as one that started while they were on. */
 static CC_NOINLINE void *alloc_slow(size_t size) {
     if (size == 0) return NULL;
     size_t usable = 0;
     void *p = mi_umalloc(at_least_min_block(size), &usable);
-    return finish_alloc(p, p != NULL && !umalloc_usable_exact ? mi_usable_size(p) : usable);
+    if (CC_UNLIKELY(p == NULL)) errno = ENOMEM;
+    count_alloc(p, p != NULL && !umalloc_usable_exact ? mi_usable_size(p) : usable);
+    return p;
 }
 
 CC_HOT void *cc_alloc(size_t size) {
