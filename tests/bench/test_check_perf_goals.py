@@ -18,12 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "check_perf_goals.py"
 
 
-def _sample(value: float, op: Op) -> Sample:
-    if op is Op.THROUGHPUT:
-        return Sample(ops=1000, elapsed_ns=1, ns_per_op=1e9 / value, ops_per_s=value, failures=0,
-                      max_inside=1)
-    return Sample(ops=1000, elapsed_ns=1, ns_per_op=value, ops_per_s=1e9 / value, failures=0,
-                  max_inside=1)
+def _samples(op: Op, value: float) -> list[Sample]:
+    """Three identical samples: `value` is ns per op for latency ops, ops/s for throughput."""
+    per_s = value if op is Op.THROUGHPUT else 1e9 / value
+    return [Sample(ops=1000, elapsed_ns=1, ns_per_op=1e9 / per_s, ops_per_s=per_s, failures=0, max_inside=1)] * 3
 
 
 def _run(tmp_path: Path, cc_free_ns: float, stats_ops: float, *, goals_block: list | None = None) -> Path:
@@ -35,12 +33,12 @@ def _run(tmp_path: Path, cc_free_ns: float, stats_ops: float, *, goals_block: li
         (Op.ALIGNED_ALLOC, 64, 64, 1, 2.1),
         (Op.CROSS_THREAD_FREE, 64, None, 2, 2.2),
     ):
-        per = {Impl.CC: [cc] * 3, Impl.CC_STATS: [cc * 2] * 3, Impl.MIMALLOC: [2.0] * 3, Impl.SYSTEM: [9.0] * 3}
-        measured.append(Measured(RowKey(op, threads, size, alignment), {i: [_sample(v, op) for v in vs] for i, vs in per.items()}))
+        per = {Impl.CC: cc, Impl.CC_STATS: cc * 2, Impl.MIMALLOC: 2.0, Impl.SYSTEM: 9.0}
+        measured.append(Measured(RowKey(op, threads, size, alignment), {i: _samples(op, v) for i, v in per.items()}))
     for threads in (1, 2, 4):
-        per = {Impl.CC: [95.0] * 3, Impl.CC_STATS: [stats_ops] * 3, Impl.MIMALLOC: [100.0] * 3, Impl.SYSTEM: [50.0] * 3}
+        per = {Impl.CC: 95.0, Impl.CC_STATS: stats_ops, Impl.MIMALLOC: 100.0, Impl.SYSTEM: 50.0}
         measured.append(Measured(RowKey(Op.THROUGHPUT, threads, None, None),
-                                 {i: [_sample(v, Op.THROUGHPUT) for v in vs] for i, vs in per.items()}))
+                                 {i: _samples(Op.THROUGHPUT, v) for i, v in per.items()}))
     rows = stats.rows_from(measured)
     path = tmp_path / "bench.json"
     path.write_text(json.dumps({"results": rows, "goals": goals_block if goals_block is not None else stats.goals(rows)}))
