@@ -94,14 +94,14 @@ def _resolve(file: str) -> Path:
 
 
 def _load_all(files: tuple[str, ...]):  # noqa: ANN202 - list of CheckedScenario
-    from stresskit.scenario import ScenarioError, load
+    from stresskit.api import ScenarioInvalid, load
 
     loaded, bad = [], 0
     for f in files:
         try:
-            loaded.append(load(_resolve(f)))
-        except ScenarioError as err:  # every problem of the file, one line each
-            for line in err.lines():
+            loaded.append(load(f))
+        except ScenarioInvalid as err:  # every problem of the file, one line each
+            for line in err.lines:
                 click.echo(line, err=True)
             bad += 1
     return loaded, bad
@@ -128,19 +128,9 @@ MAX_MEMORY_HELP = ("Refuse a scenario whose worst-case memory per worker is abov
 
 
 def _memory_verdict(run, max_memory: int | None) -> tuple[str, str | None]:  # noqa: ANN001 - a RunPlan
-    """(the estimate as text, the one-line refusal or None) for --max-memory."""
-    from stresskit.planner import default_max_memory, format_bytes
+    from stresskit.api import memory_verdict
 
-    need = run.replicas[0].rss_budget_bytes if run.replicas else 0
-    limit, how = (max_memory, "--max-memory") if max_memory is not None else default_max_memory(run.workers)
-    text = f"worst-case memory per worker: {format_bytes(need)}"
-    if limit is None:
-        return f"{text} (no limit: {how})", None
-    shown = f"--max-memory {format_bytes(limit)}" + ("" if max_memory is not None else f" ({how})")
-    if need > limit:
-        return text, (f"{run.scenario.file}: worst-case memory per worker {format_bytes(need)} is above {shown}; "
-                      "lower queue capacities, batches, limbo or memory_limit, run fewer workers at once, or raise --max-memory")
-    return f"{text} (limit {format_bytes(limit)})", None
+    return memory_verdict(run, max_memory)
 
 
 # -- validate ------------------------------------------------------------------------------------
@@ -152,14 +142,17 @@ def validate(files: tuple[str, ...], max_memory: int | None) -> None:
     """Check scenario FILES without running them: one line per problem of every file on stderr,
     `FILE: key.path: what was expected (got X)`; exit 2 if any file is invalid. Each valid file's
     line gives the plan's worst-case memory per worker (refused above --max-memory)."""
-    from stresskit.planner import plan
+    from stresskit.api import ScenarioInvalid
+    from stresskit.api import validate as check
 
     loaded, bad = _load_all(files)
     for s in loaded:
         m = s.model
-        estimate, refusal = _memory_verdict(plan(s), max_memory)
-        if refusal is not None:
-            click.echo(refusal, err=True)
+        try:
+            estimate = check(s, max_memory=max_memory).memory
+        except ScenarioInvalid as err:
+            for line in err.lines:
+                click.echo(line, err=True)
             bad += 1
             continue
         counts = ", ".join(_count(n, what) for n, what in ((len(m.roles), "role"), (sum(r.threads for r in m.roles.values()), "thread"),
@@ -233,20 +226,25 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         if bad:
             sys.exit(EXIT_USAGE)
         _require_native()
-        from stresskit.planner import Overrides, PlanError, plan
+        from stresskit.api import ScenarioInvalid, run_checked
+        from stresskit.api import validate as check
+        from stresskit.planner import Overrides
         from stresskit.report.console import Display
         from stresskit.report.json_report import ReportWriter, overall_status
-        from stresskit.session import Options, exit_code, prepare_run, run_scenario
+        from stresskit.session import Options, exit_code, prepare_run
 
         overrides = Overrides(seed=seed, ops=ops, duration_s=duration)
-        try:  # overrides that contradict a scenario, or plans too large, are refused before anything runs
-            refusals = [r for checked in loaded if (r := _memory_verdict(plan(checked, overrides, workers=workers), max_memory)[1])]
-        except PlanError as exc:
-            click.echo(f"stresskit: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        for refusal in refusals:
-            click.echo(refusal, err=True)
-        if refusals:
+        refused = False
+        for checked in loaded:  # overrides that contradict a scenario, or plans too large, are refused before anything runs
+            try:
+                check(checked, seed=seed, ops=ops, duration=duration, workers=workers, max_memory=max_memory)
+            except ScenarioInvalid as err:
+                for line in err.lines:
+                    click.echo(line, err=True)
+                refused = True
+                if err.lines[0].startswith("stresskit: "):  # an override problem: the same for every file
+                    break
+        if refused:
             sys.exit(EXIT_USAGE)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
         opts = Options(overrides, workers, profile, profile_dir)
@@ -254,9 +252,9 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         writer = ReportWriter(json_path, multiple=len(loaded) > 1)
         reports = []
         for i, checked in enumerate(loaded):
-            report, interrupted = run_scenario(checked, opts, display, writer, i)
-            reports.append(report)
-            display.summary(report, str(json_path) if json_path else None)
+            report, interrupted = run_checked(checked, opts, display, writer, i)
+            reports.append(report.data)
+            display.summary(report.data, str(json_path) if json_path else None)
             if interrupted:
                 sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
         sys.exit(writer.outcome(exit_code(overall_status(reports))))
@@ -277,13 +275,13 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
 def _require_native() -> None:
     """Fail before spawning workers, with one line, if the native library cannot be loaded:
     every worker would fail the same way."""
-    from stresskit import _native
+    from stresskit.api import NativeUnavailable, require_native
 
     try:
-        _native.load()
-    except _native.NativeLibraryError as exc:
-        click.echo(f"stresskit: {exc} (`stresskit doctor` shows where it looks)", err=True)
-        sys.exit(EXIT_ERROR)
+        require_native()
+    except NativeUnavailable as err:
+        click.echo(err.lines[0], err=True)
+        sys.exit(err.exit_code)
 
 
 # -- doctor --------------------------------------------------------------------------------------
