@@ -20,15 +20,17 @@ from stresskit.io.outputs import WriteFailed
 from stresskit.io.outputs import write_atomic as _write_atomic
 from stresskit.planner import RunPlan
 from stresskit.profiling import ProfileReport
+from stresskit.report import environment
 from stresskit.results import FULL_RUN_STOPS
 from stresskit.runner.records import WorkerRecord
 from stresskit.thresholds import ThresholdResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # bumped when a key changes meaning or goes away; added keys keep it
 MAX_SERIES_POINTS = 2000
 REPORT_KEYS = (
     "schema_version", "tool", "scenario", "status", "complete", "interrupted", "seed", "started_at",
     "elapsed_s", "plan", "metrics", "thresholds", "workers", "unreclaimed_series", "hotspots", "profile", "errors",
+    "environment", "latency_histograms",
 )
 
 
@@ -51,6 +53,18 @@ def _series(records: Sequence[WorkerRecord]) -> list[dict[str, Any]]:
         points = list(rec.result.unreclaimed_series)
         step = max(1, math.ceil(len(points) / MAX_SERIES_POINTS))
         out.append({"replica": rec.replica, "columns": ["t_s", "blocks", "bytes"], "points": [list(p) for p in points[::step]]})
+    return out
+
+
+def _histograms(records: Sequence[WorkerRecord]) -> list[dict[str, Any]]:
+    """Only the non-empty buckets (a histogram has hundreds, most of them empty)."""
+    out = []
+    for rec in records:
+        for role in rec.result.roles if rec.result is not None else ():
+            for op, hist in sorted(role.latency.items()):
+                if hist.count:
+                    out.append({"replica": rec.replica, "role": role.name, "op": op, "count": hist.count,
+                                "columns": ["lower_ns", "upper_ns", "count"], "buckets": [list(b) for b in hist.buckets]})
     return out
 
 
@@ -115,6 +129,8 @@ def build(
         "hotspots": [h.to_json() for h in profile.hotspots] if profile else None,
         "profile": profile.to_json() if profile else None,
         "errors": errs,
+        "environment": environment.current(),
+        "latency_histograms": _histograms(records),
     }
     return _clean(doc)
 
