@@ -47,7 +47,8 @@ def exit_code(status: str, interrupted: bool | str = False) -> int:
 
 
 def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
-            profile: ProfileReport | None = None, errors: Sequence[str] = ()) -> dict[str, Any]:
+            profile: ProfileReport | None = None, errors: Sequence[str] = (),
+            progress: dict[int, list[tuple[float, int]]] | None = None) -> dict[str, Any]:
     results = [r.result for r in records if r.result is not None]
     metrics = aggregate(results, [r for r in records if r.status != "not_started" or r.pid])
     model = run.scenario.model
@@ -55,7 +56,7 @@ def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, co
     thresholds = evaluate_builtin(metrics, has_oom, model.checks.skip)
     thresholds += [evaluate(t, metrics) for t in run.scenario.thresholds]
     return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
-                             interrupted=interrupted, profile=profile, errors=errors)
+                             interrupted=interrupted, profile=profile, errors=errors, progress=progress)
 
 
 def prepare_run(json_path: str | Path | None, profile_dir: str | Path, loaded: Sequence[CheckedScenario], profile: bool) -> tuple[Path | None, Path]:
@@ -90,11 +91,15 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
     live: dict[int, WorkerRecord] = {}
 
+    progress: dict[int, list[tuple[float, int]]] = {}  # replica -> (t_s, ops done): throughput_series
+
     def on_event(kind: str, rec: WorkerRecord) -> None:
         display.event(kind, rec)
         live[rec.replica] = rec
+        if kind == "progress" and isinstance(rec.progress.get("ops"), int):
+            progress.setdefault(rec.replica, []).append((time.time() - started, rec.progress["ops"]))
         if kind == "finished":  # the report on disk always holds everything collected so far
-            writer.update(index, _report(run, sorted(live.values(), key=lambda r: r.replica), started, complete=False))
+            writer.update(index, _report(run, sorted(live.values(), key=lambda r: r.replica), started, complete=False, progress=progress))
 
     display.start(run)
     writer.update(index, _report(run, [], started, complete=False))
@@ -112,6 +117,6 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
     for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
         print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
-    report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors)
+    report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors, progress=progress)
     writer.update(index, report)
     return report, interrupted

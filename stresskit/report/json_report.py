@@ -30,7 +30,7 @@ MAX_SERIES_POINTS = 2000
 REPORT_KEYS = (
     "schema_version", "tool", "scenario", "status", "complete", "interrupted", "seed", "started_at",
     "elapsed_s", "plan", "metrics", "thresholds", "workers", "unreclaimed_series", "hotspots", "profile", "errors",
-    "environment", "latency_histograms",
+    "environment", "latency_histograms", "throughput_series",
 )
 
 
@@ -68,6 +68,20 @@ def _histograms(records: Sequence[WorkerRecord]) -> list[dict[str, Any]]:
     return out
 
 
+def _throughput(progress: dict[int, list[tuple[float, int]]]) -> list[dict[str, Any]]:
+    """Per replica: ops done at each progress sample, and the rate since the previous one."""
+    out = []
+    for replica, samples in sorted(progress.items()):
+        points, prev = [], (0.0, 0)
+        for t, ops in samples:
+            rate = (ops - prev[1]) / (t - prev[0]) if t > prev[0] and ops >= prev[1] else None
+            points.append([round(t, 3), ops, rate])
+            prev = (t, ops)
+        step = max(1, math.ceil(len(points) / MAX_SERIES_POINTS))
+        out.append({"replica": replica, "columns": ["t_s", "ops", "ops_per_s"], "points": points[::step]})
+    return out
+
+
 def incomplete(rec: WorkerRecord) -> bool:
     """A replica that delivered a result but did less than its planned work (deadline, exhausted,
     stopped): its numbers are real but do not cover the plan, so the run cannot PASS on them."""
@@ -91,6 +105,7 @@ def build(
     interrupted: bool | str = False,
     profile: ProfileReport | None = None,
     errors: Sequence[str] = (),
+    progress: dict[int, list[tuple[float, int]]] | None = None,
 ) -> dict[str, Any]:
     """``interrupted``: False, or the name of the signal that stopped the run ("SIGINT",
     "SIGTERM", "SIGHUP"; True is reported as "SIGINT")."""
@@ -131,6 +146,7 @@ def build(
         "errors": errs,
         "environment": environment.current(),
         "latency_histograms": _histograms(records),
+        "throughput_series": _throughput(progress or {}),
     }
     return _clean(doc)
 

@@ -51,7 +51,7 @@ def text(value: str, tmp: Path | None = None, numbers: bool = True) -> str:
 
 # Machine-specific (environment) or timing-shaped (latency buckets): their shape has its own
 # tests (tests/scenarios/test_scenario_golden.py, tests/html), the goldens only that they are there.
-OPAQUE_KEYS = ("environment", "latency_histograms")
+OPAQUE_KEYS = ("environment", "latency_histograms", "throughput_series")
 
 
 def document(value: Any, tmp: Path | None = None, key: str = "") -> Any:
