@@ -209,13 +209,15 @@ class _Duration(click.ParamType):
 @click.option("--ops", type=click.IntRange(1, 10**11), help="Allocations per replica (replaces the scenario's ops/duration).")
 @click.option("--duration", type=_Duration(), help="Stop allocating after this long, e.g. 2s or 500ms.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the JSON report here (docs/files.md: what may be written).")
+@click.option("--html", "html_path", type=click.Path(), help="Also write the report as one self-contained HTML page (needs stresskit[html]).")
 @click.option("--profile", is_flag=True, help="Sample workers with py-spy (native frames): hotspots, flamegraph, speedscope.")
 @click.option("--profile-dir", type=click.Path(), default="stresskit-profile", show_default=True,
               help="Where --profile writes its files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only one status line per scenario.")
 @click.option("--max-memory", type=_Bytes(), help=MAX_MEMORY_HELP)
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
-        json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None) -> None:
+        json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
+        html_path: str | None = None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
@@ -246,6 +248,7 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
                     break
         if refused:
             sys.exit(EXIT_USAGE)
+        html_out = _claim_html(html_path, loaded)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
         opts = Options(overrides, workers, profile, profile_dir)
         display = Display(quiet=quiet)
@@ -256,8 +259,10 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
             reports.append(report.data)
             display.summary(report.data, str(json_path) if json_path else None)
             if interrupted:
+                _write_html(html_out, reports)
                 sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
-        sys.exit(writer.outcome(exit_code(overall_status(reports))))
+        code = _write_html(html_out, reports)
+        sys.exit(writer.outcome(code or exit_code(overall_status(reports))))
     except SystemExit:
         raise
     except KeyboardInterrupt as exc:  # SIGTERM/SIGHUP arrive as a KeyboardInterrupt too
@@ -270,6 +275,37 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001
         _internal_error(exc)
+
+
+def _claim_html(html_path: str | None, loaded: list) -> Path | None:  # noqa: ANN001 - CheckedScenarios
+    """--html: plotly present and the path writable, checked before anything runs (exit 2)."""
+    if html_path is None:
+        return None
+    from stresskit.html.command import check_available, fail
+    from stresskit.io.outputs import OutputError, claim_file
+
+    check_available()
+    try:
+        return claim_file("--html", html_path, inputs=[c.file for c in loaded])
+    except OutputError as exc:
+        fail(exc.line())
+    return None
+
+
+def _write_html(path: Path | None, reports: list) -> int:  # noqa: ANN001 - report dicts
+    """0, or 3 when the page could not be written (the run itself is over)."""
+    if path is None or not reports:
+        return 0
+    from stresskit.html.command import write
+    from stresskit.io.outputs import WriteFailed
+
+    try:
+        write(path, reports, "--html")
+    except WriteFailed as exc:
+        click.echo(f"stresskit: {exc.line()}", err=True)
+        return EXIT_ERROR
+    click.echo(f"html report: {path}")
+    return 0
 
 
 def _require_native() -> None:
@@ -374,6 +410,9 @@ def _register() -> None:
         from stresskit.bench.command import bench
 
         main.add_command(bench)
+    from stresskit.html.command import report  # plotly is only imported when a page is drawn
+
+    main.add_command(report)
 
 
 _register()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, PrivateAttr, StrictBool, StrictInt, model_validator
 
 from stresskit.io.json_models import JsonInputError, read_json_object, validate
 
@@ -29,6 +29,12 @@ _EXPECTED = {
     "replica": "an integer",
     "seed": "an integer",
     "reports": "a list of run reports",
+    "plan": "an object with the run's roles",
+    "roles": "a list of {name, action, threads}",
+    "points": "rows of numbers matching columns, t_s first",
+    "buckets": "a list of [lower_ns, upper_ns, count] integers",
+    "columns": "a list of column names",
+    "errors": "a list of strings",
 }
 
 
@@ -72,6 +78,47 @@ class ReplicaReport(_Open):
     diagnostics: dict[str, Any] = {}
 
 
+class RolePlan(_Open):
+    name: str
+    action: str
+    threads: StrictInt
+    inbox: str | None = None
+    outbox: str | None = None
+
+
+class PlanView(_Open):
+    roles: list[RolePlan]
+
+
+class SeriesEntry(_Open):
+    """A replica's time series: ``points`` are rows of ``columns`` (t_s first)."""
+
+    replica: StrictInt
+    columns: list[str]
+    points: list[list[float | None]]
+
+    @model_validator(mode="after")
+    def _rows_match_columns(self) -> SeriesEntry:
+        if not self.columns or self.columns[0] != "t_s" or any(len(p) != len(self.columns) or p[0] is None for p in self.points):
+            raise ValueError("rows of numbers matching columns, t_s first")
+        return self
+
+
+class HistogramEntry(_Open):
+    replica: StrictInt
+    role: str
+    op: str
+    count: StrictInt
+    buckets: list[tuple[StrictInt, StrictInt, StrictInt]]
+
+
+class ProfileView(_Open):
+    samples: StrictInt = 0
+    speedscope_json: str | None = None
+    flamegraph_svg: str | None = None
+    problems: list[str] = []
+
+
 class Report(_Open):
     schema_version: StrictInt
     scenario: ScenarioRef
@@ -83,6 +130,14 @@ class Report(_Open):
     thresholds: list[ThresholdOutcome]
     workers: list[ReplicaReport]
     errors: list[str] = []
+    plan: PlanView
+    started_at: str | None = None
+    elapsed_s: float | None = None
+    unreclaimed_series: list[SeriesEntry] = []
+    throughput_series: list[SeriesEntry] = []
+    latency_histograms: list[HistogramEntry] = []
+    profile: ProfileView | None = None
+    environment: dict[str, Any] = {}
     _data: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @classmethod
