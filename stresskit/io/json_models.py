@@ -82,8 +82,16 @@ def validate(path: Path | str, data: dict, schema: type[M], expected: Mapping[st
         else:
             got = repr(err.get("input"))
             got = got if len(got) <= 40 else got[:37] + "..."
-            what = f"{expected.get(field, err['msg'])} (got {got})"
+            what = f"{expected.get(field, _plain(err['msg']))} (got {got})"
         raise JsonInputError(f"{path}: {key_path(loc) if loc else '(top level)'}: expected {what}") from None
+
+
+def _plain(msg: str) -> str:
+    """pydantic's "Input should be a valid string" -> "a valid string" (after "expected")."""
+    for prefix in ("Input should be ", "Value error, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
 
 
 def load_model(path: Path, schema: type[M], what: str, top_level: str, expected: Mapping[str, str]) -> M:
