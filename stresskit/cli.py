@@ -209,6 +209,8 @@ class _Duration(click.ParamType):
 @click.option("--ops", type=click.IntRange(1, 10**11), help="Allocations per replica (replaces the scenario's ops/duration).")
 @click.option("--duration", type=_Duration(), help="Stop allocating after this long, e.g. 2s or 500ms.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the JSON report here (docs/files.md: what may be written).")
+@click.option("--baseline", type=click.Path(), help="Compare with this earlier `run --json` report; exit 1 on a regression (docs/workflow.md).")
+@click.option("--fail-above", default="10%", show_default=True, help="With --baseline: the change that counts as a regression.")
 @click.option("--html", "html_path", type=click.Path(), help="Also write the report as one self-contained HTML page (needs stresskit[html]).")
 @click.option("--profile", is_flag=True, help="Sample workers with py-spy (native frames): hotspots, flamegraph, speedscope.")
 @click.option("--profile-dir", type=click.Path(), default="stresskit-profile", show_default=True,
@@ -217,7 +219,7 @@ class _Duration(click.ParamType):
 @click.option("--max-memory", type=_Bytes(), help=MAX_MEMORY_HELP)
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
-        html_path: str | None = None) -> None:
+        html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%") -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
@@ -249,6 +251,7 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         if refused:
             sys.exit(EXIT_USAGE)
         html_out = _claim_html(html_path, loaded)
+        gate = _baseline(baseline, fail_above)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
         opts = Options(overrides, workers, profile, profile_dir)
         display = Display(quiet=quiet)
@@ -261,8 +264,10 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
             if interrupted:
                 _write_html(html_out, reports)
                 sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
-        code = _write_html(html_out, reports)
-        sys.exit(writer.outcome(code or exit_code(overall_status(reports))))
+        code = _write_html(html_out, reports) or exit_code(overall_status(reports))
+        if gate is not None and code == 0:
+            code = gate(reports)
+        sys.exit(writer.outcome(code))
     except SystemExit:
         raise
     except KeyboardInterrupt as exc:  # SIGTERM/SIGHUP arrive as a KeyboardInterrupt too
@@ -290,6 +295,17 @@ def _claim_html(html_path: str | None, loaded: list) -> Path | None:  # noqa: AN
     except OutputError as exc:
         fail(exc.line())
     return None
+
+
+def _baseline(path: str | None, fail_above: str):  # noqa: ANN202 - report dicts -> exit code, or None
+    """--baseline: read and checked before anything runs (exit 2); compared after a passing run."""
+    if path is None:
+        return None
+    from stresskit.compare.command import gate, parse_fail_above, read
+    from stresskit.report.model import Report
+
+    bound, old = parse_fail_above(fail_above), read(path)
+    return lambda reports: gate(old, [Report.from_dict(r) for r in reports], bound)
 
 
 def _write_html(path: Path | None, reports: list) -> int:  # noqa: ANN001 - report dicts
@@ -413,6 +429,9 @@ def _register() -> None:
     from stresskit.html.command import report  # plotly is only imported when a page is drawn
 
     main.add_command(report)
+    from stresskit.compare.command import compare_cmd
+
+    main.add_command(compare_cmd)
 
 
 _register()

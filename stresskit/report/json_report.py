@@ -173,6 +173,11 @@ def _replica(rec: WorkerRecord) -> dict[str, Any]:
             timer_overhead_ns=res.timer_overhead_ns,
             invariants=dict(res.invariants),
         )
+        # per-replica values of the judged metrics: `stresskit compare` takes their spread as the noise
+        from stresskit.compare.directions import direction
+        from stresskit.metrics import aggregate
+
+        out["metrics"] = {k: v for k, v in sorted(aggregate([res], [rec]).items()) if direction(k) != "neutral"}
     diagnostics = {**(res.diagnostics if res is not None else {}), **rec.diagnostics}
     if diagnostics:
         out["diagnostics"] = diagnostics

@@ -100,7 +100,8 @@ def test_built_report_has_exactly_the_documented_keys() -> None:
     doc = build(run, [rec], aggregate([result], [rec]), [], started_at=0.0, complete=True)
     assert tuple(doc) == REPORT_KEYS
     assert set(doc["workers"][0]) == {"replica", "pid", "status", "exitcode", "signal", "error", "peak_rss_bytes", "cpu_s", "cpu_utilisation",
-                                      "elapsed_s", "stop_reason", "seed", "stats", "stats_mismatches", "contract", "timer_overhead_ns", "invariants"}
+                                      "elapsed_s", "stop_reason", "seed", "stats", "stats_mismatches", "contract", "timer_overhead_ns", "invariants",
+                                      "metrics"}
     assert doc["unreclaimed_series"] == [{"replica": 0, "columns": ["t_s", "blocks", "bytes"], "points": [[0.0, 1, 64]]}]
     assert doc["latency_histograms"] == []  # the fake result above records no latency
     assert doc["throughput_series"] == []  # nor progress
