@@ -211,6 +211,7 @@ class _Duration(click.ParamType):
 @click.option("--json", "json_path", type=click.Path(), help="Write the JSON report here (docs/files.md: what may be written).")
 @click.option("--baseline", type=click.Path(), help="Compare with this earlier `run --json` report; exit 1 on a regression (docs/workflow.md).")
 @click.option("--fail-above", default="10%", show_default=True, help="With --baseline: the change that counts as a regression.")
+@click.option("--junit", "junit_path", type=click.Path(), help="Write JUnit XML: one test case per threshold and built-in check (docs/workflow.md).")
 @click.option("--html", "html_path", type=click.Path(), help="Also write the report as one self-contained HTML page (needs stresskit[html]).")
 @click.option("--profile", is_flag=True, help="Sample workers with py-spy (native frames): hotspots, flamegraph, speedscope.")
 @click.option("--profile-dir", type=click.Path(), default="stresskit-profile", show_default=True,
@@ -219,7 +220,7 @@ class _Duration(click.ParamType):
 @click.option("--max-memory", type=_Bytes(), help=MAX_MEMORY_HELP)
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
-        html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%") -> None:
+        html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%", junit_path: str | None = None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
@@ -251,6 +252,7 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         if refused:
             sys.exit(EXIT_USAGE)
         html_out = _claim_html(html_path, loaded)
+        junit_out = _claim_junit(junit_path, loaded)
         gate = _baseline(baseline, fail_above)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
         opts = Options(overrides, workers, profile, profile_dir)
@@ -263,8 +265,9 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
             display.summary(report.data, str(json_path) if json_path else None)
             if interrupted:
                 _write_html(html_out, reports)
+                _write_junit(junit_out, reports, json_path)
                 sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
-        code = _write_html(html_out, reports) or exit_code(overall_status(reports))
+        code = _write_html(html_out, reports) or _write_junit(junit_out, reports, json_path) or exit_code(overall_status(reports))
         if gate is not None and code == 0:
             code = gate(reports)
         sys.exit(writer.outcome(code))
@@ -295,6 +298,32 @@ def _claim_html(html_path: str | None, loaded: list) -> Path | None:  # noqa: AN
     except OutputError as exc:
         fail(exc.line())
     return None
+
+
+def _claim_junit(path: str | None, loaded: list) -> Path | None:  # noqa: ANN001 - CheckedScenarios
+    if path is None:
+        return None
+    from stresskit.io.outputs import OutputError, claim_file
+
+    try:
+        return claim_file("--junit", path, inputs=[c.file for c in loaded])
+    except OutputError as exc:
+        click.echo(f"stresskit: {exc.line()}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _write_junit(path: Path | None, reports: list, json_path: Path | None) -> int:  # noqa: ANN001 - report dicts
+    if path is None or not reports:
+        return 0
+    from stresskit.io.outputs import WriteFailed, write_atomic
+    from stresskit.report.junit import document
+
+    try:
+        write_atomic(path, document(reports, str(json_path) if json_path else None), "--junit")
+    except WriteFailed as exc:
+        click.echo(f"stresskit: {exc.line()}", err=True)
+        return EXIT_ERROR
+    return 0
 
 
 def _baseline(path: str | None, fail_above: str):  # noqa: ANN202 - report dicts -> exit code, or None
