@@ -43,7 +43,8 @@ def test_junit_has_a_case_per_check_and_threshold_and_the_diagnosis(tmp_path: Pa
 
 
 def test_junit_path_is_checked_before_the_run(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["run", "smr", "--junit", str(tmp_path / "missing-dir" / "sub" / "j.xml"), "--ops", "1000"])
+    (tmp_path / "file").write_text("")  # a regular file where a directory should be
+    result = CliRunner().invoke(main, ["run", "smr", "--junit", str(tmp_path / "file" / "j.xml"), "--ops", "1000"])
     assert result.exit_code == 2 and "--junit" in result.stderr and "replica 0" not in result.output, result.output + result.stderr
 
 
