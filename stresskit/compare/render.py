@@ -7,7 +7,7 @@ import json
 from stresskit.compare.core import Comparison, Row
 from stresskit.report import units
 
-MARK = {"regression": "REGRESSION", "improvement": "better", "noise": "noise", "tail": "tail (not gated)", "same": "same", "info": ""}
+MARK = {"regression": "REGRESSION", "improvement": "better", "noise": "noise", "ungated": "changed (not gated)", "same": "same", "info": ""}
 
 
 def _change(row: Row) -> str:
