@@ -6,12 +6,9 @@ import sys
 
 import click
 
-EXIT_REGRESSION, EXIT_USAGE = 1, 2
+from stresskit.report.reading import fail
 
-
-def _fail(line: str) -> None:
-    click.echo(f"stresskit: {line}", err=True)
-    sys.exit(EXIT_USAGE)
+EXIT_REGRESSION = 1
 
 
 def parse_fail_above(text: str) -> float:
@@ -20,20 +17,14 @@ def parse_fail_above(text: str) -> float:
     try:
         return parse_bound(text)
     except ValueError as exc:
-        _fail(f"--fail-above: {exc}")
-    raise AssertionError  # unreachable: _fail exits
+        fail(f"--fail-above: {exc}")
+    raise AssertionError  # unreachable: fail exits
 
 
 def read(path: str) -> list:  # noqa: ANN201 - list of Report
-    from stresskit.report.model import JsonInputError, read_reports
+    from stresskit.report.reading import read_or_exit
 
-    try:
-        reports = read_reports(path)
-    except JsonInputError as exc:
-        _fail(str(exc))
-    if not reports:
-        _fail(f"{path}: reports: expected at least one run report (got an empty list)")
-    return reports
+    return read_or_exit(path)
 
 
 def gate(baseline: list, reports: list, bound: float, fmt: str = "markdown") -> int:  # noqa: ANN001 - Reports
@@ -44,7 +35,7 @@ def gate(baseline: list, reports: list, bound: float, fmt: str = "markdown") -> 
 
     pairs, unmatched = pair_up(baseline, reports)
     if not pairs:
-        _fail(f"no scenario in common to compare (old: {', '.join(r.name for r in baseline)}; new: {', '.join(r.name for r in reports)})")
+        fail(f"no scenario in common to compare (old: {', '.join(r.name for r in baseline)}; new: {', '.join(r.name for r in reports)})")
     for name in unmatched:
         click.echo(f"stresskit: compare: scenario {name} is in only one of the two reports; not compared", err=True)
     comparisons = [compare(old, new, bound) for old, new in pairs]

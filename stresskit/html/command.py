@@ -8,12 +8,7 @@ from typing import Any
 
 import click
 
-EXIT_USAGE = 2
-
-
-def fail(line: str) -> None:
-    click.echo(f"stresskit: {line}", err=True)
-    sys.exit(EXIT_USAGE)
+from stresskit.report.reading import fail
 
 
 def check_available() -> None:
@@ -48,15 +43,10 @@ def report(report_json: str, output: str) -> None:
 
 def _report(report_json: str, output: str) -> None:
     from stresskit.io.outputs import OutputError, WriteFailed, claim_file
-    from stresskit.report.model import JsonInputError, read_reports
+    from stresskit.report.reading import read_or_exit
 
     check_available()
-    try:
-        reports = read_reports(report_json)
-    except JsonInputError as exc:
-        fail(str(exc))
-    if not reports:
-        fail(f"{report_json}: reports: expected at least one run report (got an empty list)")
+    reports = read_or_exit(report_json)
     try:
         out = claim_file("--output", output, inputs=[report_json])
     except OutputError as exc:

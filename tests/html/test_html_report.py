@@ -21,6 +21,18 @@ pytestmark = pytest.mark.tier2
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
+@pytest.fixture(scope="module")
+def profiled_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A real profiled run, made once: two replicas of a short smr run."""
+    pytest.importorskip("plotly", reason="plotly (the html extra, in [test]) is not installed")
+    out = tmp_path_factory.mktemp("run")
+    report = out / "smr.json"
+    result = CliRunner().invoke(main, ["run", "smr", "--duration", "1s", "--json", str(report), "--profile",
+                                       "--profile-dir", str(out / "profile"), "-q"])
+    assert result.exit_code == 0, result.output + result.stderr
+    return report, json.loads(report.read_text())
+
+
 def _browser() -> str:
     found = next((p for p in map(shutil.which, BROWSERS) if p), None)
     if found is None:
