@@ -87,6 +87,10 @@ def test_report_command_writes_a_page_that_works_offline_in_a_browser(profiled_r
             page.fill("#r0-flamegraph-search", needle)
             matches = page.inner_text("#r0-flamegraph-matches")
             highlighted = page.evaluate("document.getElementById('r0-flamegraph').data[0].marker.colors.filter(c => c === '#d62728').length")
+            # zoom: clicking a frame makes it the flamegraph's root (plotly's icicle "level")
+            page.locator("#r0-flamegraph g.slice").nth(1).click()
+            page.wait_for_function("document.getElementById('r0-flamegraph')._fullData[0].level")
+            zoomed = page.evaluate("document.getElementById('r0-flamegraph')._fullData[0].level")
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
@@ -105,6 +109,7 @@ def test_report_command_writes_a_page_that_works_offline_in_a_browser(profiled_r
     assert any(s.startswith("leaks:") and "3 blocks (192 B) never freed" in s for s in sections), sections
     assert any(s.startswith("stall:") and "queue.name" in s and "B_to_C" in s for s in sections), sections
     assert matches == f"{expected_matches} frame(s) match" and highlighted == expected_matches >= 1
+    assert zoomed in tree.ids[1:]
     assert shot.stat().st_size > 0
 
 
