@@ -108,6 +108,7 @@ class Comparison:
     compared: int
     missing_in_baseline: int
     regressions: list[dict]
+    ignored: int = 0  # system-allocator rows left out (the user does not control libc)
 
     @property
     def failed(self) -> bool:
@@ -118,12 +119,17 @@ def _key(r: dict) -> tuple:
     return (r["op"], r["impl"], r["threads"], r["size"], r["alignment"])
 
 
-def compare(current: Sequence[dict], baseline: Sequence[dict], bound: float) -> Comparison:
+def compare(current: Sequence[dict], baseline: Sequence[dict], bound: float, include_system: bool = False) -> Comparison:
+    """``include_system``: gate the system allocator's rows too. Off by default: libc changes
+    with the machine's OS, not with the glue, so its ratio moving is not the user's regression."""
     base = {_key(r): r for r in baseline}
     regressions: list[dict] = []
-    compared = missing = 0
+    compared = missing = ignored = 0
     for row in current:
         if row["impl"] == "mimalloc":
+            continue
+        if row["impl"] == "system" and not include_system:
+            ignored += 1
             continue
         old = base.get(_key(row))
         if old is None:
@@ -148,4 +154,4 @@ def compare(current: Sequence[dict], baseline: Sequence[dict], bound: float) -> 
                     "worse_by": round(change, 4),
                 }
             )
-    return Comparison(compared=compared, missing_in_baseline=missing, regressions=regressions)
+    return Comparison(compared=compared, missing_in_baseline=missing, regressions=regressions, ignored=ignored)
