@@ -150,7 +150,7 @@ def run(scenario: ScenarioLike, *, seed: int | None = None, ops: int | None = No
     """Run one scenario and check its thresholds; the Report is what `stresskit run` prints and
     writes. Overrides are the CLI's options (``duration`` in seconds or as text, "2s").
     A failing threshold is a Report with ``status == "fail"``, not an exception."""
-    from stresskit.io.outputs import OutputError, claim_dir, claim_file
+    from stresskit.io.outputs import OutputError, claim_dir, claim_file, release_all
     from stresskit.profiling import Profiler
     from stresskit.report.console import Display
     from stresskit.report.json_report import ReportWriter
@@ -167,7 +167,10 @@ def run(scenario: ScenarioLike, *, seed: int | None = None, ops: int | None = No
         raise ScenarioInvalid([f"stresskit: {exc.line()}"]) from None
     opts = Options(_overrides(seed, ops, duration), workers, profile, Path(profile_dir))
     writer = ReportWriter(path, multiple=False)
-    report, _interrupted = run_checked(checked, opts, Display(quiet=not verbose), writer, 0)
+    try:
+        report, _interrupted = run_checked(checked, opts, Display(quiet=not verbose), writer, 0)
+    finally:  # the output paths are the caller's again (the CLI releases them when it exits)
+        release_all()
     if writer.failure is not None:
         raise StresskitError([f"stresskit: {writer.failure.line()}"])
     return report
