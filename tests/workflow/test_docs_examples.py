@@ -27,7 +27,7 @@ def _blocks() -> list[tuple[str, str]]:
 def test_the_doc_has_examples_of_each_part() -> None:
     text = "\n".join(code for _, code in _blocks())
     for needle in ("stresskit.run(", "stresskit.validate(", "stresskit.load(", "stresskit report ", "--html", "stresskit compare ",
-                   "--baseline", "--junit"):
+                   "--baseline", "--junit", "scenarios(", "GlueMachine"):
         assert needle in text, needle
 
 
