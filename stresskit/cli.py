@@ -267,7 +267,8 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
                 _write_html(html_out, reports)
                 _write_junit(junit_out, reports, json_path)
                 sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
-        code = _write_html(html_out, reports) or _write_junit(junit_out, reports, json_path) or exit_code(overall_status(reports))
+        written = max(_write_html(html_out, reports), _write_junit(junit_out, reports, json_path))  # 3 if one failed
+        code = written or exit_code(overall_status(reports))
         if gate is not None and code == 0:
             code = gate(reports)
         sys.exit(writer.outcome(code))
