@@ -177,10 +177,65 @@ uint64_t sk_queue_test_consume(sk_queue_t *queue, uint64_t *out, uint64_t cap,
 void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count);
 void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
 void sk_engine_testing_leak_next(sk_run_t *run, uint64_t count);
+void sk_engine_testing_hook_role(sk_run_t *run, int32_t hook, int32_t role);
+
+typedef struct sk_leak_record {
+    uint64_t address;
+    uint64_t size;
+    uint64_t serial;
+    uint64_t alloc_index;
+    uint32_t alloc_who;
+    uint32_t state;
+    uint32_t freer;
+    uint32_t retirer;
+    uint64_t born_ns;
+    uint64_t freed_ns;
+    uint64_t retire_epoch;
+    uint64_t retire_ns;
+} sk_leak_record_t;
+
+typedef struct sk_leak_group {
+    uint32_t alloc_who, state, freer, size_class;
+    uint64_t blocks, bytes;
+} sk_leak_group_t;
+
+typedef struct sk_damage {
+    uint64_t address, size, usable, serial, alloc_index;
+    uint32_t alloc_who;
+    uint32_t finder;
+    uint32_t retirer;
+    uint32_t region;
+    uint64_t born_ns, retire_ns, retire_epoch, found_ns;
+    uint64_t offset;
+    uint64_t window_start;
+    uint32_t window_len, checked;
+    uint8_t actual[32];
+    uint8_t expected[32];
+} sk_damage_t;
+
+typedef struct sk_double {
+    uint64_t address, size, serial, alloc_index;
+    uint32_t alloc_who, loser, winner, state;
+    int32_t queue;
+    uint32_t reserved;
+    uint64_t born_ns, found_ns;
+} sk_double_t;
+
+size_t sk_run_leak_records(const sk_run_t *run, sk_leak_record_t *out, size_t cap);
+size_t sk_run_leak_groups(const sk_run_t *run, sk_leak_group_t *out, size_t cap);
+uint64_t sk_run_inflight(const sk_run_t *run, uint64_t *blocks, uint64_t *bytes);
+uint64_t sk_run_damaged(const sk_run_t *run, sk_damage_t *out, size_t cap);
+uint64_t sk_run_doubles(const sk_run_t *run, sk_double_t *out, size_t cap);
 size_t sk_engine_abi_sizeof(int32_t which);
 uint64_t sk_oom_min_limit(void);
 
 uint64_t sk_run_invariants(const sk_run_t *run, int32_t drained, uint64_t *counts);
 const char *sk_invariant_name(uint32_t reason);
 int32_t sk_engine_testing_break_invariant(sk_run_t *run, uint32_t reason);
+
+size_t sk_run_thread_states(const sk_run_t *run, uint32_t *states, uint64_t *heartbeats, size_t cap);
+int32_t sk_crash_handler_install(int32_t fd);
+int32_t sk_engine_testing_hold_role(sk_run_t *run, uint32_t role);
+int32_t sk_engine_testing_crash_role(sk_run_t *run, uint32_t role);
+int32_t sk_engine_testing_recirculate(sk_run_t *run);
 """

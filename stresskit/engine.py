@@ -33,7 +33,18 @@ Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt
 flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
 the next N blocks twice; ``testing_leak_blocks`` N drops the next N blocks instead of freeing
 them (the engine's books say freed). They must show up in canary_failures / double_handoffs /
-the mimalloc-side leak count.
+the mimalloc-side leak count. ``testing_corrupt_role`` / ``testing_leak_role`` (the role that
+frees) and ``testing_double_handoff_role`` (the role that pushes) aim them at one role by name.
+Watchdog hooks (docs/diagnostics.md): ``testing_hold_role`` ROLE[@SECONDS] stops that role's
+threads (a planted stall), ``testing_crash_role`` ROLE[@SECONDS] makes its thread 0 dereference
+NULL inside its step function (a planted crash), ``testing_recirculate`` 1 lets retire roles
+pass retired blocks on (two retire roles feeding each other then deadlock).
+
+The watchdog: every conductor tick reads each thread's state and heartbeat
+(``sk_run_thread_states``); a role with no progress for ``plan.stall_timeout_s`` and nothing
+upstream moving, or the driver's deadline, hands the engine's view to ``watch.on_stall`` (the
+worker asks the supervisor for stacks and waits) before the run is aborted with stop_reason
+``stalled`` (or ``deadline``); the diagnosis is in ``result.diagnostics["stall"]``.
 """
 
 from __future__ import annotations
@@ -44,9 +55,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from stresskit import _native
 from stresskit.checks import glue_books
+from stresskit.diagnostics import corruption, engine_records, leaks, stalls
+from stresskit.diagnostics.layout import RunLayout
 from stresskit.plan import ReplicaPlan, RolePlan, engine_deadline_s
 from stresskit.results import CONTRACT_VIOLATIONS, Histogram, OomResult, ReplicaResult, RoleResult
 
@@ -73,6 +87,14 @@ _ALLOCATING = ("produce", "alloc_free")
 
 Progress = Callable[[int, int], None]
 
+
+class WatchHooks(Protocol):
+    """What the conductor tells the process around it (stresskit/runner/worker.py)."""
+
+    def on_threads(self, names: dict[int, str]) -> None: ...  # threading ident -> thread name
+    def on_view(self, view: dict[str, Any]) -> None: ...  # the engine's view, every tick
+    def on_stall(self, view: dict[str, Any], stalled: list[str], trigger: str) -> None: ...  # blocks
+
 # sk_checks_t fields: contract violations seen on blocks and probes (each must stay 0), the
 # ledger the glue's statistics are compared with, and mimalloc's view after the drain.
 CONTRACT_CHECKS = (*CONTRACT_VIOLATIONS, "probes")
@@ -80,6 +102,9 @@ LEDGER_FIELDS = ("allocs", "frees", "usable_allocated", "usable_freed", "enomem_
 MIMALLOC_VIEW = ("mimalloc_leaked_blocks", "mimalloc_leaked_bytes")
 SERIAL_CAPACITY = 2**32  # handed-off blocks one run can track (sk_engine.h, ownership table)
 _OWN_CHUNK = 1 << 16  # serials a producing thread claims at a time
+# Public structs in sk_engine_abi_sizeof's order: their sizes are checked against the library.
+ABI_STRUCTS = ("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t", "sk_checks_t", "sk_leak_record_t",
+               "sk_leak_group_t", "sk_damage_t", "sk_double_t")
 
 # mimalloc reads this when the library loads: arenas are then reserved on demand instead of 1 GiB
 # up front, so an RLIMIT_AS bound (which counts reserved address space) is close to its limit.
@@ -107,7 +132,14 @@ def _lib():
             f"{_native.load().path} predates the stress engine (no sk_* engine symbols): rebuild "
             f"the native library (pip install .) or point {_native.ENV_VAR} at a current build"
         ) from None
-    for which, name in enumerate(("sk_role_config_t", "sk_role_stats_t", "sk_run_totals_t", "sk_checks_t")):
+    try:
+        lib.sk_run_thread_states  # noqa: B018 - the newest symbol: a library without it is stale
+    except AttributeError:
+        raise _native.NativeLibraryError(
+            f"{_native.load().path} predates the engine's watchdog (no sk_run_thread_states): rebuild the "
+            f"native library (pip install .) or point {_native.ENV_VAR} at a current build"
+        ) from None
+    for which, name in enumerate(ABI_STRUCTS):
         native = abi_sizeof(which)
         if native != ffi.sizeof(name):
             raise _native.NativeLibraryError(
@@ -256,6 +288,7 @@ def run_replica(
     stop_event: threading.Event | None = None,
     *,
     chunk_ms: float | None = None,
+    watch: WatchHooks | None = None,
 ) -> ReplicaResult:
     """Run one replica of ``plan`` in this process and return what the engine measured.
 
@@ -298,6 +331,7 @@ def run_replica(
             raise MemoryError("sk_run_prepare: out of memory")
 
         hooks = {**plan.extra, **_hooks_from_environment()}
+        _aim_hooks(lib, run, hooks, plan)
         corrupt = int(hooks.get("testing_corrupt_blocks", 0) or 0)
         duplicate = int(hooks.get("testing_double_handoffs", 0) or 0)
         leak = int(hooks.get("testing_leak_blocks", 0) or 0)
@@ -307,6 +341,10 @@ def run_replica(
             lib.sk_engine_testing_corrupt_next(run, corrupt)
         if duplicate > 0:
             lib.sk_engine_testing_double_handoff_next(run, duplicate)
+        planted = _watch_hooks(lib, plan, hooks)
+        _plant_due(run, planted, 0.0)
+        if int(hooks.get("testing_recirculate", 0) or 0):
+            lib.sk_engine_testing_recirculate(run)
 
         stats_problems: list[str] = []
         if plan.stats:
@@ -334,10 +372,15 @@ def run_replica(
         started = True
         for th in shared.threads:
             th.start()
+        if watch is not None:
+            watch.on_threads({th.ident: th.name for th in threading.enumerate() if th.ident is not None})
         lib.sk_run_start(run)
         lib.sk_run_sample(run)
         shared.barrier.wait()
         t_start = time.monotonic()
+        dog = _watchdog(plan)
+        states = _StateReader(ffi, lib, run, total_threads)
+        stall_diag: dict[str, Any] | None = None
 
         interval = max(plan.series_interval_ms, 1) / 1000.0
         deadline = engine_deadline_s(plan.deadline_s)
@@ -354,9 +397,18 @@ def run_replica(
             if not stopping and plan.duration_s is not None and elapsed >= plan.duration_s:
                 lib.sk_run_request_stop(run)
                 stopping, stop_reason = True, "duration"
-            if elapsed >= deadline:
+            _plant_due(run, planted, elapsed)
+            view = dog.view(time.monotonic(), *states.read())
+            if watch is not None:
+                watch.on_view(view)
+            stalled = dog.stalled(view)
+            if stalled or elapsed >= deadline:
+                trigger = "stall_timeout" if stalled else "deadline"
+                if watch is not None:  # stacks are taken while the threads are still stuck
+                    watch.on_stall(view, stalled, trigger)
+                stall_diag = stalls.diagnose(view, trigger, stalled, None)
                 lib.sk_run_abort(run)
-                stop_reason = "deadline"
+                stop_reason = "stalled" if stalled else "deadline"
                 shared.all_done.wait()
                 break
         for th in shared.threads:
@@ -377,6 +429,8 @@ def run_replica(
             lib.sk_run_mimalloc_leaks(run)
         result = _collect(ffi, lib, run, plan)
         result.stop_reason = _stop_reason(stop_reason, result, plan)
+        if stall_diag is not None:
+            result.diagnostics["stall"] = stall_diag
         result.planned_ops = plan.ops
         # The same structure may be seen twice (before and after the drain): count it once.
         result.invariants = {k: max(in_flight[k], invariants[k]) for k in invariants}
@@ -387,6 +441,7 @@ def run_replica(
             stats_problems += glue_books.compare(result.glue_stats, result.checks)
             stats_problems += glue_books.reset_check(lib, "after the run")
         result.stats_mismatches = stats_problems
+        _diagnose(ffi, lib, run, plan, result, scanned)
         return result
     finally:
         interrupted: BaseException | None = None
@@ -407,6 +462,14 @@ def run_replica(
         lib.sk_run_destroy(run)
         if interrupted is not None:
             raise interrupted
+
+
+def install_crash_handler(fd: int) -> bool:
+    """The engine's fatal-signal handler: the faulting thread's native backtrace goes to ``fd``
+    (open for the life of the process), then the signal goes on to the handler before it
+    (faulthandler). False where the platform has no backtrace()."""
+    _, lib = _lib()
+    return lib.sk_crash_handler_install(fd) == 0
 
 
 def _invariant_names(ffi, lib) -> list[str]:
@@ -452,22 +515,109 @@ def _os_threads_gone(native_ids: list[int | None], timeout_s: float = 10.0) -> b
     return True
 
 
+class _StateReader:
+    """sk_run_thread_states into reusable buffers (the conductor reads it every tick)."""
+
+    def __init__(self, ffi, lib, run, n: int) -> None:
+        self.lib, self.run, self.n = lib, run, n
+        self.words = ffi.new(f"uint32_t[{max(n, 1)}]")
+        self.beats = ffi.new(f"uint64_t[{max(n, 1)}]")
+
+    def read(self) -> tuple[list[int], list[int]]:
+        self.lib.sk_run_thread_states(self.run, self.words, self.beats, self.n)
+        return list(self.words[0:self.n]), list(self.beats[0:self.n])
+
+
+def _watchdog(plan: ReplicaPlan) -> stalls.Watchdog:
+    roles = [(r.name, r.action, r.threads, r.inbox, r.outbox, r.grace_ns / 1e9) for r in plan.roles]
+    return stalls.Watchdog(roles, [q.name for q in plan.queues], plan.stall_timeout_s)
+
+
+@dataclass
+class _Planted:
+    """A watchdog test hook to plant once the run has gone ``after_s`` seconds ("ROLE@SECONDS"):
+    a crash or stall after some progress, so the last progress reported is not zero."""
+
+    plant: Callable[[Any, int], int]
+    role: int
+    after_s: float
+
+
+def _watch_hooks(lib, plan: ReplicaPlan, hooks: dict[str, Any]) -> list[_Planted]:
+    names = [r.name for r in plan.roles]
+    out = []
+    for key, plant in (("testing_hold_role", lib.sk_engine_testing_hold_role),
+                       ("testing_crash_role", lib.sk_engine_testing_crash_role)):
+        spec = hooks.get(key)
+        if spec is None:
+            continue
+        role, _, after = str(spec).partition("@")
+        try:
+            after_s = float(after) if after else 0.0
+        except ValueError:
+            raise EngineError(f"{key}: expected ROLE or ROLE@SECONDS (got {spec!r})") from None
+        if role not in names:
+            raise EngineError(f"{key}: expected one of the roles {', '.join(names)} (got {role!r})")
+        out.append(_Planted(plant, names.index(role), after_s))
+    return out
+
+
+def _plant_due(run, planted: list[_Planted], elapsed: float) -> None:
+    for p in [p for p in planted if elapsed >= p.after_s]:
+        p.plant(run, p.role)
+        planted.remove(p)
+
+
 HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"
-_COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks")
-_NAME_HOOKS = ("testing_break_invariant",)  # its value is an invariant's name
+_COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks", "testing_recirculate")
+# their values are names: an invariant's, a role's (ROLE or ROLE@SECONDS for the watchdog's hooks)
+_NAME_HOOKS = ("testing_break_invariant", "testing_hold_role", "testing_crash_role")
+# Aim a hook at one role's threads (sk_engine_testing_hook_role): the value is a role name.
+# corrupt and leak fire in the role that verifies and frees; double hand-off in the role that pushes.
+HOOK_ROLES = {"testing_corrupt_role": 0, "testing_double_handoff_role": 1, "testing_leak_role": 2}
 
 
 def _hooks_from_environment() -> dict[str, int | str]:
-    """STRESSKIT_TEST_ENGINE_HOOKS="testing_leak_blocks=5,..." plants the engine's test hooks in a
-    worker from outside (end-to-end tests of the CLI's verdicts); unknown names are ignored."""
+    """STRESSKIT_TEST_ENGINE_HOOKS="testing_leak_blocks=5,testing_leak_role=consumer" plants the
+    engine's test hooks in a worker from outside (end-to-end tests of the CLI's verdicts);
+    unknown names and malformed values are ignored."""
     out: dict[str, int | str] = {}
     for item in os.environ.get(HOOKS_ENV, "").split(","):
         name, _, value = (part.strip() for part in item.partition("="))
         if name in _COUNT_HOOKS and value.isdigit():
             out[name] = int(value)
-        elif name in _NAME_HOOKS and value:
+        elif (name in HOOK_ROLES or name in _NAME_HOOKS) and value:
             out[name] = value
     return out
+
+
+def _aim_hooks(lib, run, hooks: dict, plan: ReplicaPlan) -> None:
+    roles = [r.name for r in plan.roles]
+    for name, hook in HOOK_ROLES.items():
+        role = hooks.get(name)
+        if role is None:
+            continue
+        if role not in roles:
+            raise EngineError(f"{name}: {role!r} is not a role of this plan (roles: {', '.join(roles)})")
+        lib.sk_engine_testing_hook_role(run, hook, roles.index(role))
+
+
+def _diagnose(ffi, lib, run, plan: ReplicaPlan, result: ReplicaResult, scanned: bool) -> None:
+    """The leak ledger and the corruption report, when there is something to report."""
+    records = engine_records.read(ffi, lib, run, scanned=scanned)
+    layout = RunLayout.from_plan(plan)
+    ledger = leaks.build(
+        records, layout,
+        mimalloc_blocks=result.checks.get("mimalloc_leaked_blocks", 0),
+        mimalloc_bytes=result.checks.get("mimalloc_leaked_bytes", 0),
+        engine_blocks=result.blocks_leaked, engine_bytes=result.bytes_leaked,
+        end_ns=int(result.elapsed_s * 1e9), stop_reason=result.stop_reason,
+    )
+    if ledger is not None:
+        result.diagnostics["leaks"] = ledger
+    damage = corruption.build(records, layout)
+    if damage is not None:
+        result.diagnostics["corruption"] = damage
 
 
 def _stop_reason(driver_reason: str, result: ReplicaResult, plan: ReplicaPlan) -> str:

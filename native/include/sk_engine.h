@@ -26,6 +26,16 @@
  * size is below 16 (a broken glue) gets only the pattern. The engine's byte counts are requested
  * sizes; its ledger (sk_checks_t) also sums usable sizes, which is what the glue statistics count.
  * A damaged header or pattern is counted as a canary failure, never ignored.
+ * Right after verification and before cc_free/cc_free_unsized, the engine stamps the block as
+ * "freed" for the leak ledger (the line is hot already: two or three stores): word 1's tag says
+ * freed (from live or from retired), and a block of >= 32 bytes gets two stamp words in body
+ * words 0 and 1 (words 2 and 3 for a retired block of >= 48 bytes, keeping its retire stamp):
+ * (freer << 44 | free time >> 10) and (retirer << 44 | allocation time >> 10), freer and retirer
+ * as "who" codes (see the diagnostics section below), times since the run's start. A block under
+ * 32 bytes has no body words to spare: its word 1 carries size | freer << 8 | free time >> 20
+ * << 28 under a tag of its own. A block the
+ * glue really freed is never read again; one it dropped is found by sk_run_mimalloc_leaks with
+ * its stamp, which says who handed it to the glue and when.
  *
  * Latency sampling. An operation is timed with probability 1/latency_sample_every, drawn per op
  * from a thread's own generator (not every N-th op: a fixed stride aliases with batches, size
@@ -327,7 +337,8 @@ CC_API void sk_run_checks(const sk_run_t *run, sk_checks_t *out);
  * that carry this run's block header (identity word and tag). The engine freed every one of its
  * blocks, so any such block is a leak inside the glue (a free that never reached mimalloc).
  * Blocks whose usable size is below 16 bytes carry no header and are not seen here. Stores the
- * result for sk_run_checks and returns the number of leaked blocks. */
+ * result for sk_run_checks, records the leaked blocks for sk_run_leak_records / sk_run_leak_groups
+ * (decoding each one's serial and free stamp) and returns the number of leaked blocks. */
 CC_API uint64_t sk_run_mimalloc_leaks(sk_run_t *run);
 
 /* Copy up to `cap` series samples into the arrays (any may be NULL); returns how many exist. */
@@ -418,9 +429,173 @@ CC_API const char *sk_invariant_name(uint32_t reason);
  * that way (e.g. no reclaim role for SK_INV_LIMBO_BOUNDS). */
 CC_API int32_t sk_engine_testing_break_invariant(sk_run_t *run, uint32_t reason);
 
+/* Aim a hook at one role: hook 0 = corrupt, 1 = double hand-off, 2 = leak; `role` is the index
+ * of the role whose threads fire it (corrupt, leak: the role that verifies and frees the block;
+ * double hand-off: the role whose push is doubled), or -1 for any role (the default). A hook
+ * aimed at a role never fires in the drain. Unknown hooks are ignored. */
+CC_API void sk_engine_testing_hook_role(sk_run_t *run, int32_t hook, int32_t role);
+
+/* ---- diagnostics: leaks and corruption (engine_diag.c) ------------------------------------ */
+
+/* Where a diagnosis says the engine saw a block, and by whom ("who" codes, 32 bits):
+ *   0                          unknown (a block too small for a stamp, or never recorded)
+ *   1 + g                      thread with global index g (threads are numbered in role order,
+ *                              then thread order, from 0)
+ *   SK_WHO_DRAIN + location    the drain after the run, freeing what it found at `location`:
+ *                              q (0..63) queue q; 64 + r role r's pending push; 128 + r role
+ *                              r's reclaim limbo (retire list); 192 + r role r's oom holdings.
+ * Times are nanoseconds since sk_run_start. Times taken on the hot path (allocation of an
+ * unsampled block, the free stamp) are the thread's last budget check (the clock a role reads
+ * anyway: every 32 operations, after each batch of a local role, on each empty pop), truncated
+ * to 1024 ns (2^20 ns for the stamp of a block under 32 bytes); the hot path reads no clock. */
+#define SK_WHO_DRAIN (UINT32_C(1) << 19)
+#define SK_DIAG_UNKNOWN UINT64_MAX
+
+enum {
+    SK_DIAG_MAX_LEAKS = 32,      /* leaked blocks kept in full per scan */
+    SK_DIAG_MAX_GROUPS = 256,    /* distinct leak groups; the rest is summed in one "other" group */
+    SK_DIAG_MAX_DAMAGED = 16,    /* damaged blocks kept in full per run */
+    SK_DIAG_MAX_DOUBLES = 16,    /* double hand-offs / frees kept in full per run */
+    SK_DIAG_WINDOW = 32,         /* bytes of actual and expected memory around the first wrong byte */
+    SK_DIAG_LOCATIONS = 256,     /* drain location codes (see above) */
+    SK_DIAG_RING = 64            /* serials each thread remembers taking (double hand-off owners) */
+};
+
+/* The state a leaked block's header says it was in when the engine last touched it. */
+typedef enum sk_block_state {
+    SK_STATE_LIVE = 0,          /* allocated, never given to cc_free (the engine lost it) */
+    SK_STATE_RETIRED = 1,       /* retired, never given to cc_free */
+    SK_STATE_FREED = 2,         /* verified and given to cc_free/cc_free_unsized (live block) */
+    SK_STATE_FREED_RETIRED = 3  /* the same, after its retirement and grace */
+} sk_block_state_t;
+
+/* One leaked block found by sk_run_mimalloc_leaks. Unknown fields are SK_DIAG_UNKNOWN (times,
+ * epoch, index) or 0 (who codes). */
+typedef struct sk_leak_record {
+    uint64_t address;      /* the block's user pointer */
+    uint64_t size;         /* requested size (count x size for cc_calloc) */
+    uint64_t serial;       /* the engine's serial (bit 63: untracked, never handed off) */
+    uint64_t alloc_index;  /* n-th block of its allocating thread in its class (handed-off blocks
+                              count from 0 in serial order; local ones likewise), for replay */
+    uint32_t alloc_who;    /* who allocated it */
+    uint32_t state;        /* sk_block_state_t */
+    uint32_t freer;        /* who gave it to the glue's free (FREED* states) */
+    uint32_t retirer;      /* who retired it (0: not retired or unknown) */
+    uint64_t born_ns;      /* allocation time */
+    uint64_t freed_ns;     /* when it was given to the glue's free */
+    uint64_t retire_epoch; /* epoch at retirement */
+    uint64_t retire_ns;
+} sk_leak_record_t;
+
+/* Leaked blocks of one (allocating thread, state, freer, size class) are summed in one group.
+ * size_class: the smallest c with size <= 2^c; 255 for the "other" group (table full). */
+typedef struct sk_leak_group {
+    uint32_t alloc_who, state, freer, size_class;
+    uint64_t blocks, bytes;
+} sk_leak_group_t;
+
+/* A block that failed verification. The window holds SK_DIAG_WINDOW bytes from `window_start`
+ * (fewer when the block is shorter: window_len); bit i of `checked` says whether byte i is one
+ * the engine verifies (unchecked bytes, in the unpatterned middle of a block above 4 KiB, have
+ * expected = actual). */
+typedef struct sk_damage {
+    uint64_t address, size, usable, serial, alloc_index;
+    uint32_t alloc_who;
+    uint32_t finder;       /* who verified it and found the damage */
+    uint32_t retirer;      /* who retired it (0: not retired) */
+    uint32_t region;       /* of the first wrong byte: 0 identity word, 1 size/tag word, 2 retire
+                              stamp (epoch, time), 3 body pattern */
+    uint64_t born_ns, retire_ns, retire_epoch, found_ns;
+    uint64_t offset;       /* first wrong byte (SK_DIAG_UNKNOWN: none found on a second look) */
+    uint64_t window_start;
+    uint32_t window_len, checked;
+    uint8_t actual[SK_DIAG_WINDOW];
+    uint8_t expected[SK_DIAG_WINDOW];
+} sk_damage_t;
+
+/* A block taken out of a queue (or found by the drain) that was not, or no longer, live: the
+ * taker lost the ownership CAS and touched nothing. `state` is the block's ownership state at that
+ * moment: 0 free (someone already freed it: a double free), 2 retired (someone already retired
+ * it: a double hand-off into a retirer). `winner` is the thread that took it first, found by
+ * searching every thread's ring of its last SK_DIAG_RING takes (best effort: 0 when the winner
+ * has taken that many blocks since, or when the winner is the drain). */
+typedef struct sk_double {
+    uint64_t address, size, serial, alloc_index;
+    uint32_t alloc_who, loser, winner, state;
+    int32_t queue;         /* the queue the duplicate was popped from (-1: not a queue) */
+    uint32_t reserved;
+    uint64_t born_ns, found_ns;
+} sk_double_t;
+
+/* Copy up to `cap` of the leaked blocks the last sk_run_mimalloc_leaks recorded (the first
+ * SK_DIAG_MAX_LEAKS it met, in visit order) into out (may be NULL). Returns how many are kept. */
+CC_API size_t sk_run_leak_records(const sk_run_t *run, sk_leak_record_t *out, size_t cap);
+
+/* Copy up to `cap` leak groups of the last scan into out (may be NULL); every leaked block the
+ * scan found is in exactly one group. Returns how many groups exist. */
+CC_API size_t sk_run_leak_groups(const sk_run_t *run, sk_leak_group_t *out, size_t cap);
+
+/* Blocks (and requested bytes) the drain found still in flight, per location code (see above):
+ * blocks[i], bytes[i] for i < SK_DIAG_LOCATIONS (either may be NULL). Returns the total blocks. */
+CC_API uint64_t sk_run_inflight(const sk_run_t *run, uint64_t *blocks, uint64_t *bytes);
+
+/* Copy up to `cap` damaged-block records into out (may be NULL). Returns how many blocks failed
+ * verification in all (records are kept for the first SK_DIAG_MAX_DAMAGED only). */
+CC_API uint64_t sk_run_damaged(const sk_run_t *run, sk_damage_t *out, size_t cap);
+
+/* Copy up to `cap` double hand-off / double free records into out (may be NULL). Returns how
+ * many were detected in all (records for the first SK_DIAG_MAX_DOUBLES). */
+CC_API uint64_t sk_run_doubles(const sk_run_t *run, sk_double_t *out, size_t cap);
+
+/* ---- watchdog (engine_watch.c) ------------------------------------------------------------ */
+
+/* What a role thread is doing, as the watchdog sees it: the low 8 bits of a state word; bits
+ * 8..31 carry the queue index for the two queue waits. Stored only on the slow path (a wait
+ * begins, the first progress after it, start, finish), so reading it costs the threads nothing. */
+typedef enum sk_thread_state {
+    SK_TS_NOT_STARTED = 0, /* no sk_role_step call yet */
+    SK_TS_RUNNING = 1,     /* working (or between two waits) */
+    SK_TS_WAIT_EMPTY = 2,  /* its inbox (the queue) is empty: waits for the roles that push to it */
+    SK_TS_WAIT_FULL = 3,   /* its outbox (the queue) is full: waits for the roles that pop it */
+    SK_TS_START_LINE = 4,  /* at the native start line, waiting for the run's other threads */
+    SK_TS_OOM_BARRIER = 5, /* an oom thread waiting for the run's other oom threads */
+    SK_TS_GRACE = 6,       /* a reclaim thread whose limbo waits out its grace (epochs, time) */
+    SK_TS_FINISHED = 7,    /* done: sk_role_step returns 1 */
+    SK_TS_HELD = 8         /* stopped by sk_engine_testing_hold_role */
+} sk_thread_state_t;
+
+/* The watchdog's view, readable from any thread at any time while the run exists: for each of
+ * the run's threads in role order (role 0's threads 0..n-1, then role 1's, ...), its state word
+ * (sk_thread_state_t | queue << 8) into states[i] and its heartbeat (work done, updated at the
+ * end of every chunk: equal heartbeats a timeout apart mean no progress) into heartbeats[i].
+ * Either array may be NULL; at most `cap` entries are written. Returns the run's thread count
+ * (0 before sk_run_prepare). */
+CC_API size_t sk_run_thread_states(const sk_run_t *run, uint32_t *states, uint64_t *heartbeats, size_t cap);
+
+/* Install a fatal-signal handler (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) that writes a header
+ * ("fatal signal N (NAME) in thread TID") and the faulting thread's native backtrace
+ * (backtrace_symbols_fd) to `fd`, opened by the caller beforehand, then restores the handler it
+ * replaced and re-raises, so a handler installed earlier (Python's faulthandler) runs too and the
+ * process still dies of the signal. Async-signal-safe after install (backtrace is called once here
+ * so its unwinder is loaded). Returns 0, or -1 where there is no backtrace (non-glibc) or for a
+ * negative fd. */
+CC_API int32_t sk_crash_handler_install(int32_t fd);
+
+/* Test hooks for the watchdog (tier 4). Hold: the threads of role `role` stop working at their
+ * next chunk (no pops, no pushes; state SK_TS_HELD) until the run is aborted: a planted stall.
+ * Crash: thread 0 of role `role` dereferences NULL at its next chunk, inside its step function: a
+ * planted crash with engine frames on the faulting thread. Recirculate: retire roles accept
+ * blocks already retired, so two retire roles feeding each other (q1 -> q2, q2 -> q1: a flow the
+ * scenario validator rejects) keep every block in the loop and, with a producer and small queues,
+ * both end waiting on a full outbox for good: a planted deadlock. Each returns 0, or -1 for a bad
+ * run or role index (role < 64). */
+CC_API int32_t sk_engine_testing_hold_role(sk_run_t *run, uint32_t role);
+CC_API int32_t sk_engine_testing_crash_role(sk_run_t *run, uint32_t role);
+CC_API int32_t sk_engine_testing_recirculate(sk_run_t *run);
+
 /* sizeof of the public structs, so bindings can check their declarations:
- * 0 = sk_role_config_t, 1 = sk_role_stats_t, 2 = sk_run_totals_t, 3 = sk_checks_t; 0 for
- * anything else. */
+ * 0 = sk_role_config_t, 1 = sk_role_stats_t, 2 = sk_run_totals_t, 3 = sk_checks_t,
+ * 4 = sk_leak_record_t, 5 = sk_leak_group_t, 6 = sk_damage_t, 7 = sk_double_t; 0 for anything else. */
 CC_API size_t sk_engine_abi_sizeof(int32_t which);
 
 #ifdef __cplusplus

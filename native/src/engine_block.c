@@ -8,8 +8,6 @@
 #include <string.h>
 
 #define SK_GOLDEN 0x9E3779B97F4A7C15ull
-#define SK_TAG_LIVE 0xA11Cull
-#define SK_TAG_RETIRED 0x5E71ull
 #define SK_FULL_FILL_MAX 4096u /* above this, only head and tail of the body are patterned */
 #define SK_HEAD_FILL 256u
 #define SK_TAIL_FILL 64u
@@ -105,8 +103,11 @@ static inline uint64_t identity_word(const sk_run_t *run, uint64_t serial) {
  * never beyond what the glue says is usable (a short block is reported, not overrun). */
 static inline uint64_t written_extent(const sk_entry_t *e) {
     uint64_t want = e->size < SK_MIN_BLOCK ? SK_MIN_BLOCK : e->size;
-    return want < e->usable ? want : e->usable;
+    uint64_t usable = sk_entry_usable(e);
+    return want < usable ? want : usable;
 }
+
+uint64_t sk_block_extent(const sk_entry_t *e) { return written_extent(e); }
 
 /* ---- ownership table ---- */
 
@@ -118,6 +119,13 @@ static _Atomic uint64_t *own_word(sk_run_t *run, uint64_t serial, unsigned *shif
     uint64_t idx = serial & ((UINT64_C(1) << SK_OWN_CHUNK_BITS) - 1);
     *shift = (unsigned)(idx & 31) * 2;
     return &words[idx >> 5];
+}
+
+unsigned sk_own_state(sk_run_t *run, uint64_t serial) {
+    if (serial & SK_SERIAL_UNTRACKED) return SK_OWN_LIVE;
+    unsigned shift = 0;
+    _Atomic uint64_t *w = own_word(run, serial, &shift);
+    return w == NULL ? SK_OWN_FREE : (unsigned)(atomic_load_explicit(w, memory_order_acquire) >> shift) & 3u;
 }
 
 bool sk_own_transition(sk_run_t *run, uint64_t serial, unsigned from_mask, unsigned to) {
@@ -145,6 +153,7 @@ static bool claim_serials(sk_run_t *run, sk_thread_t *t) {
     atomic_store_explicit(&run->own_dir[chunk], words, memory_order_release);
     t->serial_next = chunk << SK_OWN_CHUNK_BITS;
     t->serial_end = t->serial_next + (UINT64_C(1) << SK_OWN_CHUNK_BITS);
+    sk_diag_chunk_claimed(run, t, chunk);
     return true;
 }
 
@@ -267,7 +276,7 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
     check_contract(t, r->cfg.kind, r->cfg.alignment, size, p, usable);
 
     *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0,
-                        .born_ns = tracked ? t1 : 0, .usable = usable};
+                        .born_ns = tracked && timed ? t1 : t->diag_units | SK_BORN_COARSE, .usable = usable};
     write_block(run, out);
     if (tracked) {
         unsigned shift = 0;
@@ -317,16 +326,69 @@ static bool verify(const sk_run_t *run, const sk_entry_t *e) {
 
 /* The corruption hook: flip the block's last byte (its tail pattern, or its header for 16-byte
  * blocks), as an overrun by one would. */
-static void maybe_corrupt(sk_run_t *run, const sk_entry_t *e) {
-    if (sk_take_one(&run->corrupt_pending)) ((unsigned char *)e->ptr)[written_extent(e) - 1] ^= 0x5A;
+static void maybe_corrupt(sk_run_t *run, const sk_entry_t *e, int32_t role) {
+    if (SK_UNLIKELY(sk_hook_fires(run, 0, role))) ((unsigned char *)e->ptr)[written_extent(e) - 1] ^= 0x5A;
 }
 
-static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk_hist_t *h, sk_checks_t *c) {
+/* Expected bytes, for the corruption report: the same layout verify() checks, byte by byte. */
+bool sk_block_expected(const sk_run_t *run, const sk_entry_t *e, uint64_t off, unsigned char *out) {
+    uint64_t n = written_extent(e);
+    if (off >= n) return false;
+    uint64_t w0 = identity_word(run, e->serial), word;
+    bool retired = e->t_ns != 0;
+    uint64_t start = SK_MIN_BLOCK;
+    if (n < SK_MIN_BLOCK) {
+        word = pattern_word(w0, off >> 3);
+    } else if (off < 8) {
+        word = w0;
+    } else if (off < 16) {
+        word = e->size | ((retired ? SK_TAG_RETIRED : SK_TAG_LIVE) << 48);
+    } else if (retired && n >= 32 && off < 32) {
+        word = off < 24 ? e->epoch : e->t_ns;
+    } else {
+        if (retired && n >= 32) start = 32;
+        uint64_t ranges[2][2];
+        int nr = body_ranges(n, start, ranges);
+        bool inside = false;
+        for (int i = 0; i < nr; i++) inside |= off >= ranges[i][0] && off < ranges[i][1];
+        if (!inside) return false;
+        word = pattern_word(w0, off >> 3);
+    }
+    *out = ((const unsigned char *)&word)[off & 7];
+    return true;
+}
+
+/* The leak ledger's stamp (layout in sk_engine.h): written after verification, right before the
+ * block goes to the glue's free, so a block the glue drops still says who gave it and when. */
+static inline void stamp_freed(const sk_run_t *run, const sk_entry_t *e, uint32_t who, uint64_t units) {
+    unsigned char *p = e->ptr;
+    uint64_t n = written_extent(e);
+    if (n < SK_MIN_BLOCK) return;
+    bool retired = e->t_ns != 0;
+    uint64_t w1 = e->size | ((retired ? SK_TAG_FREED_RETIRED : SK_TAG_FREED) << 48);
+    if (n < 32 && e->size < 256) { /* no body words: the stamp goes into word 1 itself */
+        uint64_t ms = (units >> 10) & 0xFFFFF;
+        w1 = e->size | (uint64_t)who << 8 | ms << 28 | ((retired ? SK_TAG_FREED_SMALL_RETIRED : SK_TAG_FREED_SMALL) << 48);
+    }
+    memcpy(p + 8, &w1, 8);
+    uint64_t at = retired && n >= 48 ? 32 : 16;
+    if (n < at + 16) return;
+    uint64_t a = ((uint64_t)who << SK_USABLE_BITS) | units;
+    uint64_t b = ((uint64_t)sk_entry_retirer(e) << SK_USABLE_BITS) | sk_entry_born_units(run->t0, e);
+    memcpy(p + at, &a, 8);
+    memcpy(p + at + 8, &b, 8);
+}
+
+/* `role` aims the test hooks (-1: the drain); `who` and `units` (the time) go into the free stamp. */
+static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk_hist_t *h, sk_checks_t *c,
+                            int32_t role, uint32_t who, uint64_t units) {
     c->frees++;
-    c->usable_freed += e->usable;
-    maybe_corrupt(run, e);
+    c->usable_freed += sk_entry_usable(e);
+    maybe_corrupt(run, e, role);
     bool ok = verify(run, e);
-    if (SK_UNLIKELY(sk_take_one(&run->leak_pending))) return ok; /* the leak hook: dropped, not freed */
+    if (SK_UNLIKELY(!ok)) sk_diag_damaged(run, e, who);
+    stamp_freed(run, e, who, units);
+    if (SK_UNLIKELY(sk_hook_fires(run, 2, role))) return ok; /* the leak hook: dropped, not freed */
     uint64_t t0 = h != NULL ? sk_now_ns() : 0;
     /* A damaged header may lie about the size: free unsized then, never with a wrong size hint. */
     if (unsized || !ok)
@@ -338,17 +400,18 @@ static bool verify_and_free(sk_run_t *run, const sk_entry_t *e, bool unsized, sk
 }
 
 bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_entry_t *e, bool timed) {
-    if (e->born_ns != 0) {
+    if (e->born_ns != 0 && (e->born_ns & SK_BORN_COARSE) == 0) {
         uint64_t now = sk_now_ns();
         sk_hist_record(&t->hist[SK_OP_LIFETIME], now > e->born_ns ? now - e->born_ns : 0);
     }
-    bool ok = verify_and_free(run, e, r->cfg.free_unsized != 0, timed ? &t->hist[SK_OP_FREE] : NULL, &t->checks);
+    bool ok = verify_and_free(run, e, r->cfg.free_unsized != 0, timed ? &t->hist[SK_OP_FREE] : NULL, &t->checks,
+                              (int32_t)t->role, sk_who_thread(t), t->diag_units);
     if (!ok) t->canary_failures++;
     t->frees++;
     t->bytes_freed += e->size;
     return ok;
 }
 
-bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized) {
-    return verify_and_free(run, e, unsized, NULL, &run->drain_checks);
+bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized, uint32_t who) {
+    return verify_and_free(run, e, unsized, NULL, &run->drain_checks, -1, who, sk_stamp_units(run->t0, sk_now_ns()));
 }

@@ -221,22 +221,27 @@ static uint64_t unmix(uint64_t x) {
 }
 
 typedef struct leak_scan {
-    const sk_run_t *run;
+    sk_run_t *run;
     uint64_t tracked_end;      /* serials below this were handed out */
     uint64_t threads;          /* untracked serials carry a thread index below this */
     uint64_t local_end;        /* and a per-thread count below this */
     uint64_t blocks, bytes;
 } leak_scan_t;
 
-static bool is_run_block(const leak_scan_t *s, const unsigned char *p, size_t room, uint64_t *size) {
+static bool is_run_block(const leak_scan_t *s, const unsigned char *p, size_t room, uint64_t *size,
+                         uint64_t *serial_out, uint64_t *w1_out) {
     uint64_t w0, w1;
     memcpy(&w0, p, 8);
     memcpy(&w1, p + 8, 8);
     uint64_t tag = w1 >> 48;
-    if (tag != 0xA11Cull && tag != 0x5E71ull) return false; /* SK_TAG_LIVE, SK_TAG_RETIRED */
-    *size = w1 & ((UINT64_C(1) << 48) - 1);
+    if (tag != SK_TAG_LIVE && tag != SK_TAG_RETIRED && tag != SK_TAG_FREED && tag != SK_TAG_FREED_RETIRED &&
+        !sk_tag_small(tag))
+        return false;
+    *size = sk_header_size(w1);
     if (*size == 0 || *size > room) return false;
     uint64_t serial = unmix(w0) ^ s->run->identity_key;
+    *serial_out = serial;
+    *w1_out = w1;
     if (serial & SK_SERIAL_UNTRACKED) {
         uint64_t thread = (serial >> 40) & 0x7FFFFF, local = serial & ((UINT64_C(1) << 40) - 1);
         return thread < s->threads && local < s->local_end;
@@ -252,11 +257,16 @@ static bool count_leak(const mi_heap_t *heap, const mi_heap_area_t *area, void *
     if (block == NULL || block_size < SK_MIN_BLOCK) return true;
     leak_scan_t *s = arg;
     const unsigned char *b = block;
+    /* The engine's own diagnostics keep copies of damaged blocks' headers (their byte windows)
+     * in a block of their own: that copy is not a leaked block. */
+    const unsigned char *diag = (const unsigned char *)s->run->diag;
+    if (diag != NULL && diag >= b && diag < b + block_size) return true;
     for (size_t off = 0; off + SK_MIN_BLOCK <= block_size; off += 16) {
-        uint64_t size;
-        if (is_run_block(s, b + off, block_size - off, &size)) {
+        uint64_t size, serial, w1;
+        if (is_run_block(s, b + off, block_size - off, &size, &serial, &w1)) {
             s->blocks++;
             s->bytes += size;
+            sk_diag_leak_found(s->run, b + off, serial, w1, block_size - off);
             break;
         }
     }
@@ -274,6 +284,7 @@ uint64_t sk_run_mimalloc_leaks(sk_run_t *run) {
                 s.local_end = run->roles[i].threads[j].local_serial + 1;
     /* Frees made by other threads wait in their pages' thread-free lists until collected. */
     mi_collect(true);
+    sk_diag_leak_scan_begin(run);
     mi_heap_visit_blocks(mi_heap_main(), true, count_leak, &s);
     run->mimalloc_leaked_blocks = s.blocks;
     run->mimalloc_leaked_bytes = s.bytes;

@@ -19,7 +19,9 @@
 #if defined(__GNUC__) || defined(__clang__)
 #  define SK_NOINLINE __attribute__((noinline))
 #  define SK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#  define SK_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
+#  define SK_LIKELY(x) (x)
 #  define SK_NOINLINE
 #  define SK_UNLIKELY(x) (x)
 #endif
@@ -83,6 +85,26 @@ typedef struct sk_entry {
     uint64_t born_ns; /* allocation time for a sampled block (0: not sampled for SK_OP_LIFETIME) */
     uint64_t usable;  /* cc_usable_size at allocation: the written extent and the ledger's bytes */
 } sk_entry_t;
+
+/* sk_entry_t fills a 64-byte queue cell with its sequence number, so the retirer's identity
+ * (a "who" code, sk_engine.h) rides in the high bits of `usable`, which never needs them. */
+#define SK_USABLE_BITS 44
+#define SK_USABLE_MASK ((UINT64_C(1) << SK_USABLE_BITS) - 1)
+static inline uint64_t sk_entry_usable(const sk_entry_t *e) { return e->usable & SK_USABLE_MASK; }
+static inline uint32_t sk_entry_retirer(const sk_entry_t *e) { return (uint32_t)(e->usable >> SK_USABLE_BITS); }
+/* The diagnostics' hot-path times ("stamp units"): 1024 ns since the run's start `t0`, in 44 bits
+ * (200 days); all ones = unknown. */
+static inline uint64_t sk_stamp_units(uint64_t t0, uint64_t ns) {
+    if (ns == 0) return SK_USABLE_MASK;
+    return (ns > t0 ? (ns - t0) >> 10 : 0) & SK_USABLE_MASK;
+}
+/* born_ns: an exact monotonic time for a block sampled for SK_OP_LIFETIME (0: unknown);
+ * otherwise this bit | the allocating thread's last clock check in stamp units (diagnostics
+ * only, never a latency: the hot path reads no clock for it). */
+#define SK_BORN_COARSE (UINT64_C(1) << 63)
+static inline uint64_t sk_entry_born_units(uint64_t t0, const sk_entry_t *e) {
+    return (e->born_ns & SK_BORN_COARSE) ? e->born_ns & SK_USABLE_MASK : sk_stamp_units(t0, e->born_ns);
+}
 
 typedef struct sk_cell {
     alignas(SK_CACHE_LINE) _Atomic uint64_t seq;
@@ -173,6 +195,17 @@ typedef struct sk_thread {
     uint64_t oom_recovered, oom_limit_applied, oom_hit_cap;
     sk_entry_t *buf; /* alloc_free: one batch */
     sk_hist_t *hist; /* SK_OP_COUNT histograms */
+    /* diagnostics: leaks and corruption (engine_diag.c) */
+    uint64_t diag_t0;       /* the run's start, copied where this thread reads it */
+    uint64_t diag_units;    /* the last clock check (sk_clock), in stamp units: the hot path's time */
+    uint64_t diag_chunks;   /* serial chunks this thread claimed (alloc_index of tracked blocks) */
+    uint64_t diag_taken_n;  /* takes so far; the ring below holds the last SK_DIAG_RING */
+    _Atomic uint64_t diag_taken[SK_DIAG_RING]; /* serial + 1 of recent takes (read by losers) */
+
+    /* watchdog (engine_watch.c) */
+    _Atomic uint32_t wstate;    /* sk_thread_state: kind | queue << 8, stored on the slow path only */
+    _Atomic uint64_t heartbeat; /* work done so far, stored (relaxed) once per chunk */
+    bool waiting;               /* owner-only mirror of "wstate is a wait": one plain test per op */
 } sk_thread_t;
 
 typedef struct sk_role {
@@ -240,9 +273,32 @@ struct sk_run {
     uint64_t mimalloc_leaked_blocks, mimalloc_leaked_bytes;
     uint64_t timer_overhead_ns;
     double reap_byte_ns, reap_block_ns;
+    /* diagnostics: leaks and corruption (engine_diag.c) */
+    struct sk_diag *diag;      /* allocated by sk_run_prepare */
+    int32_t hook_role[3];      /* sk_engine_testing_hook_role: the role + 1, 0 for any role */
+
+    /* watchdog (engine_watch.c) */
+    _Atomic uint64_t test_hold_roles;  /* bit per role: its threads stop working (a planted stall) */
+    _Atomic uint64_t test_crash_roles; /* bit per role: its thread 0 dereferences NULL */
+    _Atomic bool test_recirculate;     /* retire roles accept retired blocks (a plantable cycle) */
 };
 
 /* ---- blocks (engine_block.c) ---- */
+
+/* Header tags (word 1 >> 48). */
+#define SK_TAG_LIVE 0xA11Cull
+#define SK_TAG_RETIRED 0x5E71ull
+#define SK_TAG_FREED 0xF7EEull         /* given to the glue's free from live */
+#define SK_TAG_FREED_RETIRED 0xF7E5ull /* given to the glue's free after retirement */
+/* The same for a block under 32 bytes, whose stamp lives in word 1 itself: size (8 bits) |
+ * who << 8 (20 bits) | free time in units of 2^20 ns << 28 (20 bits). */
+#define SK_TAG_FREED_SMALL 0xF75Aull
+#define SK_TAG_FREED_SMALL_RETIRED 0xF75Bull
+static inline bool sk_tag_small(uint64_t tag) { return tag == SK_TAG_FREED_SMALL || tag == SK_TAG_FREED_SMALL_RETIRED; }
+/* The size a header's word 1 carries, whatever its tag. */
+static inline uint64_t sk_header_size(uint64_t w1) {
+    return sk_tag_small(w1 >> 48) ? (w1 & 0xFF) : (w1 & ((UINT64_C(1) << 48) - 1));
+}
 
 uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng);
 /* Allocate one block of a size drawn for role r, header and pattern written. `tracked`: give it a
@@ -253,7 +309,13 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
 /* Verify and free a block this thread owns. Returns true if the block was intact. */
 bool sk_block_free(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_entry_t *e, bool timed);
 /* Verify and free without role/thread (drain). */
-bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized);
+bool sk_block_free_raw(sk_run_t *run, const sk_entry_t *e, bool unsized, uint32_t who);
+/* The written extent of a block: max(request, 16) capped at its usable size. */
+uint64_t sk_block_extent(const sk_entry_t *e);
+/* Expected value of byte `off` of the block as verify() sees it; false if it is not verified. */
+bool sk_block_expected(const sk_run_t *run, const sk_entry_t *e, uint64_t off, unsigned char *out);
+/* Ownership state of a tracked serial (SK_OWN_*), read without changing it. */
+unsigned sk_own_state(sk_run_t *run, uint64_t serial);
 /* Stamp a live block as retired (header tag, epoch and time in the body). */
 void sk_block_stamp_retired(const sk_entry_t *e);
 /* One contract-edge probe (sk_role_config_t.edge_probe_every), counted in t->checks. */
@@ -319,5 +381,63 @@ static inline void sk_atomic_max_i64(_Atomic int64_t *a, int64_t v) {
                                                               memory_order_relaxed)) {
     }
 }
+
+/* ---- diagnostics: leaks and corruption (engine_diag.c) ---- */
+
+bool sk_diag_init(sk_run_t *run);
+void sk_diag_fini(sk_run_t *run);
+/* Whether hook `hook` (0 corrupt, 1 double, 2 leak) fires for a thread of role `role` (-1: the
+ * drain): one relaxed load when no hook is planted. hook_role holds the aimed role + 1 (0: any). */
+static inline bool sk_hook_fires(sk_run_t *run, int hook, int32_t role) {
+    _Atomic uint64_t *pending = hook == 0 ? &run->corrupt_pending : hook == 1 ? &run->dup_pending : &run->leak_pending;
+    if (atomic_load_explicit(pending, memory_order_relaxed) == 0) return false;
+    int32_t want = run->hook_role[hook];
+    if (want != 0 && want != role + 1) return false;
+    return sk_take_one(pending);
+}
+/* Thread t claimed serial chunk `chunk`. */
+void sk_diag_chunk_claimed(sk_run_t *run, sk_thread_t *t, uint64_t chunk);
+/* Thread t won the ownership of `serial`: one store into its ring. */
+static inline void sk_diag_taken(sk_thread_t *t, uint64_t serial) {
+    atomic_store_explicit(&t->diag_taken[t->diag_taken_n++ & (SK_DIAG_RING - 1)], serial + 1, memory_order_relaxed);
+}
+/* Slow paths: a block failed verification (before it is freed); a take lost its CAS. */
+void sk_diag_damaged(sk_run_t *run, const sk_entry_t *e, uint32_t finder);
+void sk_diag_double(sk_run_t *run, const sk_entry_t *e, uint32_t loser, int32_t queue);
+/* The drain found e at location code `loc`. */
+void sk_diag_inflight(sk_run_t *run, const sk_entry_t *e, uint32_t loc);
+/* sk_run_mimalloc_leaks: forget the last scan; record one leaked block (header words read). */
+void sk_diag_leak_scan_begin(sk_run_t *run);
+void sk_diag_leak_found(sk_run_t *run, const unsigned char *p, uint64_t serial, uint64_t w1, uint64_t room);
+static inline uint32_t sk_who_thread(const sk_thread_t *t) { return t->global_index + 1; }
+/* Read the clock where a role reads it anyway (its budget checks) and keep it as the thread's
+ * hot-path time: the stamps' times are then as fine as those checks, for one store. */
+static inline uint64_t sk_clock(sk_thread_t *t) {
+    uint64_t now = sk_now_ns();
+    t->diag_units = sk_stamp_units(t->diag_t0, now);
+    return now;
+}
+
+/* ---- watchdog (engine_watch.c) ---- */
+
+/* The slow path marks a wait; the first progress after it marks running again. The fast path
+ * pays one test of a thread-local bool. */
+static inline void sk_watch_set(sk_thread_t *t, uint32_t kind, uint32_t queue) {
+    atomic_store_explicit(&t->wstate, kind | (queue << 8), memory_order_relaxed);
+    t->waiting = kind != SK_TS_RUNNING;
+}
+static inline void sk_watch_wait(sk_thread_t *t, uint32_t kind, uint32_t queue) {
+    if (!t->waiting) sk_watch_set(t, kind, queue);
+}
+static inline void sk_watch_progress(sk_thread_t *t) {
+    if (SK_UNLIKELY(t->waiting)) sk_watch_set(t, SK_TS_RUNNING, 0);
+}
+/* End of a chunk: publish the heartbeat (anything that counts as work moves it). */
+static inline void sk_watch_beat(sk_thread_t *t) {
+    atomic_store_explicit(&t->heartbeat, t->ops + t->warmup_ops + (uint64_t)t->oom_phase, memory_order_relaxed);
+}
+/* Test hooks, checked once per chunk: a held role idles its chunk away (1: the chunk is spent),
+ * a crashing role faults here, inside its step_* frame. */
+int32_t sk_watch_hooks(sk_run_t *run, sk_thread_t *t, uint64_t deadline);
 
 #endif /* SK_ENGINE_INTERNAL_H */

@@ -189,6 +189,7 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
             }
         }
     }
+    if (!sk_diag_init(run)) return -1;
     run->timer_overhead_ns = sk_timer_overhead_ns();
     run->prepared = true;
     return 0;
@@ -259,12 +260,15 @@ size_t sk_run_series(const sk_run_t *run, uint64_t *t_ns, uint64_t *blocks, uint
     return run->series_len;
 }
 
-/* Free one in-flight entry found by the drain, if it is still owned (a leftover duplicate is not). */
-static void reap(sk_run_t *run, const sk_entry_t *e) {
+/* Free one in-flight entry found by the drain at location code `loc` (sk_engine.h), if it is
+ * still owned (a leftover duplicate is not). */
+static void reap(sk_run_t *run, const sk_entry_t *e, uint32_t loc) {
     if (!sk_own_transition(run, e->serial, (1u << SK_OWN_LIVE) | (1u << SK_OWN_RETIRED), SK_OWN_FREE)) {
         run->reap_double++;
+        sk_diag_double(run, e, SK_WHO_DRAIN + loc, loc < SK_MAX_QUEUES ? (int32_t)loc : -1);
         return;
     }
+    sk_diag_inflight(run, e, loc);
     if (e->t_ns != 0) {
         /* it stayed unreclaimed until the run ended (the drain runs after) */
         sk_unreclaimed_sub(run, e->size);
@@ -273,7 +277,7 @@ static void reap(sk_run_t *run, const sk_entry_t *e) {
         run->reap_byte_ns += (double)e->size * age;
         run->reap_block_ns += age;
     }
-    if (!sk_block_free_raw(run, e, true)) run->reap_canary++;
+    if (!sk_block_free_raw(run, e, true, SK_WHO_DRAIN + loc)) run->reap_canary++;
     run->reaped_blocks++;
     run->reaped_bytes += e->size;
 }
@@ -282,18 +286,18 @@ void sk_run_drain(sk_run_t *run) {
     if (run == NULL) return;
     sk_entry_t e;
     for (uint32_t q = 0; q < run->nqueues; q++)
-        while (sk_queue_try_pop(&run->queues[q], &e)) reap(run, &e);
+        while (sk_queue_try_pop(&run->queues[q], &e)) reap(run, &e, q);
     if (!run->prepared) return;
     for (uint32_t i = 0; i < run->nroles; i++) {
         sk_role_t *r = &run->roles[i];
         for (uint32_t j = 0; j < r->cfg.threads; j++) {
             sk_thread_t *t = &r->threads[j];
             if (t->has_pending) {
-                reap(run, &t->pending);
+                reap(run, &t->pending, 64 + i);
                 t->has_pending = false;
             }
             for (; t->limbo_len > 0; t->limbo_len--) {
-                reap(run, &t->limbo[t->limbo_head]);
+                reap(run, &t->limbo[t->limbo_head], 128 + i);
                 t->limbo_head = (t->limbo_head + 1) & (t->limbo_cap - 1);
             }
             if (r->cfg.action == SK_ACT_OOM) sk_oom_release(run, t);
@@ -431,6 +435,7 @@ void sk_run_destroy(sk_run_t *run) {
     }
     for (uint32_t q = 0; q < run->nqueues; q++) sk_queue_fini(&run->queues[q]);
     sk_own_fini(run);
+    sk_diag_fini(run);
     free(run->series);
     sk_aligned_free(run->roles);
     sk_aligned_free(run->queues);
@@ -449,12 +454,20 @@ void sk_engine_testing_leak_next(sk_run_t *run, uint64_t count) {
     if (run != NULL) atomic_fetch_add(&run->leak_pending, count);
 }
 
+void sk_engine_testing_hook_role(sk_run_t *run, int32_t hook, int32_t role) {
+    if (run != NULL && hook >= 0 && hook < 3) run->hook_role[hook] = role < 0 ? 0 : role + 1;
+}
+
 size_t sk_engine_abi_sizeof(int32_t which) {
     switch (which) {
         case 0: return sizeof(sk_role_config_t);
         case 1: return sizeof(sk_role_stats_t);
         case 2: return sizeof(sk_run_totals_t);
         case 3: return sizeof(sk_checks_t);
+        case 4: return sizeof(sk_leak_record_t);
+        case 5: return sizeof(sk_leak_group_t);
+        case 6: return sizeof(sk_damage_t);
+        case 7: return sizeof(sk_double_t);
         default: return 0;
     }
 }

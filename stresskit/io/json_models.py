@@ -5,14 +5,13 @@ problem: ``PATH: key.path: expected WHAT (got X)``."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from stresskit.io.inputs import MAX_BASELINE_BYTES, MAX_JSON_DEPTH, InputError, read_bounded
+from stresskit.io.inputs import MAX_BASELINE_BYTES, MAX_JSON_DEPTH, InputError, json_depth, read_bounded
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,22 +27,6 @@ def key_path(loc: Sequence) -> str:
     return out or "(top level)"
 
 
-_JSON_STRUCT = re.compile(r'"(?:\\.|[^"\\])*"|[\[\]{}]')
-
-
-def max_depth(text: str) -> int:
-    """Bracket nesting outside strings, counted before parsing: json.loads recurses per level."""
-    depth = deepest = 0
-    for m in _JSON_STRUCT.finditer(text):
-        c = m.group()[0]
-        if c in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c in "]}":
-            depth -= 1
-    return deepest
-
-
 def read_json_object(path: Path, what: str, top_level: str) -> dict:
     """The JSON object in PATH; ``what`` names the file kind, ``top_level`` what the object must be."""
     try:
@@ -54,7 +37,7 @@ def read_json_object(path: Path, what: str, top_level: str) -> dict:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JsonInputError(f"{path}: byte {exc.start}: expected UTF-8 JSON") from None
-    depth = max_depth(text)
+    depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
         raise JsonInputError(f"{path}: expected JSON nested at most {MAX_JSON_DEPTH} levels (got {depth})")
     try:

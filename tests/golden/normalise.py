@@ -4,7 +4,7 @@ replaced by a placeholder (ADDR, <PID>, N, <F>, <V>), what the seed decides stay
 Text (console, error lines): paths -> <REPO>/<TMP>/<PREFIX>/<HOME>, hex addresses -> ADDR, pids ->
 <PID>, every other number with its unit -> N (console numbers carry timings; the exact counts are checked in
 the JSON). JSON: every float -> <F> (all are times, rates or averages), integers under the keys in
-VOLATILE_INTS -> <V>, strings normalised as text, the unreclaimed series -> its length only.
+VOLATILE_INTS or ending in _ns (times) -> <V>, strings normalised as text, the unreclaimed series -> its length only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ VOLATILE_INTS = frozenset({
     "count",  # latency samples: drawn per thread, and how many ops each consumer thread gets is a race
 })
 # String fields that name the machine, the time or the build.
-VOLATILE_STRINGS = frozenset({"started_at", "version", "glue_version", "python", "platform", "hostname", "sha256", "commit"})
+VOLATILE_STRINGS = frozenset({"started_at", "version", "glue_version", "python", "platform", "hostname", "sha256", "commit",
+                              "path", "origin"})  # tool.native: where this machine's library was found
 
 _ADDR = re.compile(r"0x[0-9a-fA-F]{4,}")
 _PID = re.compile(r"\b(pid|PID) \d+")
@@ -41,16 +42,27 @@ def _roots(tmp: Path | None) -> list[tuple[str, str]]:
     return pairs
 
 
+# A hex dump (the corruption report's byte windows): a seed decides it, so it stays exact.
+_HEX_DUMP = re.compile(r"\b[0-9a-f]{2}(?: [0-9a-f]{2}){7,}\b")
+
+
 def text(value: str, tmp: Path | None = None, numbers: bool = True) -> str:
     for root, mark in _roots(tmp):
         value = value.replace(root, mark)
     value = _ADDR.sub("ADDR", value)
     value = _PID.sub(lambda m: f"{m.group(1)} <PID>", value)
-    return _NUMBER.sub("N", value) if numbers else value
+    if not numbers:
+        return value
+    dumps = _HEX_DUMP.findall(value)
+    value = _NUMBER.sub("N", _HEX_DUMP.sub("\0", value))
+    for dump in dumps:
+        value = value.replace("\0", dump, 1)
+    return value
 
 
-# Machine-specific (environment) or timing-shaped (latency buckets): their shape has its own
-# tests (tests/scenarios/test_scenario_golden.py, tests/html), the goldens only that they are there.
+# A run report's top-level keys that are machine-specific (environment) or timing-shaped (latency
+# buckets, progress samples): their shape has its own tests (tests/scenarios/test_scenario_golden.py,
+# tests/html, tests/ci), the goldens only that they are there.
 OPAQUE_KEYS = ("environment", "latency_histograms", "throughput_series")
 
 
@@ -58,12 +70,11 @@ def document(value: Any, tmp: Path | None = None, key: str = "") -> Any:
     """Normalise a JSON document. ``key``: the last component of the key holding ``value``
     (metric names are dotted: "latency.alloc.p99_ns" counts as "p99_ns")."""
     last = key.rsplit(".", 1)[-1]
-    if last in OPAQUE_KEYS:
-        return f"<{last}>"
     if isinstance(value, dict):
         if last == "unreclaimed_series":
             return f"<{len(value)} series>"
-        return {k: document(v, tmp, k) for k, v in value.items()}
+        report = "scenario" in value and "workers" in value  # a run report: its opaque keys are top-level ones
+        return {k: f"<{k}>" if report and k in OPAQUE_KEYS else document(v, tmp, k) for k, v in value.items()}
     if isinstance(value, list):
         if last in ("unreclaimed_series", "points"):
             return f"<{len(value)} entries>"
@@ -73,7 +84,7 @@ def document(value: Any, tmp: Path | None = None, key: str = "") -> Any:
     if isinstance(value, float):
         return "<F>"
     if isinstance(value, int):
-        return "<V>" if last in VOLATILE_INTS else value
+        return "<V>" if last in VOLATILE_INTS or last.endswith("_ns") else value
     if isinstance(value, str):
         return "<V>" if last in VOLATILE_STRINGS else text(value, tmp, numbers=False)
     return value
