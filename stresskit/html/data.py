@@ -112,7 +112,9 @@ def diagnoses(report: dict[str, Any]) -> list[DiagnosisSection]:
     out = []
     for worker in report.get("workers") or []:
         for name, section in (worker.get("diagnostics") or {}).items():
-            lines = _summary(name, section)
-            out.append(DiagnosisSection(worker["replica"], name, lines, [] if lines else _flatten(section),
+            own = isinstance(section, dict) and bool(section.get("summary"))
+            # a section without its own summary: the diagnosis module's lines, if it has some,
+            # and always the keys and values (a module may not read a section's newer keys)
+            out.append(DiagnosisSection(worker["replica"], name, _summary(name, section), [] if own else _flatten(section),
                                         json.dumps(section, indent=2, default=str)))
     return out

@@ -80,7 +80,7 @@ def _diagnoses(report: dict[str, Any]) -> str:
         return '<p class="note">nothing to diagnose: no replica reported leaks, corruption, stalls or crashes</p>'
     out = ""
     for s in sections:
-        body = "<pre>" + escape("\n".join(s.lines)) + "</pre>" if s.lines else _table(["key", "value"], [list(p) for p in s.pairs])
+        body = ("<pre>" + escape("\n".join(s.lines)) + "</pre>" if s.lines else "") + (_table(["key", "value"], [list(p) for p in s.pairs]) if s.pairs else "")
         out += (f'<div class="diagnosis" data-section="{escape(s.name)}"><h3>replica {s.replica}: {escape(s.name)}</h3>{body}'
                 f"<details><summary>the whole section (workers[].diagnostics.{escape(s.name)})</summary><pre>{escape(s.raw)}</pre></details></div>")
     return out
