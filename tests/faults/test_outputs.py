@@ -132,7 +132,7 @@ def _check_full_disk(run, out: Path, reason: str) -> None:
 
 def test_disk_full_mid_run_on_a_small_tmpfs(tmp_path: Path, tmpfs) -> None:
     disk = tmpfs(64 << 10)
-    fill(disk, 8 << 10)  # room for the first report (no results), not for one with results
+    fill(disk, 12 << 10)  # room for the first report (no results; with its environment), not for one with results
     sc = scenario(tmp_path, replicas=3, workers=2)
     out = disk / "r.json"
     run = stresskit("run", str(sc), "--json", str(out))
