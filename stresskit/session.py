@@ -34,6 +34,7 @@ class Options:
     profile: bool = False
     profile_dir: Path = Path("stresskit-profile")
     engine_ref: str = DEFAULT_ENGINE
+    sanitize: Any = None  # a stresskit.sanitize.SanitizedRun for `run --sanitize`
 
 
 def exit_code(status: str, interrupted: bool | str = False) -> int:
@@ -47,13 +48,15 @@ def exit_code(status: str, interrupted: bool | str = False) -> int:
 
 
 def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
-            profile: ProfileReport | None = None, errors: Sequence[str] = ()) -> dict[str, Any]:
+            profile: ProfileReport | None = None, errors: Sequence[str] = (), sanitize: Any = None) -> dict[str, Any]:
     results = [r.result for r in records if r.result is not None]
     metrics = aggregate(results, [r for r in records if r.status != "not_started" or r.pid])
     model = run.scenario.model
     has_oom = any(r.action == "oom" for r in model.roles.values())
     thresholds = evaluate_builtin(metrics, has_oom, model.checks.skip)
     thresholds += [evaluate(t, metrics) for t in run.scenario.thresholds]
+    if sanitize is not None:  # speed and RSS measure the sanitizer, not the glue
+        thresholds = sanitize.judge(thresholds)
     return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
                              interrupted=interrupted, profile=profile, errors=errors)
 
@@ -94,13 +97,15 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
         display.event(kind, rec)
         live[rec.replica] = rec
         if kind == "finished":  # the report on disk always holds everything collected so far
-            writer.update(index, _report(run, sorted(live.values(), key=lambda r: r.replica), started, complete=False))
+            writer.update(index, _report(run, sorted(live.values(), key=lambda r: r.replica), started, complete=False,
+                                         sanitize=opts.sanitize))
 
     display.start(run)
     writer.update(index, _report(run, [], started, complete=False))
     interrupted: str | bool = False
     errors: list[str] = []
-    supervisor = Supervisor(run.replicas, run.workers, opts.engine_ref, on_event, profiler)
+    replicas = opts.sanitize.adapt(run.replicas) if opts.sanitize is not None else run.replicas
+    supervisor = Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
     try:
         records = supervisor.run()
     except Interrupted as stop:
@@ -111,7 +116,14 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
     errors += supervisor.problems
     for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
         print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
+    if opts.sanitize is not None:
+        from stresskit.sanitize.reports import summary_lines
+
+        for rec in records:  # the sanitizer's verdict, named where it happened
+            for line in summary_lines(rec.diagnostics["sanitizer"]) if "sanitizer" in rec.diagnostics else ():
+                print(f"stresskit: {checked.name}: replica {rec.replica}: {line}", file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
-    report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors)
+    report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors,
+                     sanitize=opts.sanitize)
     writer.update(index, report)
     return report, interrupted

@@ -36,6 +36,14 @@ class Attacher(Protocol):
     def attach(self, pid: int, replica: int) -> None: ...
 
 
+class Sanitizer(Protocol):
+    """stresskit.sanitize.SanitizedRun: the workers' environment and their reports."""
+
+    def worker_env(self, plan: ReplicaPlan) -> dict[str, str]: ...
+
+    def collect(self, rec: WorkerRecord) -> None: ...
+
+
 EventFn = Callable[[str, WorkerRecord], None]
 
 
@@ -116,12 +124,14 @@ class Supervisor:
         on_event: EventFn | None = None,
         attacher: Attacher | None = None,
         start_method: str = START_METHOD,
+        sanitizer: Sanitizer | None = None,
     ) -> None:
         self.plans = list(plans)
         self.workers = max(1, workers)
         self.engine_ref = engine_ref
         self.on_event = on_event or (lambda kind, rec: None)
         self.attacher = attacher
+        self.sanitizer = sanitizer
         self.ctx = multiprocess.get_context(start_method)
         self.records: dict[int, WorkerRecord] = {p.replica: WorkerRecord(replica=p.replica) for p in self.plans}
         self.active: dict[int, _Active] = {}
@@ -139,6 +149,8 @@ class Supervisor:
         # cannot kill it with a KeyboardInterrupt traceback; the supervisor handles Ctrl-C.
         previous = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
         env = _worker_env(plan, self.engine_ref)
+        if self.sanitizer is not None:
+            env.update(self.sanitizer.worker_env(plan))
         if self.ctx.get_start_method() == "spawn":  # the worker's parent is this process
             env[PARENT_ENV] = str(os.getpid())
         try:
@@ -228,6 +240,8 @@ class Supervisor:
             rec.elapsed_s = time.monotonic() - (act.go_sent or act.started)
         if rec.peak_rss_bytes is None:
             rec.peak_rss_bytes = act.extra.get("rss")
+        if self.sanitizer is not None:
+            self.sanitizer.collect(rec)
         act.done = True
         act.conn.close()
         del self.active[rec.replica]

@@ -1,0 +1,146 @@
+"""Sanitizer log files -> a diagnosis: what went wrong, where (the stacks), and one-line summaries.
+
+Each worker writes its own log (``log_path=<dir>/<replica>`` gives ``<dir>/<replica>.<pid>``);
+ASAN and UBSAN stop at the first error (halt_on_error), TSAN goes on and writes one report per
+race. The diagnosis is plain JSON (``workers[i].diagnostics.sanitizer`` in the report).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+LIB_MODULE = "libstresskit_native"
+MAX_FRAMES = 16  # per stack in the diagnosis; the log keeps them all
+SHOWN_FRAMES = 4  # per stack in the console's lines
+
+_START = (
+    re.compile(r"^==\d+==ERROR: (AddressSanitizer): (.*)$"),
+    re.compile(r"^WARNING: (ThreadSanitizer): (.*?)(?: \(pid=\d+\))?$"),
+    re.compile(r"^(.*?:\d+(?::\d+)?): (runtime error): (.*)$"),
+)
+_FRAME = re.compile(r"^\s*#(\d+)\s+(?:0x[0-9a-f]+\s+in\s+|0x[0-9a-f]+\s+)?(\S+)(?:\s+(.*?))?\s*$")
+_MODULE = re.compile(r"\(([^()]*?)\+0x[0-9a-f]+\)")
+_SUMMARY = re.compile(r"^SUMMARY: (\w+): (.*)$")
+
+
+def _frame(match: re.Match[str]) -> dict[str, str]:
+    rest = match.group(3) or ""
+    module = _MODULE.search(rest) or _MODULE.search(match.group(2))
+    location = _MODULE.sub("", rest).strip()
+    function = match.group(2)
+    if function.startswith("("):  # an unsymbolised frame: "(module+0x1234)"
+        function = "??"
+    return {"function": function, "location": location, "module": Path(module.group(1)).name if module else ""}
+
+
+def _kind(sanitizer: str, text: str) -> str:
+    """"heap-use-after-free" from "heap-use-after-free on address 0x...", "data race", ..."""
+    if sanitizer == "UndefinedBehaviorSanitizer":
+        return text.split(":")[0].strip()
+    return re.split(r" on (?:address|unknown address|0x)| of size ", text, maxsplit=1)[0].strip()
+
+
+def parse(text: str) -> list[dict[str, Any]]:
+    """Every report in one log, in order."""
+    reports: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    header = ""
+    for line in text.splitlines():
+        started = None
+        for pattern in _START:
+            m = pattern.match(line)
+            if m:
+                started = m
+                break
+        if started is not None and (current is None or current.get("summary")):
+            groups = started.groups()
+            if groups[1] == "runtime error":
+                sanitizer, message, where = "UndefinedBehaviorSanitizer", groups[2], groups[0]
+            else:
+                sanitizer, message, where = groups[0], groups[1], ""
+            current = {"sanitizer": sanitizer, "error": _kind(sanitizer, message), "message": message.strip(),
+                       "where": where, "stacks": [], "summary": ""}
+            reports.append(current)
+            header = message.strip()
+            continue
+        if current is None:
+            continue
+        frame = _FRAME.match(line)
+        if frame:
+            if not current["stacks"] or current["stacks"][-1]["title"] != header or current["stacks"][-1].get("closed"):
+                current["stacks"].append({"title": header, "frames": []})
+            stack = current["stacks"][-1]
+            if len(stack["frames"]) < MAX_FRAMES:
+                stack["frames"].append(_frame(frame))
+            continue
+        if current["stacks"]:
+            current["stacks"][-1]["closed"] = True
+        summary = _SUMMARY.match(line)
+        if summary:
+            current["summary"] = line.strip()
+            header = ""
+        elif line.strip() and not line.startswith(("=", "Shadow", "  0x", "=>")):
+            header = line.strip().rstrip(":")
+    for report in reports:
+        for stack in report["stacks"]:
+            stack.pop("closed", None)
+    return reports
+
+
+def involves_library(report: dict[str, Any]) -> bool:
+    """A TSAN report with no frame in our library is the uninstrumented interpreter's business (e.g.
+    CPython closing a pipe another thread reads): frames name their module only there."""
+    return any(LIB_MODULE in f["module"] for s in report["stacks"] for f in s["frames"])
+
+
+def diagnose(kind: str, logs: list[Path]) -> dict[str, Any] | None:
+    """The diagnosis for one worker's logs, or None when they hold no report that counts."""
+    found: list[dict[str, Any]] = []
+    ignored: list[str] = []
+    for log in logs:
+        for report in parse(log.read_text(errors="replace")):
+            report["log"] = str(log)
+            if kind == "thread" and not involves_library(report):
+                ignored.append(report["summary"] or report["message"])
+            else:
+                found.append(report)
+    if not found:
+        return None
+    first = found[0]
+    return {
+        "sanitizer": kind,
+        "error": first["error"],
+        "message": first["message"],
+        "where": first["where"],
+        "summary": first["summary"],
+        "stacks": first["stacks"],
+        "log": first["log"],
+        "reports": len(found),
+        "others": [r["summary"] or r["message"] for r in found[1:20]],
+        "ignored": ignored[:20],
+    }
+
+
+def _short(location: str) -> str:
+    """The last two path components: alloc.c's line is enough on a console, the log has the rest."""
+    path, _, line = location.partition(":")
+    parts = Path(path).parts
+    return "/".join(parts[-2:]) + (f":{line}" if line else "") if parts else location
+
+
+def summary_lines(diag: dict[str, Any]) -> list[str]:
+    """The console's "why it failed" lines for a diagnosis from diagnose()."""
+    more = f" (+{diag['reports'] - 1} more report(s))" if diag.get("reports", 1) > 1 else ""
+    where = f" at {_short(diag['where'])}" if diag.get("where") else ""
+    lines = [f"{diag['sanitizer']} sanitizer: {diag['error']}{where}{more}"]
+    if diag.get("error") != diag.get("message"):
+        lines[0] += f": {diag['message']}"
+    for stack in diag.get("stacks", [])[:3]:
+        lines.append(f"  {stack['title']}:" if stack["title"] else "  stack:")
+        for frame in stack["frames"][:SHOWN_FRAMES]:
+            loc = _short(frame["location"]) if frame["location"] else frame["module"]
+            lines.append(f"    {frame['function']} {loc}".rstrip())
+    lines.append(f"  full report: {diag['log']}")
+    return lines
