@@ -40,9 +40,11 @@ FLAVOURS: dict[str, Flavour] = {
     # release build skips.
     "address": Flavour("-fsanitize=address", "libasan.so", "libasan8", ("-DMI_TRACK_ASAN=ON", "-DMI_DEBUG=ON")),
     # MI_TSAN is what upstream's MI_DEBUG_TSAN defines (that option itself insists on clang): it
-    # turns off the debug checks that read other threads' blocks without synchronisation.
-    "thread": Flavour("-fsanitize=thread", "libtsan.so", "libtsan2", ("-DMI_EXTRA_CPPDEFS=MI_TSAN=1", "-DMI_DEBUG=ON")),
-    "undefined": Flavour("-fsanitize=undefined", "libubsan.so", "libubsan1", ("-DMI_DEBUG=ON",)),
+    # turns off the checks that read other threads' blocks without synchronisation. No MI_DEBUG:
+    # its padding shrinks what fits an oom bound and its checks find no races.
+    "thread": Flavour("-fsanitize=thread", "libtsan.so", "libtsan2", ("-DMI_EXTRA_CPPDEFS=MI_TSAN=1",)),
+    # mimalloc's release build: UBSAN checks the C it executes, which MI_DEBUG would only add to.
+    "undefined": Flavour("-fsanitize=undefined", "libubsan.so", "libubsan1", ()),
 }
 
 
@@ -82,6 +84,14 @@ def runtime_path(kind: str) -> Path:
     if not path.is_absolute() or not path.exists():  # gcc echoes the bare name when it has none
         raise ToolMissing(f"--sanitize {kind} needs gcc's {name}, which is not installed; install it with: {install_hint(kind)}")
     return path.resolve()
+
+
+def check_tools(kind: str) -> Path:
+    """The runtime's path once gcc, the runtime and cmake are known to be there (ToolMissing if not)."""
+    runtime = runtime_path(kind)
+    if shutil.which("cmake") is None:
+        raise ToolMissing(f"--sanitize {kind} needs cmake, which is not installed; install it with: pip install cmake")
+    return runtime
 
 
 def _tree_digest(h: "hashlib._Hash", root: Path, parts: tuple[str, ...]) -> None:
@@ -132,9 +142,7 @@ def build(kind: str, native: Path, mimalloc: Path, announce: Callable[[str], Non
     one line before a build starts (it takes 10-30 s)."""
     if kind not in FLAVOURS:
         raise ValueError(f"unknown sanitizer {kind!r}")
-    runtime = runtime_path(kind)
-    if shutil.which("cmake") is None:
-        raise ToolMissing(f"--sanitize {kind} needs cmake, which is not installed; install it with: pip install cmake")
+    runtime = check_tools(kind)
     started = time.monotonic()
     key = build_key(kind, native, mimalloc)
     name = f"sanitize/{kind}-{key}"

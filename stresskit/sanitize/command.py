@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stresskit.sanitize.build import check_tools
 from stresskit.sanitize import BuildFailed, SourceUnavailable, ToolMissing, build, mimalloc_source, native_source
 from stresskit.sanitize.session import SanitizedRun, refusal
 
@@ -30,6 +31,7 @@ def prepare_or_exit(kind: str, loaded: Sequence[CheckedScenario]) -> SanitizedRu
     if refusals:
         sys.exit(EXIT_USAGE)
     try:
+        check_tools(kind)  # before a download or a build: a missing compiler is one line at once
         native = native_source()
         mimalloc = mimalloc_source()
         built = build(kind, native, mimalloc, announce=_say)
