@@ -70,7 +70,7 @@ class SanitizedLibrary:
 
 
 def install_hint(kind: str) -> str:
-    return f"apt-get install gcc {FLAVOURS[kind].package} (and pip install cmake if it is missing)"
+    return f"apt-get install gcc {FLAVOURS[kind].package}"
 
 
 def runtime_path(kind: str) -> Path:

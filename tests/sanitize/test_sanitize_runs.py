@@ -1,0 +1,154 @@
+"""`stresskit run --sanitize KIND` end to end, with the real runtimes, the real glue and mimalloc
+built from its source: every shipped scenario is clean under ASAN, TSAN and UBSAN at reduced ops,
+a planted race in the glue's statistics is reported by TSAN and a planted use-after-free by ASAN,
+each as a failed run (exit 1) whose report carries the sanitizer's stack.
+
+The sanitized libraries are cached by source hash (stresskit/sanitize/build.py): a cold run
+builds three libraries and two planted variants (~1 min on 2 cores); a warm one only runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mutation.build import apply
+from mutation.mutants import BY_NAME, Mutant
+from stresskit.sanitize import KINDS, SourceUnavailable, ToolMissing, build, mimalloc_source, native_source
+from stresskit.sanitize.build import check_tools
+from stresskit.sanitize.reports import summary_lines
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
+OPS = "20000"  # per replica: every role and code path runs, each run takes 1-10 s sanitized
+
+# Reads the first byte of a block just after cc_free handed it back to mimalloc (the fast path: no
+# statistics), every 64th free: a use-after-free that a release build survives unnoticed.
+_FAST_FREE = """    if (CC_LIKELY(!cc_stats_active())) {
+        mi_free(ptr);
+        return;
+    }
+#endif"""
+USE_AFTER_FREE = Mutant(
+    "use_after_free", "cc_free reads the block after mi_free, every 64th call (fast path)", "--sanitize address",
+    (("alloc.c", _FAST_FREE, _FAST_FREE.replace(
+        "        mi_free(ptr);\n        return;",
+        "        static _Thread_local unsigned n_;\n        mi_free(ptr);\n"
+        "        if (ptr != NULL && ++n_ % 64 == 0) (void)*(volatile char *)ptr;\n        return;")),),
+)
+# Every thread counts into one shared statistics record with a plain read-modify-write.
+STATS_RACE = BY_NAME["racy_shared_counter"]
+
+
+def stresskit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from stresskit.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, stdin=subprocess.DEVNULL,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def sanitizers() -> None:
+    """Skip (saying what to install) where gcc, a runtime, cmake or mimalloc's source is missing."""
+    try:
+        for kind in KINDS:
+            check_tools(kind)
+        mimalloc_source()
+    except (ToolMissing, SourceUnavailable) as exc:
+        pytest.skip(str(exc))
+
+
+def planted(tmp_path: Path, mutant: Mutant) -> dict[str, str]:
+    """The environment that makes `run --sanitize` build from a copy of native/ with the bug."""
+    copy = tmp_path / "native"
+    shutil.copytree(native_source(), copy, ignore=shutil.ignore_patterns("tests"))
+    apply(mutant, copy / "src")
+    return {"STRESSKIT_NATIVE_SOURCE": str(copy)}
+
+
+def sanitized_run(tmp_path: Path, kind: str, scenario: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
+    report = tmp_path / f"{kind}-{scenario}.json"
+    proc = stresskit("run", scenario, "--ops", OPS, "--sanitize", kind, "--json", str(report), env=env)
+    assert report.is_file(), proc.stderr[-3000:]
+    return proc, json.loads(report.read_text())
+
+
+def diagnoses(report: dict) -> list[dict]:
+    return [w["diagnostics"]["sanitizer"] for w in report["workers"] if "sanitizer" in w.get("diagnostics", {})]
+
+
+def frames(diag: dict) -> list[str]:
+    return [f["function"] for s in diag["stacks"] for f in s["frames"]]
+
+
+@pytest.mark.tier4
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_shipped_scenario_is_clean_under_the_sanitizer(sanitizers, tmp_path, kind, scenario):
+    proc, report = sanitized_run(tmp_path, kind, scenario)
+    assert diagnoses(report) == [], "\n".join(line for d in diagnoses(report) for line in summary_lines(d))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert report["status"] == "pass"
+    assert f"--sanitize {kind}: " in proc.stderr  # the library it ran on is named
+    # the speed thresholds are reported as not judged, never silently dropped
+    for t in report["thresholds"]:
+        if t["expression"].startswith("throughput."):
+            assert t["skipped"] is True and "not judged under --sanitize" in t["reason"]
+
+
+@pytest.mark.tier4
+@pytest.mark.slow
+def test_planted_statistics_race_is_reported_by_thread_sanitizer(sanitizers, tmp_path):
+    proc, report = sanitized_run(tmp_path, "thread", "parallel_alloc", planted(tmp_path, STATS_RACE))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert report["status"] == "fail"
+    found = diagnoses(report)
+    assert found, proc.stderr[-3000:]
+    diag = found[0]
+    assert diag["sanitizer"] == "thread" and diag["error"] == "data race"
+    assert len(diag["stacks"]) >= 2  # the access and the previous, conflicting one
+    assert any("stats_internal.h" in f["location"] for s in diag["stacks"][:2] for f in s["frames"]), diag["stacks"]
+    assert "thread sanitizer: data race" in proc.stderr
+    assert Path(diag["log"]).is_file()
+
+
+@pytest.mark.tier4
+@pytest.mark.slow
+def test_planted_use_after_free_is_reported_by_address_sanitizer(sanitizers, tmp_path):
+    proc, report = sanitized_run(tmp_path, "address", "parallel_alloc", planted(tmp_path, USE_AFTER_FREE))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert report["status"] == "fail"
+    found = diagnoses(report)
+    assert found, proc.stderr[-3000:]
+    diag = found[0]
+    # mimalloc's MI_TRACK_ASAN poisons a freed block: ASAN calls the read use-after-poison
+    assert diag["sanitizer"] == "address" and diag["error"] == "use-after-poison", diag
+    top = diag["stacks"][0]["frames"][0]
+    assert top["function"] == "cc_free" and "native/src/alloc.c:" in top["location"], diag["stacks"][0]
+    worker = next(w for w in report["workers"] if "sanitizer" in w.get("diagnostics", {}))
+    assert worker["status"] == "crashed" and "stopped by address sanitizer: use-after-poison" in worker["error"]
+    assert "replica" in proc.stderr and "cc_free" in proc.stderr
+
+
+@pytest.mark.tier4
+def test_rlimit_oom_under_address_sanitizer_is_refused_before_building(tmp_path):
+    scenario = tmp_path / "oom_rlimit.toml"
+    scenario.write_text((ROOT / "scenarios" / "oom.toml").read_text() + '\n[extra]\noom_mechanism = "rlimit-as"\n')
+    proc = stresskit("run", str(scenario), "--sanitize", "address")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{scenario}: extra.oom_mechanism: --sanitize address cannot"), lines
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.tier4
+def test_missing_compiler_is_one_line_naming_what_to_install(tmp_path):
+    proc = stresskit("run", "parallel_alloc", "--sanitize", "thread", env={"PATH": str(Path(sys.executable).parent)})
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "stresskit: --sanitize thread needs gcc, which is not installed; install it with: apt-get install gcc libtsan2"]
