@@ -152,7 +152,7 @@ def build(kind: str, native: Path, mimalloc: Path, announce: Callable[[str], Non
         if library.is_file():
             return SanitizedLibrary(kind, library, runtime, True, time.monotonic() - started)
         if announce is not None:
-            announce(f"building the {kind}-sanitized native library with mimalloc {mimalloc.name} (once; cached in {home})")
+            announce(f"building the {kind}-sanitized native library with mimalloc from {mimalloc} (once; cached in {home})")
         shutil.rmtree(home, ignore_errors=True)  # an interrupted earlier build
         home.mkdir(parents=True)
         log = home / "build.log"

@@ -22,6 +22,7 @@ _START = (
 )
 _FRAME = re.compile(r"^\s*#(\d+)\s+(?:0x[0-9a-f]+\s+in\s+|0x[0-9a-f]+\s+)?(\S+)(?:\s+(.*?))?\s*$")
 _MODULE = re.compile(r"\(([^()]*?)\+0x[0-9a-f]+\)")
+_REGISTERS = re.compile(r" at pc 0x[0-9a-f]+ bp 0x[0-9a-f]+ sp 0x[0-9a-f]+")
 _SUMMARY = re.compile(r"^SUMMARY: (\w+): (.*)$")
 
 
@@ -60,7 +61,8 @@ def parse(text: str) -> list[dict[str, Any]]:
                 sanitizer, message, where = "UndefinedBehaviorSanitizer", groups[2], groups[0]
             else:
                 sanitizer, message, where = groups[0], groups[1], ""
-            current = {"sanitizer": sanitizer, "error": _kind(sanitizer, message), "message": message.strip(),
+            message = _REGISTERS.sub("", message).strip()  # " at pc 0x.. bp 0x.. sp 0x..": noise here
+            current = {"sanitizer": sanitizer, "error": _kind(sanitizer, message), "message": message,
                        "where": where, "stacks": [], "summary": ""}
             reports.append(current)
             header = message.strip()
@@ -134,9 +136,8 @@ def summary_lines(diag: dict[str, Any]) -> list[str]:
     """The console's "why it failed" lines for a diagnosis from diagnose()."""
     more = f" (+{diag['reports'] - 1} more report(s))" if diag.get("reports", 1) > 1 else ""
     where = f" at {_short(diag['where'])}" if diag.get("where") else ""
-    lines = [f"{diag['sanitizer']} sanitizer: {diag['error']}{where}{more}"]
-    if diag.get("error") != diag.get("message"):
-        lines[0] += f": {diag['message']}"
+    what = diag["message"] if diag["message"].startswith(diag["error"]) else f"{diag['error']}: {diag['message']}"
+    lines = [f"{diag['sanitizer']} sanitizer: {what}{where}{more}"]
     for stack in diag.get("stacks", [])[:3]:
         lines.append(f"  {stack['title']}:" if stack["title"] else "  stack:")
         for frame in stack["frames"][:SHOWN_FRAMES]:

@@ -7,6 +7,7 @@ be used: a sanitizer only sees code compiled with it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -17,6 +18,9 @@ from pathlib import Path
 from stresskit.sanitize.cache import locked
 
 MIMALLOC_VERSION = "3.4.3"
+# The sdist is pinned (as tools/conda/build_local.py pins it): a tampered or truncated download is
+# refused instead of being compiled into the library a run trusts.
+SDIST_SHA256 = {"3.4.3": "8d355a77cc0f4133cdeb9156c9098bbb4e88924326d38343cf73ff9caa95ece3"}
 NATIVE_SOURCE_ENV = "STRESSKIT_NATIVE_SOURCE"
 
 
@@ -62,11 +66,19 @@ def mimalloc_source(version: str = MIMALLOC_VERSION) -> Path:
                 raise SourceUnavailable(
                     f"cannot download mimalloc's source ({' '.join(cmd[2:])}): {' '.join(why) or 'no sdist arrived'}"
                 )
+        sdist = sorted(download.glob(pattern))[0]
+        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+        if version in SDIST_SHA256 and digest != SDIST_SHA256[version]:
+            sdist.unlink()
+            raise SourceUnavailable(f"{sdist.name}: sha256 {digest}, expected {SDIST_SHA256[version]}; deleted, run again")
         staging = root / f"mimalloc-{version}-staging"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(tree, ignore_errors=True)  # an interrupted earlier extraction
-        with tarfile.open(sorted(download.glob(pattern))[0]) as tar:
-            tar.extractall(staging, filter="data")
+        with tarfile.open(sdist) as tar:
+            try:
+                tar.extractall(staging, filter="data")  # refuses absolute paths, links out, devices
+            except TypeError:  # Python < 3.10.12 has no extraction filters; the sdist is pinned
+                tar.extractall(staging)
         (staging / f"cmeel_mimalloc-{version}" / "mimalloc").rename(tree)
         shutil.rmtree(staging)
         return tree

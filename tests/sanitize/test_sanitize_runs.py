@@ -41,6 +41,14 @@ USE_AFTER_FREE = Mutant(
         "        static _Thread_local unsigned n_;\n        mi_free(ptr);\n"
         "        if (ptr != NULL && ++n_ % 64 == 0) (void)*(volatile char *)ptr;\n        return;")),),
 )
+# A signed int counter that overflows on the 4th cc_free (fast path): undefined behaviour that a
+# release build wraps silently.
+SIGNED_OVERFLOW = Mutant(
+    "signed_overflow", "cc_free overflows a signed counter (fast path)", "--sanitize undefined",
+    (("alloc.c", _FAST_FREE, _FAST_FREE.replace(
+        "        mi_free(ptr);\n        return;",
+        "        static _Thread_local int n_ = 0x7ffffffd;\n        n_ += ptr != NULL;\n        mi_free(ptr);\n        return;")),),
+)
 # Every thread counts into one shared statistics record with a plain read-modify-write.
 STATS_RACE = BY_NAME["racy_shared_counter"]
 
@@ -133,6 +141,16 @@ def test_planted_use_after_free_is_reported_by_address_sanitizer(sanitizers, tmp
     worker = next(w for w in report["workers"] if "sanitizer" in w.get("diagnostics", {}))
     assert worker["status"] == "crashed" and "stopped by address sanitizer: use-after-poison" in worker["error"]
     assert "replica" in proc.stderr and "cc_free" in proc.stderr
+
+
+@pytest.mark.tier4
+@pytest.mark.slow
+def test_planted_signed_overflow_is_reported_by_undefined_sanitizer(sanitizers, tmp_path):
+    proc, report = sanitized_run(tmp_path, "undefined", "parallel_alloc", planted(tmp_path, SIGNED_OVERFLOW))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    diag = diagnoses(report)[0]
+    assert diag["sanitizer"] == "undefined" and diag["error"] == "signed integer overflow", diag
+    assert "native/src/alloc.c:" in diag["where"] and frames(diag)[0] == "cc_free", diag
 
 
 @pytest.mark.tier4
