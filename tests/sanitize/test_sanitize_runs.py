@@ -25,7 +25,7 @@ from stresskit.sanitize.reports import summary_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
-OPS = "20000"  # per replica: every role and code path runs, each run takes 1-10 s sanitized
+OPS = "100000"  # per replica (the scenarios ship 4-20x more): every role and path runs, 1-4 s each sanitized
 
 # Reads the first byte of a block just after cc_free handed it back to mimalloc (the fast path: no
 # statistics), every 64th free: a use-after-free that a release build survives unnoticed.
