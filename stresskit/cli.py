@@ -221,8 +221,9 @@ class _Duration(click.ParamType):
               help="Where --profile writes its files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only one status line per scenario.")
 @click.option("--max-memory", type=_Bytes(), help=MAX_MEMORY_HELP)
-@click.option("--sanitize", type=click.Choice(["address", "thread", "undefined"]),
-              help="Run the workers on the native library and mimalloc built with this sanitizer (built once, cached); "
+@click.option("--sanitize", type=click.Choice(["address", "thread", "undefined", "memcheck"]),
+              help="Run the workers on the native library and mimalloc built with this sanitizer, or under valgrind's "
+                   "memcheck (built once, cached); "
                    "a sanitizer report fails the run (docs/sanitizers.md).")
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,

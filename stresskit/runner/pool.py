@@ -41,6 +41,8 @@ class Sanitizer(Protocol):
 
     def worker_env(self, plan: ReplicaPlan) -> dict[str, str]: ...
 
+    def executable(self, plan: ReplicaPlan) -> Any: ...  # a path run instead of python (valgrind), or None
+
     def collect(self, rec: WorkerRecord) -> None: ...
 
 
@@ -95,6 +97,24 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _executable(ctx: Any, path: Any) -> Iterator[None]:
+    """Spawn the next child with ``path`` instead of this interpreter (the spawn module keeps one
+    global executable), then put the interpreter back."""
+    if path is None or ctx.get_start_method() != "spawn":
+        yield
+        return
+    from multiprocess import resource_tracker, spawn
+
+    resource_tracker.ensure_running()  # it is spawned too, once: with this interpreter, not ``path``
+    previous = spawn.get_executable()
+    ctx.set_executable(str(path))
+    try:
+        yield
+    finally:
+        ctx.set_executable(previous)
 
 
 def _proc_peak_rss(pid: int) -> int | None:
@@ -153,8 +173,9 @@ class Supervisor:
             env.update(self.sanitizer.worker_env(plan))
         if self.ctx.get_start_method() == "spawn":  # the worker's parent is this process
             env[PARENT_ENV] = str(os.getpid())
+        wrapper = self.sanitizer.executable(plan) if self.sanitizer is not None else None
         try:
-            with _environment(env):
+            with _environment(env), _executable(self.ctx, wrapper):
                 proc.start()
         except BaseException:
             parent.close()

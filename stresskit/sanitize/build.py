@@ -21,15 +21,15 @@ from pathlib import Path
 
 from stresskit.sanitize.cache import locked
 
-KINDS = ("address", "thread", "undefined")
+KINDS = ("address", "thread", "undefined", "memcheck")
 LIB_NAME = "libstresskit_native.so"
 COMPILER = "gcc"
 
 
 @dataclass(frozen=True)
 class Flavour:
-    flag: str
-    runtime: str  # the shared runtime the library needs, preloaded into workers (runtime.py)
+    flag: str  # "" for valgrind: it runs the uninstrumented machine code
+    runtime: str  # gcc's shared runtime preloaded into workers (runtime.py), or the valgrind tool
     package: str  # Debian package that ships it
     mimalloc: tuple[str, ...]  # mimalloc's own CMake options for this sanitizer
 
@@ -45,7 +45,13 @@ FLAVOURS: dict[str, Flavour] = {
     "thread": Flavour("-fsanitize=thread", "libtsan.so", "libtsan2", ("-DMI_EXTRA_CPPDEFS=MI_TSAN=1",)),
     # mimalloc's release build: UBSAN checks the C it executes, which MI_DEBUG would only add to.
     "undefined": Flavour("-fsanitize=undefined", "libubsan.so", "libubsan1", ()),
+    # Valgrind's memcheck: no compiler instrumentation; MI_TRACK_VALGRIND tells it which of
+    # mimalloc's pages are blocks, and which blocks are free (a use after cc_free is an invalid
+    # read or write). Helgrind/DRD do not fit: they model neither C11 atomics nor the GIL, so the
+    # glue's relaxed counters and every CPython thread switch would be reported.
+    "memcheck": Flavour("", "memcheck", "valgrind", ("-DMI_TRACK_VALGRIND=ON", "-DMI_DEBUG=ON")),
 }
+VALGRIND = ("memcheck",)
 
 
 class ToolMissing(RuntimeError):
@@ -67,10 +73,21 @@ class SanitizedLibrary:
     runtime: Path
     cached: bool
     seconds: float
+    # The source trees it was compiled from, as its debug info names them (a cached library may
+    # come from another copy of the same sources): reports.py tells our frames by them.
+    sources: tuple[str, ...] = ()
 
 
 def install_hint(kind: str) -> str:
     return f"apt-get install gcc {FLAVOURS[kind].package}"
+
+
+def _valgrind(kind: str) -> Path:
+    found = shutil.which("valgrind")
+    if found is None or not Path("/usr/include/valgrind/valgrind.h").is_file():
+        raise ToolMissing(f"--sanitize {kind} needs valgrind and its headers, which are not installed; "
+                          f"install them with: {install_hint(kind)}")
+    return Path(found)
 
 
 def runtime_path(kind: str) -> Path:
@@ -78,6 +95,8 @@ def runtime_path(kind: str) -> Path:
     gcc = shutil.which(COMPILER)
     if gcc is None:
         raise ToolMissing(f"--sanitize {kind} needs gcc, which is not installed; install it with: {install_hint(kind)}")
+    if kind in VALGRIND:
+        return _valgrind(kind)
     name = FLAVOURS[kind].runtime
     out = subprocess.run([gcc, f"-print-file-name={name}"], capture_output=True, text=True, check=False).stdout.strip()
     path = Path(out)
@@ -110,8 +129,8 @@ def cmake_args(kind: str, native: Path, mimalloc: Path, build: Path) -> list[str
         "-S", str(native), "-B", str(build), *generator,
         "-DCMAKE_BUILD_TYPE=RelWithDebInfo",  # -O2 -g: file:line in every frame of a report
         f"-DCMAKE_C_COMPILER={COMPILER}",
-        f"-DCMAKE_C_FLAGS={flavour.flag} -fno-omit-frame-pointer",
-        f"-DCMAKE_SHARED_LINKER_FLAGS={flavour.flag}",
+        f"-DCMAKE_C_FLAGS={flavour.flag} -fno-omit-frame-pointer".lstrip(),
+        *([f"-DCMAKE_SHARED_LINKER_FLAGS={flavour.flag}"] if flavour.flag else []),
         f"-DSTRESSKIT_MIMALLOC_SOURCE={mimalloc}",
         *flavour.mimalloc,
     ]
@@ -149,8 +168,10 @@ def build(kind: str, native: Path, mimalloc: Path, announce: Callable[[str], Non
     with locked(name) as root:
         home = root / name
         library = home / LIB_NAME
-        if library.is_file():
-            return SanitizedLibrary(kind, library, runtime, True, time.monotonic() - started)
+        sources = home / "sources.txt"
+        if library.is_file() and sources.is_file():
+            roots = tuple(sources.read_text().split("\n")[:2])
+            return SanitizedLibrary(kind, library, runtime, True, time.monotonic() - started, roots)
         if announce is not None:
             announce(f"building the {kind}-sanitized native library with mimalloc from {mimalloc} (once; cached in {home})")
         shutil.rmtree(home, ignore_errors=True)  # an interrupted earlier build
@@ -163,6 +184,7 @@ def build(kind: str, native: Path, mimalloc: Path, announce: Callable[[str], Non
         built = (tree / LIB_NAME).resolve()
         tmp = home / (LIB_NAME + ".tmp")
         shutil.copy2(built, tmp)
+        sources.write_text(f"{native}\n{mimalloc}\n")
         tmp.rename(library)  # only a complete library ever carries the final name
         shutil.rmtree(tree, ignore_errors=True)
-        return SanitizedLibrary(kind, library, runtime, False, time.monotonic() - started)
+        return SanitizedLibrary(kind, library, runtime, False, time.monotonic() - started, (str(native), str(mimalloc)))

@@ -91,20 +91,71 @@ def parse(text: str) -> list[dict[str, Any]]:
     return reports
 
 
-def involves_library(report: dict[str, Any]) -> bool:
-    """A TSAN report with no frame in our library is the uninstrumented interpreter's business (e.g.
-    CPython closing a pipe another thread reads): frames name their module only there."""
-    return any(LIB_MODULE in f["module"] for s in report["stacks"] for f in s["frames"])
+_VG_PREFIX = re.compile(r"^==\d+== ?")
+_VG_FRAME = re.compile(r"^\s+(?:at|by) 0x[0-9A-Fa-f]+: (.+?) \((.*)\)$")
+_VG_PREAMBLE = ("Memcheck,", "Copyright", "Using Valgrind", "Command:", "Parent PID:", "HEAP SUMMARY", "ERROR SUMMARY",
+                "For lists of", "For counts of", "LEAK SUMMARY", "Use --", "Rerun with")
 
 
-def diagnose(kind: str, logs: list[Path]) -> dict[str, Any] | None:
+def parse_valgrind(text: str) -> list[dict[str, Any]]:
+    """Every error in a valgrind log: blocks separated by its empty "==PID== " lines."""
+    reports: list[dict[str, Any]] = []
+    blocks: list[list[str]] = [[]]
+    for raw in text.splitlines():
+        line = _VG_PREFIX.sub("", raw)
+        if line.strip():
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    for block in blocks:
+        # an error may follow valgrind's warnings and its "Thread N:" line without an empty line
+        lines = [ln for ln in block if not re.match(r"^Thread \d+", ln)]
+        while lines and lines[0].startswith("Warning:") and not _VG_FRAME.match(lines[0]):
+            lines = lines[1:]
+            while lines and _VG_FRAME.match(lines[0]):  # the warning's own stack
+                lines = lines[1:]
+        if not lines or lines[0].startswith(_VG_PREAMBLE) or not any(_VG_FRAME.match(ln) for ln in lines):
+            continue
+        report: dict[str, Any] = {"sanitizer": "Memcheck", "error": _kind("Memcheck", lines[0]), "message": lines[0].strip(),
+                                  "where": "", "stacks": [], "summary": ""}
+        title = lines[0].strip()
+        for line in lines[1:]:
+            frame = _VG_FRAME.match(line)
+            if frame is None:
+                title = line.strip()
+                continue
+            if not report["stacks"] or report["stacks"][-1]["title"] != title:
+                report["stacks"].append({"title": title, "frames": []})
+            where = frame.group(2)
+            module = Path(where[3:]).name if where.startswith("in ") else ""
+            if len(report["stacks"][-1]["frames"]) < MAX_FRAMES:
+                report["stacks"][-1]["frames"].append({"function": frame.group(1), "location": "" if module else where,
+                                                       "module": module})
+        top = report["stacks"][0]["frames"][0]
+        report["summary"] = f"{report['message']} in {top['function']} {top['location'] or top['module']}".rstrip()
+        reports.append(report)
+    return reports
+
+
+def involves_library(report: dict[str, Any], sources: tuple[str, ...] = ()) -> bool:
+    """A report with no frame in our library is the uninstrumented interpreter's business (e.g.
+    CPython closing a pipe another thread reads, under TSAN; its own allocations, under memcheck).
+    TSAN names each frame's module; valgrind names only files, so ``sources`` (the trees the
+    library was built from) tell ours."""
+    roots = tuple(r.rstrip("/") + "/" for r in sources if r)
+    return any(LIB_MODULE in f["module"] or (roots and f["location"].startswith(roots))
+               for s in report["stacks"] for f in s["frames"])
+
+
+def diagnose(kind: str, logs: list[Path], sources: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """The diagnosis for one worker's logs, or None when they hold no report that counts."""
     found: list[dict[str, Any]] = []
     ignored: list[str] = []
     for log in logs:
-        for report in parse(log.read_text(errors="replace")):
+        text = log.read_text(errors="replace")
+        for report in parse_valgrind(text) if kind == "memcheck" else parse(text):
             report["log"] = str(log)
-            if kind == "thread" and not involves_library(report):
+            if kind in ("thread", "memcheck") and not involves_library(report, sources):
                 ignored.append(report["summary"] or report["message"])
             else:
                 found.append(report)
@@ -137,7 +188,8 @@ def summary_lines(diag: dict[str, Any]) -> list[str]:
     more = f" (+{diag['reports'] - 1} more report(s))" if diag.get("reports", 1) > 1 else ""
     where = f" at {_short(diag['where'])}" if diag.get("where") else ""
     what = diag["message"] if diag["message"].startswith(diag["error"]) else f"{diag['error']}: {diag['message']}"
-    lines = [f"{diag['sanitizer']} sanitizer: {what}{where}{more}"]
+    label = "valgrind memcheck" if diag["sanitizer"] == "memcheck" else f"{diag['sanitizer']} sanitizer"
+    lines = [f"{label}: {what}{where}{more}"]
     for stack in diag.get("stacks", [])[:3]:
         lines.append(f"  {stack['title']}:" if stack["title"] else "  stack:")
         for frame in stack["frames"][:SHOWN_FRAMES]:

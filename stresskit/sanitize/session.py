@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stresskit.sanitize import reports, runtime
-from stresskit.sanitize.build import SanitizedLibrary
+from stresskit.sanitize.build import VALGRIND, SanitizedLibrary
 
 if TYPE_CHECKING:
     from stresskit.plan import ReplicaPlan
@@ -26,14 +26,14 @@ if TYPE_CHECKING:
 # A sanitized worker runs 2-20x slower and its RSS includes shadow memory and (ASAN) a quarantine
 # of freed memory: deadlines and RSS budgets are scaled, and thresholds on speed or RSS are not
 # judged (they would measure the sanitizer, not the glue).
-DEADLINE_FACTOR = 20.0
-RSS_FACTOR = {"address": 4.0, "thread": 6.0, "undefined": 1.5}
+DEADLINE_FACTOR = {"address": 20.0, "thread": 20.0, "undefined": 20.0, "memcheck": 100.0}
+RSS_FACTOR = {"address": 4.0, "thread": 6.0, "undefined": 1.5, "memcheck": 3.0}
 RSS_SLACK = 512 << 20
 SPEED_AND_RSS = ("throughput.", "cpu.", "workers.peak_rss_bytes", "elapsed.")
 UNJUDGED_CHECKS = ("bounded_rss",)
 # mimalloc pads every block when it tracks for ASAN (MI_PADDING is forced on), so fewer requested
 # bytes fit an oom role's bound: the bound still holds, the bytes before the first NULL shrink.
-PADDED = {"address": ("oom.bytes_before_null",)}
+PADDED = {"address": ("oom.bytes_before_null",), "memcheck": ("oom.bytes_before_null",)}
 
 
 def unjudged(kind: str, metric: str) -> str | None:
@@ -68,6 +68,12 @@ class SanitizedRun:
     def kind(self) -> str:
         return self.built.kind
 
+    def executable(self, plan: ReplicaPlan) -> Path | None:
+        """What the worker's process runs instead of this interpreter (valgrind), or None."""
+        if self.kind not in VALGRIND:
+            return None
+        return runtime.valgrind_wrapper(self.built.runtime, self.log_dir, plan.replica)
+
     def worker_env(self, plan: ReplicaPlan) -> dict[str, str]:
         return runtime.worker_env(self.kind, self.built.library, self.built.runtime, self.log_dir, plan.replica)
 
@@ -75,7 +81,7 @@ class SanitizedRun:
         out = []
         for p in plans:
             budget = None if p.rss_budget_bytes is None else int(p.rss_budget_bytes * RSS_FACTOR[self.kind]) + RSS_SLACK
-            out.append(dataclasses.replace(p, deadline_s=p.deadline_s * DEADLINE_FACTOR, rss_budget_bytes=budget))
+            out.append(dataclasses.replace(p, deadline_s=p.deadline_s * DEADLINE_FACTOR[self.kind], rss_budget_bytes=budget))
         return out
 
     def judge(self, thresholds: Sequence[ThresholdResult]) -> list[ThresholdResult]:
@@ -95,7 +101,7 @@ class SanitizedRun:
     def collect(self, rec: WorkerRecord) -> None:
         """Read the worker's sanitizer log(s); a report makes the replica fail with its diagnosis."""
         pattern = f"{runtime.log_prefix(self.log_dir, rec.replica).name}.{rec.pid if rec.pid else '*'}"
-        diag = reports.diagnose(self.kind, sorted(self.log_dir.glob(pattern)))
+        diag = reports.diagnose(self.kind, sorted(self.log_dir.glob(pattern)), self.built.sources)
         if diag is None:
             return
         rec.diagnostics["sanitizer"] = diag
