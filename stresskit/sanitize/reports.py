@@ -23,6 +23,8 @@ _START = (
 _FRAME = re.compile(r"^\s*#(\d+)\s+(?:0x[0-9a-f]+\s+in\s+|0x[0-9a-f]+\s+)?(\S+)(?:\s+(.*?))?\s*$")
 _MODULE = re.compile(r"\(([^()]*?)\+0x[0-9a-f]+\)")
 _REGISTERS = re.compile(r" at pc 0x[0-9a-f]+ bp 0x[0-9a-f]+ sp 0x[0-9a-f]+")
+# UBSAN's memory excerpt around the address: "0x..: note: pointer points here", hex bytes, a caret
+_NOISE = re.compile(r"^\s*(?:\^|(?:[0-9a-f]{2}\s+){4,}.*|0x[0-9a-f]+: note: .*)\s*$")
 _SUMMARY = re.compile(r"^SUMMARY: (\w+): (.*)$")
 
 
@@ -39,7 +41,7 @@ def _frame(match: re.Match[str]) -> dict[str, str]:
 def _kind(sanitizer: str, text: str) -> str:
     """"heap-use-after-free" from "heap-use-after-free on address 0x...", "data race", ..."""
     if sanitizer == "UndefinedBehaviorSanitizer":
-        return text.split(":")[0].strip()
+        return text.split(":")[0].split(" 0x")[0].strip()  # "misaligned address 0x5..." -> the kind
     return re.split(r" on (?:address|unknown address|0x)| of size ", text, maxsplit=1)[0].strip()
 
 
@@ -83,7 +85,7 @@ def parse(text: str) -> list[dict[str, Any]]:
         if summary:
             current["summary"] = line.strip()
             header = ""
-        elif line.strip() and not line.startswith(("=", "Shadow", "  0x", "=>")):
+        elif line.strip() and not line.startswith(("=", "Shadow", "  0x", "=>")) and not _NOISE.match(line):
             header = line.strip().rstrip(":")
     for report in reports:
         for stack in report["stacks"]:

@@ -47,3 +47,15 @@ def test_summary_lines_name_the_error_and_the_top_frames_of_each_stack():
     assert lines[1:3] == ["  READ of size 1 at 0x7f3e2bc51220 thread T3:", "    cc_free src/alloc.c:183"]
     assert lines[-1] == f"  full report: {LOGS / 'asan-use-after-poison.log'}"
     assert len(lines) <= 1 + 3 * 5 + 1
+
+
+def test_ubsan_report_keeps_its_message_as_the_stack_title_past_the_memory_excerpt():
+    # found by `run --sanitize undefined` in the engine's diagnostics (calloc of a 64-byte aligned
+    # struct), fixed in engine_diag.c; UBSAN prints the bytes around the address and a caret first
+    (report,) = parse((LOGS / "ubsan-misaligned.log").read_text())
+    assert report["sanitizer"] == "UndefinedBehaviorSanitizer"
+    assert report["error"] == "member access within misaligned address"
+    assert report["message"].endswith("for type 'struct sk_diag', which requires 64 byte alignment")
+    assert report["where"] == "/repo/native/src/engine_diag.c:41:15"
+    assert report["stacks"][0]["title"] == report["message"]
+    assert [f["function"] for f in report["stacks"][0]["frames"][:2]] == ["sk_diag_init", "sk_run_prepare"]
