@@ -116,13 +116,6 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
     errors += supervisor.problems
     for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
         print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
-    if opts.sanitize is not None:
-        from stresskit.sanitize.reports import summary_lines
-
-        for rec in records:  # the sanitizer's verdict, named where it happened
-            lines = summary_lines(rec.diagnostics["sanitizer"]) if "sanitizer" in rec.diagnostics else []
-            for i, line in enumerate(lines):
-                print(f"stresskit: {checked.name}: replica {rec.replica}: {line}" if i == 0 else line, file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
     report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors,
                      sanitize=opts.sanitize)
