@@ -2,7 +2,8 @@
 
 Exit codes (docs/exit-codes.md): 0 all thresholds pass · 1 a threshold failed · 2 invalid input or
 usage · 3 a worker crashed or infrastructure failed · 4 (`doctor` only) can run but cannot profile ·
-130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP).
+5 (`shrink` only) nothing smaller still fails · 130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP).
+`replay` and `shrink` read 0/1 for what they do (docs/exit-codes.md).
 """
 
 from __future__ import annotations
@@ -282,6 +283,55 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001
         _internal_error(exc)
+
+
+# -- replay, shrink (stresskit/diagnostics/) -------------------------------------------------------
+@main.command(epilog="Exit 1: the replica still fails (the recorded failure reproduced in at least one run, or a run "
+              "failed otherwise). Exit 0: every run passed (did not reproduce). Exit 2: the report cannot be "
+              "replayed (unreadable, damaged, or run with another native library). Exit 3: the native library "
+              "cannot be loaded. See docs/diagnostics.md and docs/exit-codes.md.")
+@click.argument("report", type=str)
+@click.option("--replica", type=click.IntRange(0, 63), help="Which replica to rerun (default: the first that failed, else the first).")
+@click.option("--runs", type=click.IntRange(1, 1000), default=3, show_default=True, help="How many times to rerun it, one worker process each.")
+@click.option("--json", "json_path", type=click.Path(), help="Write the reruns' verdicts here (docs/files.md: what may be written).")
+@click.option("--allow-other-library", is_flag=True, help="Rerun with the native library at hand even if its sha256 differs from the recorded one.")
+@click.option("--scenario", "scenario", metavar="NAME", help="In a report of several scenarios, which one (default: the first that failed).")
+@guarded
+def replay(report: str, replica: int | None, runs: int, json_path: str | None, allow_other_library: bool, scenario: str | None) -> None:
+    """Rerun exactly one replica of a JSON REPORT (`run --json`): its recorded plan, seed, native
+    library and test hooks, RUNS times, and say whether its failure reproduced."""
+    from stresskit.diagnostics.replay import command
+
+    sys.exit(command(report, replica, runs, json_path, allow_other_library, scenario, echo=click.echo))
+
+
+@main.command(epilog="Exit 0: a strictly smaller scenario that still meets EXPR was written. Exit 1: EXPR never held in "
+              "RUNS runs of the scenario (nothing to shrink). Exit 5: nothing smaller meets it. Exit 2: invalid scenario, "
+              "EXPR or output path. Exit 3: the native library cannot be loaded or the output not written. "
+              "See docs/diagnostics.md and docs/exit-codes.md.")
+@click.argument("scenario", type=str)
+@click.option("--until", "until", required=True, metavar="EXPR", help="The failure to keep, a threshold expression: e.g. 'leak.mimalloc_blocks > 0'.")
+@click.option("--runs", type=click.IntRange(1, 1000), default=3, show_default=True,
+              help="Runs per candidate (kept at the first that meets EXPR), and runs of the result for its failure rate.")
+@click.option("--max-time", "max_time", type=_Duration(), help="Stop searching after this long (e.g. 10min); the smallest so far is written.")
+@click.option("-o", "--output", type=click.Path(), help="Where to write the smaller scenario (default: SCENARIO-NAME.shrunk.toml here).")
+@guarded
+def shrink(scenario: str, until: str, runs: int, max_time: float | None, output: str | None) -> None:
+    """Search for a smaller SCENARIO (fewer roles, threads, ops, sizes, replicas; smaller batches,
+    queues, grace) on which EXPR still holds, and write it with the failure rate observed."""
+    loaded, bad = _load_all((scenario,))
+    if bad:
+        sys.exit(EXIT_USAGE)
+    from stresskit.planner import plan
+
+    refusal = _memory_verdict(plan(loaded[0]), None)[1]  # as `run` would: candidates are only smaller
+    if refusal is not None:
+        click.echo(refusal, err=True)
+        sys.exit(EXIT_USAGE)
+    _require_native()
+    from stresskit.diagnostics.shrink import command
+
+    sys.exit(command(scenario, loaded[0], until, runs, max_time, output, echo=click.echo))
 
 
 def _require_native() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from stresskit.checks.builtin import evaluate_builtin
+from stresskit.diagnostics import replay_record as replay
 from stresskit.metrics import aggregate
 from stresskit.planner import Overrides, RunPlan, plan
 from stresskit.profiling import Profiler, ProfileReport
@@ -22,7 +23,7 @@ from stresskit.report.console import Display
 from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
 from stresskit.runner import signals
 from stresskit.scenario.validation import CheckedScenario
-from stresskit.thresholds import evaluate
+from stresskit.thresholds import ThresholdResult, evaluate
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -47,18 +48,28 @@ def exit_code(status: str, interrupted: bool | str = False) -> int:
     return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(status, EXIT_ERROR)
 
 
-def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
-            profile: ProfileReport | None = None, errors: Sequence[str] = (), sanitize: Any = None) -> dict[str, Any]:
+def judge(run: RunPlan, records: Sequence[WorkerRecord]) -> tuple[dict[str, Any], list[ThresholdResult]]:
+    """The metrics of ``records`` and every built-in check and threshold of the run's scenario
+    over them: the verdict of a whole run, and (given one record) of one replica."""
     results = [r.result for r in records if r.result is not None]
     metrics = aggregate(results, [r for r in records if r.status != "not_started" or r.pid])
     model = run.scenario.model
     has_oom = any(r.action == "oom" for r in model.roles.values())
     thresholds = evaluate_builtin(metrics, has_oom, model.checks.skip)
     thresholds += [evaluate(t, metrics) for t in run.scenario.thresholds]
+    return metrics, thresholds
+
+
+def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
+            profile: ProfileReport | None = None, errors: Sequence[str] = (), environment: dict[str, Any] | None = None,
+            sanitize: Any = None) -> dict[str, Any]:
+    metrics, thresholds = judge(run, records)
     if sanitize is not None:  # speed and RSS measure the sanitizer, not the glue
         thresholds = sanitize.judge(thresholds)
+    plans = {p.replica: p for p in run.replicas}
+    replays = {rec.replica: replay.record(plans[rec.replica], rec, judge(run, [rec])[1]) for rec in records if rec.replica in plans}
     return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
-                             interrupted=interrupted, profile=profile, errors=errors)
+                             interrupted=interrupted, profile=profile, errors=errors, environment=environment, replays=replays)
 
 
 def prepare_run(json_path: str | Path | None, profile_dir: str | Path, loaded: Sequence[CheckedScenario], profile: bool) -> tuple[Path | None, Path]:
@@ -88,20 +99,29 @@ def prepare_run(json_path: str | Path | None, profile_dir: str | Path, loaded: S
 def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writer: json_report.ReportWriter, index: int) -> tuple[dict[str, Any], str | bool]:
     """Returns the final report and the name of the signal that ended the run (SIGINT for
     Ctrl-C, SIGTERM, SIGHUP), or False."""
-    run = plan(checked, opts.overrides, workers=opts.workers, profile=opts.profile)
+    return execute(plan(checked, opts.overrides, workers=opts.workers, profile=opts.profile), opts, display, writer, index)
+
+
+def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.ReportWriter, index: int) -> tuple[dict[str, Any], str | bool]:
+    """Run a planned scenario (every replica in its own worker) and report it: `run`, and each
+    rerun of `replay` and candidate of `shrink`, go through here."""
+    checked = run.scenario
     started = time.time()
+    environment = replay.run_environment()  # the library is hashed once per run
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
     live: dict[int, WorkerRecord] = {}
+
+    def report(records: Sequence[WorkerRecord], **kwargs: Any) -> dict[str, Any]:
+        return _report(run, records, started, environment=environment, sanitize=opts.sanitize, **kwargs)
 
     def on_event(kind: str, rec: WorkerRecord) -> None:
         display.event(kind, rec)
         live[rec.replica] = rec
         if kind == "finished":  # the report on disk always holds everything collected so far
-            writer.update(index, _report(run, sorted(live.values(), key=lambda r: r.replica), started, complete=False,
-                                         sanitize=opts.sanitize))
+            writer.update(index, report(sorted(live.values(), key=lambda r: r.replica), complete=False))
 
     display.start(run)
-    writer.update(index, _report(run, [], started, complete=False))
+    writer.update(index, report([], complete=False))
     interrupted: str | bool = False
     errors: list[str] = []
     replicas = opts.sanitize.adapt(run.replicas) if opts.sanitize is not None else run.replicas
@@ -117,7 +137,6 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
     for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
         print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
-    report = _report(run, records, started, complete=True, interrupted=interrupted, profile=prof, errors=errors,
-                     sanitize=opts.sanitize)
-    writer.update(index, report)
-    return report, interrupted
+    final = report(records, complete=True, interrupted=interrupted, profile=prof, errors=errors)
+    writer.update(index, final)
+    return final, interrupted

@@ -197,6 +197,9 @@ def _collect(tree: Expr, out: list[str]) -> None:
         _collect(tree.value, out)
 
 
+NOT_PRODUCED = "was not produced by this run"  # the reason of a threshold over a metric the run lacks
+
+
 class _Missing(Exception):
     def __init__(self, name: str) -> None:
         self.name = name
@@ -240,5 +243,5 @@ def evaluate(threshold: Threshold, metrics: dict[str, float | bool | None]) -> T
     try:
         ok = _eval(threshold.tree, metrics)
     except _Missing as missing:
-        return ThresholdResult(threshold.expression, value, False, f"metric '{missing.name}' was not produced by this run")
+        return ThresholdResult(threshold.expression, value, False, f"metric '{missing.name}' {NOT_PRODUCED}")
     return ThresholdResult(threshold.expression, value, ok)

@@ -95,7 +95,7 @@ def load_run(path: Path) -> tuple[list[dict], dict]:
 
 
 def _load(path: Path, schema: type[BaseModel]):
-    from stresskit.io.inputs import MAX_BASELINE_BYTES, MAX_JSON_DEPTH, InputError, read_bounded
+    from stresskit.io.inputs import MAX_BASELINE_BYTES, MAX_JSON_DEPTH, InputError, json_depth, read_bounded
 
     try:
         raw = read_bounded(path, MAX_BASELINE_BYTES, "bench JSON file")
@@ -105,7 +105,7 @@ def _load(path: Path, schema: type[BaseModel]):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BaselineError(f"{path}: byte {exc.start}: expected UTF-8 JSON") from None
-    depth = _max_depth(text)
+    depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
         raise BaselineError(f"{path}: expected JSON nested at most {MAX_JSON_DEPTH} levels (got {depth})")
     try:
@@ -133,22 +133,6 @@ def _load(path: Path, schema: type[BaseModel]):
             what = f"{_EXPECTED.get(field, err['msg'])} (got {got})"
         raise BaselineError(f"{path}: {_key_path(loc) if loc else '(top level)'}: expected {what}") from None
     return model
-
-
-_JSON_STRUCT = re.compile(r'"(?:\\.|[^"\\])*"|[\[\]{}]')
-
-
-def _max_depth(text: str) -> int:
-    """Bracket nesting outside strings, counted before parsing: json.loads recurses per level."""
-    depth = deepest = 0
-    for m in _JSON_STRUCT.finditer(text):
-        c = m.group()[0]
-        if c in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c in "]}":
-            depth -= 1
-    return deepest
 
 
 def parse_bound(text: str) -> float:

@@ -13,7 +13,9 @@ The checks (stresskit/checks/) say *that* something is wrong; the modules here s
   crashes.py     a worker killed by a signal: the signal, Python stacks of all threads
                  (faulthandler), the faulting thread's native backtrace, last progress per role
   replay.py      `stresskit replay REPORT.json`: rerun exactly one replica's recorded plan
+                 (replay_record.py: what each replica records; replay_report.py: reading it back)
   shrink.py      `stresskit shrink SCENARIO --until EXPR`: a smaller scenario that still fails
+                 (shrink_steps.py: the candidates and the size measure)
 
 Each replica's diagnoses travel as plain dicts (they pickle and serialise as they are) in
 ``ReplicaResult.diagnostics`` (found by the worker) and ``WorkerRecord.diagnostics`` (found by

@@ -13,6 +13,7 @@ quotes them; tests/faults checks the two agree).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -23,6 +24,7 @@ MAX_BASELINE_BYTES = 16 << 20  # 16 MiB: a full `bench --json` run is about 100 
 MAX_TOML_DEPTH = 32  # tables, arrays, inline tables and dotted-key parts nested in one key
 MAX_TOML_KEYS = 10_000  # key/value pairs and table headers in one file
 MAX_JSON_DEPTH = 64  # nesting of a bench baseline (a real one nests 4 deep)
+MAX_REPORT_BYTES = 256 << 20  # a run report read back (`replay`): 64 replicas with full series are ~20 MiB
 
 _READ_CHUNK = 1 << 16
 
@@ -154,3 +156,38 @@ def check_toml_shape(text: str, max_depth: int = MAX_TOML_DEPTH, max_keys: int =
                 in_key = False
         if keys > max_keys:
             raise TomlShapeError(line, f"at most {max_keys} keys in one file")
+
+
+_JSON_STRUCT = re.compile(r'"(?:\\.|[^"\\])*"|[\[\]{}]')
+
+
+def json_depth(text: str) -> int:
+    """Bracket nesting outside strings, counted before parsing: json.loads recurses per level."""
+    depth = deepest = 0
+    for m in _JSON_STRUCT.finditer(text):
+        c = m.group()[0]
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def read_json(path: str | Path, limit: int, what: str, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """A JSON document from a bounded regular file, or InputError saying where it went wrong
+    (a truncated file: the line and column where the text ends)."""
+    text_bytes = read_bounded(path, limit, what)
+    try:
+        text = text_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"UTF-8 JSON (byte {exc.start} is not UTF-8)") from None
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise InputError(path, f"JSON nested at most {max_depth} levels", str(depth))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"a complete JSON {what} (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise InputError(path, f"JSON nested at most {max_depth} levels") from None

@@ -11,7 +11,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,13 @@ def build(
     interrupted: bool | str = False,
     profile: ProfileReport | None = None,
     errors: Sequence[str] = (),
+    environment: Mapping[str, Any] | None = None,
+    replays: Mapping[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``interrupted``: False, or the name of the signal that stopped the run ("SIGINT",
-    "SIGTERM", "SIGHUP"; True is reported as "SIGINT")."""
+    "SIGTERM", "SIGHUP"; True is reported as "SIGINT"). ``environment`` (what ran: Python, the
+    native library) goes under ``tool``; ``replays`` (stresskit/diagnostics/replay_record.py) under
+    each ``workers[i].replay``."""
     first = run.replicas[0]
     status = status_of(records, thresholds, interrupted) if complete else "error"
     errs = list(errors) + [f"replica {r.replica}: {r.error}" for r in records if r.error]
@@ -90,8 +94,11 @@ def build(
         errs.append("the run did not finish (report written while running)")
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "stresskit", "version": __version__},
-        "scenario": {"name": run.scenario.name, "file": run.scenario.file, "description": run.scenario.model.description},
+        "tool": {"name": "stresskit", "version": __version__, **(environment or {})},
+        "scenario": {"name": run.scenario.name, "file": run.scenario.file, "description": run.scenario.model.description,
+                     # the validated scenario itself: `replay` judges a rerun by its checks even
+                     # when the file has changed or is gone
+                     "definition": run.scenario.model.model_dump(mode="json", by_alias=True, exclude_unset=True)},
         "status": status,
         "complete": complete,
         "interrupted": ("SIGINT" if interrupted is True else interrupted) or False,
@@ -112,7 +119,7 @@ def build(
         },
         "metrics": dict(sorted(metrics.items())),
         "thresholds": [t.to_json() for t in thresholds],
-        "workers": [_replica(r) for r in records],
+        "workers": [_replica(r, (replays or {}).get(r.replica)) for r in records],
         "unreclaimed_series": _series(records),
         "hotspots": [h.to_json() for h in profile.hotspots] if profile else None,
         "profile": profile.to_json() if profile else None,
@@ -129,9 +136,11 @@ def _incomplete_line(rec: WorkerRecord) -> str:
     return f"replica {rec.replica}: stopped early ({res.stop_reason}) after {done:,}{planned} allocations: not a PASS"
 
 
-def _replica(rec: WorkerRecord) -> dict[str, Any]:
+def _replica(rec: WorkerRecord, replay: dict[str, Any] | None = None) -> dict[str, Any]:
     """The worker's record plus what its replica reported about itself."""
     out = rec.to_json()
+    if replay is not None:
+        out["replay"] = replay
     res = rec.result
     if res is not None:
         out.update(

@@ -56,6 +56,7 @@ def rows() -> list[tuple[str, str, str]]:
         ("TOML keys and table headers", _count(inputs.MAX_TOML_KEYS), f"{si} MAX_TOML_KEYS"),
         ("a bench baseline", _bytes(inputs.MAX_BASELINE_BYTES), f"{si} MAX_BASELINE_BYTES"),
         ("JSON nesting of a baseline", f"{inputs.MAX_JSON_DEPTH} levels", f"{si} MAX_JSON_DEPTH"),
+        ("a run report read back (`replay`)", _bytes(inputs.MAX_REPORT_BYTES), f"{si} MAX_REPORT_BYTES"),
     ]
 
 

@@ -149,10 +149,16 @@ def load_scenario(path: Path | str) -> tuple[Scenario, dict[str, Any]]:
     then); for a document the model rejects, one per wrong key (ScenarioErrors when several)."""
     path = Path(path)
     raw = read_toml(path)
+    return scenario_from_document(str(path), raw), raw
+
+
+def scenario_from_document(name: str, raw: dict[str, Any]) -> Scenario:
+    """A TOML-shaped document (a file's, or one `shrink` made, or a report's record of the
+    scenario) as a typed Scenario, or ScenarioError(s) naming each wrong key of ``name``."""
     try:
-        return Scenario.model_validate(raw), raw
+        return Scenario.model_validate(raw)
     except ValidationError as exc:
-        error = combined(_all_errors(str(path), raw, exc))
+        error = combined(_all_errors(name, raw, exc))
         if error is None:  # pragma: no cover - a ValidationError holds at least one error
             raise
         raise error from None

@@ -22,7 +22,8 @@ VOLATILE_INTS = frozenset({
     "count",  # latency samples: drawn per thread, and how many ops each consumer thread gets is a race
 })
 # String fields that name the machine, the time or the build.
-VOLATILE_STRINGS = frozenset({"started_at", "version", "glue_version", "python", "platform", "hostname", "sha256", "commit"})
+VOLATILE_STRINGS = frozenset({"started_at", "version", "glue_version", "python", "platform", "hostname", "sha256", "commit",
+                              "path", "origin"})  # tool.native: where this machine's library was found
 
 _ADDR = re.compile(r"0x[0-9a-fA-F]{4,}")
 _PID = re.compile(r"\b(pid|PID) \d+")

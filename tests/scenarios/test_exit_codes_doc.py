@@ -21,10 +21,12 @@ def cli_exit_codes() -> set[int]:
     """Every EXIT_* constant of the modules that end the process, and the stop signals' codes."""
     import stresskit.bench.command as bench
     import stresskit.cli as cli
+    import stresskit.diagnostics.replay as replay
+    import stresskit.diagnostics.shrink as shrink
     import stresskit.session as session
     from stresskit.runner import signals
 
-    codes = {value for module in (cli, session, bench) for name, value in vars(module).items()
+    codes = {value for module in (cli, session, bench, replay, shrink) for name, value in vars(module).items()
              if name.startswith("EXIT_") and isinstance(value, int)}
     codes |= {signals.exit_code(sig.name) for sig in (signal.SIGINT, *signals.STOP_SIGNALS)}
     return codes
@@ -34,7 +36,7 @@ def test_every_exit_code_is_documented() -> None:
     text = DOC.read_text()
     documented = {int(code) for code in re.findall(r"^\| \*\*(\d+)\*\* \|", text, flags=re.M)}
     assert cli_exit_codes() <= documented, f"undocumented exit codes: {sorted(cli_exit_codes() - documented)}"
-    assert {0, 1, 2, 3, 4, 129, 130, 143} <= documented
+    assert {0, 1, 2, 3, 4, 5, 129, 130, 143} <= documented
 
 
 def test_every_documented_code_is_proven_by_a_cited_test() -> None:

@@ -103,3 +103,32 @@ def test_built_report_has_exactly_the_documented_keys() -> None:
     assert doc["unreclaimed_series"] == [{"replica": 0, "columns": ["t_s", "blocks", "bytes"], "points": [[0.0, 1, 64]]}]
     json.dumps(doc, allow_nan=False)
     assert sys.modules["stresskit.report.json_report"].status_of([rec], [], False) == "pass"
+
+
+def test_every_replica_carries_its_replay_record() -> None:
+    """`stresskit replay` reads these keys (stresskit/diagnostics/replay_report.py); they are as much a
+    contract as the top-level ones. tool.python/tool.native and scenario.definition are the
+    run-wide part of the record."""
+    from stresskit.diagnostics import replay_record as replay
+    from stresskit.metrics import aggregate
+    from stresskit.plan_codec import plan_from_dict
+    from stresskit.planner import plan
+    from stresskit.report.json_report import build
+    from stresskit.results import ReplicaResult, RoleResult
+    from stresskit.runner.records import WorkerRecord
+    from stresskit.session import judge
+
+    run = plan(load(REPO / "scenarios" / "smr.toml"))
+    result = ReplicaResult("smr", 0, run.replicas[0].seed, roles=[RoleResult("A", "produce", 2, ops=5, allocs=5)])
+    rec = WorkerRecord(0, "ok", pid=1, exitcode=0, result=result, cpu_s=1.0, elapsed_s=1.0, peak_rss_bytes=1)
+    replays = {0: replay.record(run.replicas[0], rec, judge(run, [rec])[1])}
+    doc = build(run, [rec], aggregate([result], [rec]), [], started_at=0.0, complete=True,
+                environment={"python": "3.x", "native": {"path": "/lib.so", "sha256": "0" * 64}}, replays=replays)
+    assert tuple(doc) == REPORT_KEYS
+    assert set(doc["tool"]) == {"name", "version", "python", "native"}
+    assert set(doc["scenario"]) == {"name", "file", "description", "definition"}
+    worker = doc["workers"][0]
+    assert set(worker["replay"]) == {"seed", "plan", "environment", "signature"}
+    assert set(worker["replay"]["signature"]) == {"status", "failed", "worker_status", "stop_reason", "signal"}
+    assert plan_from_dict(json.loads(json.dumps(worker["replay"]["plan"]))) == run.replicas[0]
+    assert worker["replay"]["seed"] == worker["seed"] == run.replicas[0].seed
