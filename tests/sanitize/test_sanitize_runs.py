@@ -105,7 +105,8 @@ def caught(tmp_path: Path, kind: str, mutant: Mutant) -> tuple[subprocess.Comple
     assert report["status"] == "fail"
     found = diagnoses(report)
     assert found, proc.stderr[-3000:]
-    assert f"{'valgrind memcheck' if kind == 'memcheck' else kind + ' sanitizer'}: {found[0]['error']}" in proc.stderr
+    why = proc.stdout.split("why it failed:", 1)[-1]  # the console's block (stresskit/diagnostics/why.py)
+    assert f"{'valgrind memcheck' if kind == 'memcheck' else kind + ' sanitizer'}: {found[0]['error']}" in why, proc.stdout[-3000:]
     assert Path(found[0]["log"]).is_file()
     return proc, report, found[0]
 
@@ -148,7 +149,7 @@ def test_planted_use_after_free_is_reported_by_address_sanitizer(tmp_path):
     assert top["function"] == "cc_free" and re.search(r"/src/alloc\.c:\d+$", top["location"]), diag["stacks"][0]
     worker = next(w for w in report["workers"] if "sanitizer" in w.get("diagnostics", {}))
     assert worker["status"] == "crashed" and "stopped by address sanitizer: use-after-poison" in worker["error"]
-    assert "    cc_free src/alloc.c:" in proc.stderr  # the top frame on the console
+    assert "        cc_free src/alloc.c:" in proc.stdout  # the top frame in the console's "why it failed" block
 
 
 @pytest.mark.tier4
