@@ -258,7 +258,7 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         if sanitize is not None:
             from stresskit.sanitize.command import prepare_or_exit
 
-            sanitized = prepare_or_exit(sanitize, loaded)
+            sanitized = prepare_or_exit(sanitize)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
         opts = Options(overrides, workers, profile, profile_dir, sanitize=sanitized)
         display = Display(quiet=quiet)

@@ -3,38 +3,26 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import click
 
-from stresskit.sanitize.build import check_tools
 from stresskit.sanitize import BuildFailed, SourceUnavailable, ToolMissing, build, mimalloc_source, native_source
-from stresskit.sanitize.session import SanitizedRun, refusal
+from stresskit.sanitize.build import check_tools
+from stresskit.sanitize.session import SanitizedRun
 
-if TYPE_CHECKING:
-    from stresskit.scenario.validation import CheckedScenario
-
-EXIT_USAGE, EXIT_ERROR = 2, 3
+EXIT_ERROR = 3  # the environment cannot do it (docs/exit-codes.md), as for a missing native library
 
 
 def _say(line: str) -> None:
     click.echo(f"stresskit: {line}", err=True)
 
 
-def prepare_or_exit(kind: str, loaded: Sequence[CheckedScenario]) -> SanitizedRun:
-    """Exit 2 if a scenario cannot run under ``kind`` (nothing is built), exit 3 if a compiler,
-    runtime or source is missing or the build fails; else the run, its library built or cached."""
-    refusals = [r for checked in loaded if (r := refusal(kind, checked))]
-    for line in refusals:
-        click.echo(line, err=True)
-    if refusals:
-        sys.exit(EXIT_USAGE)
+def prepare_or_exit(kind: str) -> SanitizedRun:
+    """The run, its library built or taken from the cache; exit 3 with one line if a compiler,
+    runtime, valgrind, cmake or a source is missing or the build fails."""
     try:
         check_tools(kind)  # before a download or a build: a missing compiler is one line at once
-        native = native_source()
-        mimalloc = mimalloc_source()
-        built = build(kind, native, mimalloc, announce=_say)
+        built = build(kind, native_source(), mimalloc_source(), announce=_say)
     except (ToolMissing, SourceUnavailable) as exc:
         _say(str(exc))
         sys.exit(EXIT_ERROR)

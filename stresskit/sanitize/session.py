@@ -20,7 +20,6 @@ from stresskit.sanitize.build import VALGRIND, SanitizedLibrary
 if TYPE_CHECKING:
     from stresskit.plan import ReplicaPlan
     from stresskit.runner.records import WorkerRecord
-    from stresskit.scenario.validation import CheckedScenario
     from stresskit.thresholds import ThresholdResult
 
 # A sanitized worker runs 2-20x slower and its RSS includes shadow memory and (ASAN) a quarantine
@@ -42,16 +41,6 @@ def unjudged(kind: str, metric: str) -> str | None:
         return f"not judged under --sanitize {kind}: it measures the sanitizer's cost"
     if metric in PADDED.get(kind, ()):
         return f"not judged under --sanitize {kind}: mimalloc pads every block for the sanitizer"
-    return None
-
-
-def refusal(kind: str, checked: CheckedScenario) -> str | None:
-    """Why ``kind`` cannot run the scenario meaningfully (one line), or None."""
-    rlimit = checked.model.extra is not None and checked.model.extra.oom_mechanism == "rlimit-as"
-    if kind in ("address", "thread") and rlimit and any(r.action == "oom" for r in checked.model.roles.values()):
-        return (f"{checked.file}: extra.oom_mechanism: --sanitize {kind} cannot run an oom role bounded by RLIMIT_AS "
-                f"(the sanitizer reserves terabytes of address space for its shadow memory); use the default "
-                f"mimalloc-arena mechanism or --sanitize undefined")
     return None
 
 
