@@ -1,16 +1,17 @@
 """`stresskit run --sanitize KIND` end to end, with the real runtimes, the real glue and mimalloc
-built from its source: every shipped scenario is clean under ASAN, TSAN and UBSAN at reduced ops,
-a planted race in the glue's statistics is reported by TSAN and a planted use-after-free by ASAN,
-each as a failed run (exit 1) whose report carries the sanitizer's stack.
+built from its source: every shipped scenario is clean under ASAN, TSAN and UBSAN at reduced ops
+(three of them under valgrind's memcheck), a planted race in the glue's statistics is reported by
+TSAN, a planted use-after-free by ASAN and memcheck and a planted signed overflow by UBSAN, each as
+a failed run (exit 1) whose report carries the stack.
 
-The sanitized libraries are cached by source hash (stresskit/sanitize/build.py): a cold run
-builds three libraries and two planted variants (~1 min on 2 cores); a warm one only runs."""
+The libraries are cached by source hash (stresskit/sanitize/build.py): a cold run builds four
+libraries and four planted variants (~1.5 min on 2 cores); a warm one only runs."""
 
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,19 +21,19 @@ import pytest
 
 from mutation.build import apply
 from mutation.mutants import BY_NAME, Mutant
-from stresskit.sanitize import KINDS, SourceUnavailable, ToolMissing, build, mimalloc_source, native_source
+from stresskit.sanitize import KINDS, SourceUnavailable, ToolMissing, mimalloc_source, native_source
 from stresskit.sanitize.build import check_tools
 from stresskit.sanitize.reports import summary_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
-# Per replica (the scenarios ship 4-20x more): every role and path runs, 1-4 s each sanitized;
-# under valgrind, where an interpreter's start alone takes ~5 s, 5-15 s each.
 # Under valgrind (~20 s a run on a loaded 2-core machine), three scenarios that between them take
 # every path the other three do: SMR hand-off and reclaim, cross-thread frees, every allocation
 # kind with the edge probes. `stresskit run --sanitize memcheck` itself runs any scenario.
 MEMCHECK_SCENARIOS = ("cross_thread_free", "mixed_sizes", "smr")
 CLEAN = [(k, s) for k in KINDS if k != "memcheck" for s in SCENARIOS] + [("memcheck", s) for s in MEMCHECK_SCENARIOS]
+# Per replica (the scenarios ship 4-20x more): every role and path runs, 1-4 s each sanitized. Under
+# valgrind fewer, but enough for mixed_sizes' edge probes (2000 ops make none).
 OPS = {"address": "100000", "thread": "100000", "undefined": "100000", "memcheck": "5000"}
 
 # Reads the first byte of a block just after cc_free handed it back to mimalloc (the fast path: no
