@@ -232,4 +232,10 @@ uint64_t sk_oom_min_limit(void);
 uint64_t sk_run_invariants(const sk_run_t *run, int32_t drained, uint64_t *counts);
 const char *sk_invariant_name(uint32_t reason);
 int32_t sk_engine_testing_break_invariant(sk_run_t *run, uint32_t reason);
+
+size_t sk_run_thread_states(const sk_run_t *run, uint32_t *states, uint64_t *heartbeats, size_t cap);
+int32_t sk_crash_handler_install(int32_t fd);
+int32_t sk_engine_testing_hold_role(sk_run_t *run, uint32_t role);
+int32_t sk_engine_testing_crash_role(sk_run_t *run, uint32_t role);
+int32_t sk_engine_testing_recirculate(sk_run_t *run);
 """

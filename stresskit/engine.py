@@ -35,6 +35,16 @@ the next N blocks twice; ``testing_leak_blocks`` N drops the next N blocks inste
 them (the engine's books say freed). They must show up in canary_failures / double_handoffs /
 the mimalloc-side leak count. ``testing_corrupt_role`` / ``testing_leak_role`` (the role that
 frees) and ``testing_double_handoff_role`` (the role that pushes) aim them at one role by name.
+Watchdog hooks (docs/diagnostics.md): ``testing_hold_role`` ROLE[@SECONDS] stops that role's
+threads (a planted stall), ``testing_crash_role`` ROLE[@SECONDS] makes its thread 0 dereference
+NULL inside its step function (a planted crash), ``testing_recirculate`` 1 lets retire roles
+pass retired blocks on (two retire roles feeding each other then deadlock).
+
+The watchdog: every conductor tick reads each thread's state and heartbeat
+(``sk_run_thread_states``); a role with no progress for ``plan.stall_timeout_s`` and nothing
+upstream moving, or the driver's deadline, hands the engine's view to ``watch.on_stall`` (the
+worker asks the supervisor for stacks and waits) before the run is aborted with stop_reason
+``stalled`` (or ``deadline``); the diagnosis is in ``result.diagnostics["stall"]``.
 """
 
 from __future__ import annotations
@@ -45,10 +55,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from stresskit import _native
 from stresskit.checks import glue_books
-from stresskit.diagnostics import corruption, engine_records, leaks
+from stresskit.diagnostics import corruption, engine_records, leaks, stalls
 from stresskit.diagnostics.layout import RunLayout
 from stresskit.plan import ReplicaPlan, RolePlan, engine_deadline_s
 from stresskit.results import CONTRACT_VIOLATIONS, Histogram, OomResult, ReplicaResult, RoleResult
@@ -75,6 +86,14 @@ _ROLE_OPS = {
 _ALLOCATING = ("produce", "alloc_free")
 
 Progress = Callable[[int, int], None]
+
+
+class WatchHooks(Protocol):
+    """What the conductor tells the process around it (stresskit/runner/worker.py)."""
+
+    def on_threads(self, names: dict[int, str]) -> None: ...  # threading ident -> thread name
+    def on_view(self, view: dict[str, Any]) -> None: ...  # the engine's view, every tick
+    def on_stall(self, view: dict[str, Any], stalled: list[str], trigger: str) -> None: ...  # blocks
 
 # sk_checks_t fields: contract violations seen on blocks and probes (each must stay 0), the
 # ledger the glue's statistics are compared with, and mimalloc's view after the drain.
@@ -112,6 +131,13 @@ def _lib():
         raise _native.NativeLibraryError(
             f"{_native.load().path} predates the stress engine (no sk_* engine symbols): rebuild "
             f"the native library (pip install .) or point {_native.ENV_VAR} at a current build"
+        ) from None
+    try:
+        lib.sk_run_thread_states  # noqa: B018 - the newest symbol: a library without it is stale
+    except AttributeError:
+        raise _native.NativeLibraryError(
+            f"{_native.load().path} predates the engine's watchdog (no sk_run_thread_states): rebuild the "
+            f"native library (pip install .) or point {_native.ENV_VAR} at a current build"
         ) from None
     for which, name in enumerate(ABI_STRUCTS):
         native = abi_sizeof(which)
@@ -260,6 +286,7 @@ def run_replica(
     stop_event: threading.Event | None = None,
     *,
     chunk_ms: float | None = None,
+    watch: WatchHooks | None = None,
 ) -> ReplicaResult:
     """Run one replica of ``plan`` in this process and return what the engine measured.
 
@@ -312,6 +339,10 @@ def run_replica(
             lib.sk_engine_testing_corrupt_next(run, corrupt)
         if duplicate > 0:
             lib.sk_engine_testing_double_handoff_next(run, duplicate)
+        planted = _watch_hooks(lib, plan, hooks)
+        _plant_due(run, planted, 0.0)
+        if int(hooks.get("testing_recirculate", 0) or 0):
+            lib.sk_engine_testing_recirculate(run)
 
         stats_problems: list[str] = []
         if plan.stats:
@@ -339,10 +370,15 @@ def run_replica(
         started = True
         for th in shared.threads:
             th.start()
+        if watch is not None:
+            watch.on_threads({th.ident: th.name for th in threading.enumerate() if th.ident is not None})
         lib.sk_run_start(run)
         lib.sk_run_sample(run)
         shared.barrier.wait()
         t_start = time.monotonic()
+        dog = _watchdog(plan)
+        states = _StateReader(ffi, lib, run, total_threads)
+        stall_diag: dict[str, Any] | None = None
 
         interval = max(plan.series_interval_ms, 1) / 1000.0
         deadline = engine_deadline_s(plan.deadline_s)
@@ -359,9 +395,18 @@ def run_replica(
             if not stopping and plan.duration_s is not None and elapsed >= plan.duration_s:
                 lib.sk_run_request_stop(run)
                 stopping, stop_reason = True, "duration"
-            if elapsed >= deadline:
+            _plant_due(run, planted, elapsed)
+            view = dog.view(time.monotonic(), *states.read())
+            if watch is not None:
+                watch.on_view(view)
+            stalled = dog.stalled(view)
+            if stalled or elapsed >= deadline:
+                trigger = "stall_timeout" if stalled else "deadline"
+                if watch is not None:  # stacks are taken while the threads are still stuck
+                    watch.on_stall(view, stalled, trigger)
+                stall_diag = stalls.diagnose(view, trigger, stalled, None)
                 lib.sk_run_abort(run)
-                stop_reason = "deadline"
+                stop_reason = "stalled" if stalled else "deadline"
                 shared.all_done.wait()
                 break
         for th in shared.threads:
@@ -382,6 +427,8 @@ def run_replica(
             lib.sk_run_mimalloc_leaks(run)
         result = _collect(ffi, lib, run, plan)
         result.stop_reason = _stop_reason(stop_reason, result, plan)
+        if stall_diag is not None:
+            result.diagnostics["stall"] = stall_diag
         result.planned_ops = plan.ops
         # The same structure may be seen twice (before and after the drain): count it once.
         result.invariants = {k: max(in_flight[k], invariants[k]) for k in invariants}
@@ -413,6 +460,14 @@ def run_replica(
         lib.sk_run_destroy(run)
         if interrupted is not None:
             raise interrupted
+
+
+def install_crash_handler(fd: int) -> bool:
+    """The engine's fatal-signal handler: the faulting thread's native backtrace goes to ``fd``
+    (open for the life of the process), then the signal goes on to the handler before it
+    (faulthandler). False where the platform has no backtrace()."""
+    _, lib = _lib()
+    return lib.sk_crash_handler_install(fd) == 0
 
 
 def _invariant_names(ffi, lib) -> list[str]:
@@ -458,9 +513,63 @@ def _os_threads_gone(native_ids: list[int | None], timeout_s: float = 10.0) -> b
     return True
 
 
+class _StateReader:
+    """sk_run_thread_states into reusable buffers (the conductor reads it every tick)."""
+
+    def __init__(self, ffi, lib, run, n: int) -> None:
+        self.lib, self.run, self.n = lib, run, n
+        self.words = ffi.new(f"uint32_t[{max(n, 1)}]")
+        self.beats = ffi.new(f"uint64_t[{max(n, 1)}]")
+
+    def read(self) -> tuple[list[int], list[int]]:
+        self.lib.sk_run_thread_states(self.run, self.words, self.beats, self.n)
+        return list(self.words[0:self.n]), list(self.beats[0:self.n])
+
+
+def _watchdog(plan: ReplicaPlan) -> stalls.Watchdog:
+    roles = [(r.name, r.action, r.threads, r.inbox, r.outbox, r.grace_ns / 1e9) for r in plan.roles]
+    return stalls.Watchdog(roles, [q.name for q in plan.queues], plan.stall_timeout_s)
+
+
+@dataclass
+class _Planted:
+    """A watchdog test hook to plant once the run has gone ``after_s`` seconds ("ROLE@SECONDS"):
+    a crash or stall after some progress, so the last progress reported is not zero."""
+
+    plant: Callable[[Any, int], int]
+    role: int
+    after_s: float
+
+
+def _watch_hooks(lib, plan: ReplicaPlan, hooks: dict[str, Any]) -> list[_Planted]:
+    names = [r.name for r in plan.roles]
+    out = []
+    for key, plant in (("testing_hold_role", lib.sk_engine_testing_hold_role),
+                       ("testing_crash_role", lib.sk_engine_testing_crash_role)):
+        spec = hooks.get(key)
+        if spec is None:
+            continue
+        role, _, after = str(spec).partition("@")
+        try:
+            after_s = float(after) if after else 0.0
+        except ValueError:
+            raise EngineError(f"{key}: expected ROLE or ROLE@SECONDS (got {spec!r})") from None
+        if role not in names:
+            raise EngineError(f"{key}: expected one of the roles {', '.join(names)} (got {role!r})")
+        out.append(_Planted(plant, names.index(role), after_s))
+    return out
+
+
+def _plant_due(run, planted: list[_Planted], elapsed: float) -> None:
+    for p in [p for p in planted if elapsed >= p.after_s]:
+        p.plant(run, p.role)
+        planted.remove(p)
+
+
 HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"
-_COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks")
-_NAME_HOOKS = ("testing_break_invariant",)  # its value is an invariant's name
+_COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks", "testing_recirculate")
+# their values are names: an invariant's, a role's (ROLE or ROLE@SECONDS for the watchdog's hooks)
+_NAME_HOOKS = ("testing_break_invariant", "testing_hold_role", "testing_crash_role")
 # Aim a hook at one role's threads (sk_engine_testing_hook_role): the value is a role name.
 # corrupt and leak fire in the role that verifies and frees; double hand-off in the role that pushes.
 HOOK_ROLES = {"testing_corrupt_role": 0, "testing_double_handoff_role": 1, "testing_leak_role": 2}

@@ -81,6 +81,7 @@ class ReplicaPlan:
     latency_sample_every: int = 64  # time one op in N into the histograms
     series_interval_ms: int = 50  # unreclaimed time series resolution
     deadline_s: float = 120.0  # the worker is killed past this
+    stall_timeout_s: float = 10.0  # a role without progress this long (nothing upstream moving): a stall
     stats: bool = True  # glue statistics on (the glue's books are checked against the engine's)
     rss_budget_bytes: int | None = None  # the worker's peak RSS must stay below (None: no bound)
     tracked_max: int | None = None  # handed-off blocks the run may track (None: the engine's 2^32)
@@ -96,3 +97,14 @@ def engine_deadline_s(deadline_s: float) -> float:
 def duration_fits(duration_s: float, deadline_s: float) -> bool:
     """A duration must end before the driver's abort, with a second for the roles to drain."""
     return duration_s + 1.0 <= engine_deadline_s(deadline_s)
+
+
+DEFAULT_STALL_TIMEOUT_S = 10.0
+
+
+def stall_timeout_s(configured: float | None, deadline_s: float) -> float:
+    """load.stall_timeout, or 10 s capped at half the driver's deadline so a short run's stall is
+    still diagnosed before the deadline ends it."""
+    if configured is not None:
+        return configured
+    return min(DEFAULT_STALL_TIMEOUT_S, 0.5 * engine_deadline_s(deadline_s))

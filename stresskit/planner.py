@@ -10,7 +10,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from stresskit.plan import QueuePlan, ReplicaPlan, RolePlan, SizeDistribution, duration_fits
+from stresskit.plan import QueuePlan, ReplicaPlan, RolePlan, SizeDistribution, duration_fits, stall_timeout_s
 from stresskit.scenario.model import MAX_LIMBO, MIN_LIMBO, OOM_MAX_LEDGER, SERIES_MAX_POINTS, Role, Sizes
 from stresskit.scenario.validation import CheckedScenario
 
@@ -244,6 +244,7 @@ def plan(checked: CheckedScenario, overrides: Overrides = Overrides(), workers: 
             latency_sample_every=load.latency_sample_every,
             series_interval_ms=max(1, round(load.series_interval * 1000)),
             deadline_s=load.deadline,
+            stall_timeout_s=stall_timeout_s(load.stall_timeout, load.deadline),
             stats=stats_for_replica(load.stats, i),
             rss_budget_bytes=budget,
             tracked_max=tracked_max(roles, ops, duration),

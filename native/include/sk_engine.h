@@ -547,6 +547,52 @@ CC_API uint64_t sk_run_damaged(const sk_run_t *run, sk_damage_t *out, size_t cap
  * many were detected in all (records for the first SK_DIAG_MAX_DOUBLES). */
 CC_API uint64_t sk_run_doubles(const sk_run_t *run, sk_double_t *out, size_t cap);
 
+/* ---- watchdog (engine_watch.c) ------------------------------------------------------------ */
+
+/* What a role thread is doing, as the watchdog sees it: the low 8 bits of a state word; bits
+ * 8..31 carry the queue index for the two queue waits. Stored only on the slow path (a wait
+ * begins, the first progress after it, start, finish), so reading it costs the threads nothing. */
+typedef enum sk_thread_state {
+    SK_TS_NOT_STARTED = 0, /* no sk_role_step call yet */
+    SK_TS_RUNNING = 1,     /* working (or between two waits) */
+    SK_TS_WAIT_EMPTY = 2,  /* its inbox (the queue) is empty: waits for the roles that push to it */
+    SK_TS_WAIT_FULL = 3,   /* its outbox (the queue) is full: waits for the roles that pop it */
+    SK_TS_START_LINE = 4,  /* at the native start line, waiting for the run's other threads */
+    SK_TS_OOM_BARRIER = 5, /* an oom thread waiting for the run's other oom threads */
+    SK_TS_GRACE = 6,       /* a reclaim thread whose limbo waits out its grace (epochs, time) */
+    SK_TS_FINISHED = 7,    /* done: sk_role_step returns 1 */
+    SK_TS_HELD = 8         /* stopped by sk_engine_testing_hold_role */
+} sk_thread_state_t;
+
+/* The watchdog's view, readable from any thread at any time while the run exists: for each of
+ * the run's threads in role order (role 0's threads 0..n-1, then role 1's, ...), its state word
+ * (sk_thread_state_t | queue << 8) into states[i] and its heartbeat (work done, updated at the
+ * end of every chunk: equal heartbeats a timeout apart mean no progress) into heartbeats[i].
+ * Either array may be NULL; at most `cap` entries are written. Returns the run's thread count
+ * (0 before sk_run_prepare). */
+CC_API size_t sk_run_thread_states(const sk_run_t *run, uint32_t *states, uint64_t *heartbeats, size_t cap);
+
+/* Install a fatal-signal handler (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) that writes a header
+ * ("fatal signal N (NAME) in thread TID") and the faulting thread's native backtrace
+ * (backtrace_symbols_fd) to `fd`, opened by the caller beforehand, then restores the handler it
+ * replaced and re-raises, so a handler installed earlier (Python's faulthandler) runs too and the
+ * process still dies of the signal. Async-signal-safe after install (backtrace is called once here
+ * so its unwinder is loaded). Returns 0, or -1 where there is no backtrace (non-glibc) or for a
+ * negative fd. */
+CC_API int32_t sk_crash_handler_install(int32_t fd);
+
+/* Test hooks for the watchdog (tier 4). Hold: the threads of role `role` stop working at their
+ * next chunk (no pops, no pushes; state SK_TS_HELD) until the run is aborted: a planted stall.
+ * Crash: thread 0 of role `role` dereferences NULL at its next chunk, inside its step function: a
+ * planted crash with engine frames on the faulting thread. Recirculate: retire roles accept
+ * blocks already retired, so two retire roles feeding each other (q1 -> q2, q2 -> q1: a flow the
+ * scenario validator rejects) keep every block in the loop and, with a producer and small queues,
+ * both end waiting on a full outbox for good: a planted deadlock. Each returns 0, or -1 for a bad
+ * run or role index (role < 64). */
+CC_API int32_t sk_engine_testing_hold_role(sk_run_t *run, uint32_t role);
+CC_API int32_t sk_engine_testing_crash_role(sk_run_t *run, uint32_t role);
+CC_API int32_t sk_engine_testing_recirculate(sk_run_t *run);
+
 /* sizeof of the public structs, so bindings can check their declarations:
  * 0 = sk_role_config_t, 1 = sk_role_stats_t, 2 = sk_run_totals_t, 3 = sk_checks_t,
  * 4 = sk_leak_record_t, 5 = sk_leak_group_t, 6 = sk_damage_t, 7 = sk_double_t; 0 for anything else. */

@@ -201,6 +201,11 @@ typedef struct sk_thread {
     uint64_t diag_chunks;   /* serial chunks this thread claimed (alloc_index of tracked blocks) */
     uint64_t diag_taken_n;  /* takes so far; the ring below holds the last SK_DIAG_RING */
     _Atomic uint64_t diag_taken[SK_DIAG_RING]; /* serial + 1 of recent takes (read by losers) */
+
+    /* watchdog (engine_watch.c) */
+    _Atomic uint32_t wstate;    /* sk_thread_state: kind | queue << 8, stored on the slow path only */
+    _Atomic uint64_t heartbeat; /* work done so far, stored (relaxed) once per chunk */
+    bool waiting;               /* owner-only mirror of "wstate is a wait": one plain test per op */
 } sk_thread_t;
 
 typedef struct sk_role {
@@ -271,6 +276,11 @@ struct sk_run {
     /* diagnostics: leaks and corruption (engine_diag.c) */
     struct sk_diag *diag;      /* allocated by sk_run_prepare */
     int32_t hook_role[3];      /* sk_engine_testing_hook_role: the role + 1, 0 for any role */
+
+    /* watchdog (engine_watch.c) */
+    _Atomic uint64_t test_hold_roles;  /* bit per role: its threads stop working (a planted stall) */
+    _Atomic uint64_t test_crash_roles; /* bit per role: its thread 0 dereferences NULL */
+    _Atomic bool test_recirculate;     /* retire roles accept retired blocks (a plantable cycle) */
 };
 
 /* ---- blocks (engine_block.c) ---- */
@@ -407,5 +417,27 @@ static inline uint64_t sk_clock(sk_thread_t *t) {
     t->diag_units = sk_stamp_units(t->diag_t0, now);
     return now;
 }
+
+/* ---- watchdog (engine_watch.c) ---- */
+
+/* The slow path marks a wait; the first progress after it marks running again. The fast path
+ * pays one test of a thread-local bool. */
+static inline void sk_watch_set(sk_thread_t *t, uint32_t kind, uint32_t queue) {
+    atomic_store_explicit(&t->wstate, kind | (queue << 8), memory_order_relaxed);
+    t->waiting = kind != SK_TS_RUNNING;
+}
+static inline void sk_watch_wait(sk_thread_t *t, uint32_t kind, uint32_t queue) {
+    if (!t->waiting) sk_watch_set(t, kind, queue);
+}
+static inline void sk_watch_progress(sk_thread_t *t) {
+    if (SK_UNLIKELY(t->waiting)) sk_watch_set(t, SK_TS_RUNNING, 0);
+}
+/* End of a chunk: publish the heartbeat (anything that counts as work moves it). */
+static inline void sk_watch_beat(sk_thread_t *t) {
+    atomic_store_explicit(&t->heartbeat, t->ops + t->warmup_ops + (uint64_t)t->oom_phase, memory_order_relaxed);
+}
+/* Test hooks, checked once per chunk: a held role idles its chunk away (1: the chunk is spent),
+ * a crashing role faults here, inside its step_* frame. */
+int32_t sk_watch_hooks(sk_run_t *run, sk_thread_t *t, uint64_t deadline);
 
 #endif /* SK_ENGINE_INTERNAL_H */

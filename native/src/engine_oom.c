@@ -262,13 +262,15 @@ static int32_t finish(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
 
 /* Wait until `count` reaches the run's oom threads: 1 when it did, 0 when the chunk's deadline
  * came first (call again), -1 when the run was aborted. */
-static int32_t wait_for_all(sk_run_t *run, _Atomic uint64_t *count, uint64_t deadline) {
+static int32_t wait_for_all(sk_run_t *run, sk_thread_t *t, _Atomic uint64_t *count, uint64_t deadline) {
     uint32_t attempt = 0;
     while (atomic_load(count) < run->oom_threads) {
+        sk_watch_wait(t, SK_TS_OOM_BARRIER, 0);
         if (atomic_load_explicit(&run->abort_now, memory_order_relaxed)) return -1;
         if (sk_now_ns() >= deadline) return 0;
         sk_backoff(attempt++);
     }
+    sk_watch_progress(t);
     return 1;
 }
 
@@ -296,7 +298,7 @@ int32_t sk_step_oom(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadli
         t->oom_phase = OOM_WAIT_READY;
     }
     if (t->oom_phase == OOM_WAIT_READY) {
-        int32_t rc = wait_for_all(run, &run->oom_ready, deadline);
+        int32_t rc = wait_for_all(run, t, &run->oom_ready, deadline);
         if (rc <= 0) {
             if (rc == 0) return 0;
             atomic_fetch_add(&run->oom_full, 1);
@@ -339,7 +341,7 @@ int32_t sk_step_oom(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadli
      * early would let the others past what the bound held at the first NULL), and nobody retries
      * before every thread has freed its share (the retry is against the bound, not a neighbour). */
     if (t->oom_phase == OOM_WAIT_FULL) {
-        int32_t rc = wait_for_all(run, &run->oom_full, deadline);
+        int32_t rc = wait_for_all(run, t, &run->oom_full, deadline);
         if (rc <= 0) return rc < 0 ? finish(run, r, t) : 0;
         t->oom_phase = OOM_FREE;
     }
@@ -353,7 +355,7 @@ int32_t sk_step_oom(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadli
         t->oom_phase = OOM_WAIT_FREED;
     }
     if (t->oom_phase == OOM_WAIT_FREED) {
-        int32_t rc = wait_for_all(run, &run->oom_freed, deadline);
+        int32_t rc = wait_for_all(run, t, &run->oom_freed, deadline);
         if (rc <= 0) return rc < 0 ? finish(run, r, t) : 0;
         t->oom_phase = OOM_RETRY;
     }

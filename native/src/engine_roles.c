@@ -39,6 +39,7 @@ void sk_unreclaimed_release(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e, 
 void sk_thread_finish(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
     if (t->finished) return;
     t->finished = true;
+    sk_watch_set(t, SK_TS_FINISHED, 0);
     t->t_end = sk_now_ns();
     if (r->cfg.outbox >= 0)
         atomic_fetch_add_explicit(&run->queues[r->cfg.outbox].upstream_done, 1, memory_order_release);
@@ -71,13 +72,14 @@ typedef enum { SK_POP_GOT, SK_POP_RETRY, SK_POP_DRAINED, SK_POP_YIELD } sk_pop_t
  * starts the measured part; RETRY: empty for now (backed off, call again after checking for an
  * abort); DRAINED: every upstream thread finished and q is empty for good; YIELD: the chunk's
  * deadline passed (checked every SK_CLOCK_EVERY iterations and on every empty pop). */
-static inline sk_pop_t pop_or_wait(sk_queue_t *q, sk_thread_t *t, uint64_t deadline, uint64_t iter,
-                                   uint32_t *attempt, sk_entry_t *e) {
+static inline sk_pop_t pop_or_wait(const sk_run_t *run, sk_queue_t *q, sk_thread_t *t, uint64_t deadline,
+                                   uint64_t iter, uint32_t *attempt, sk_entry_t *e) {
     if ((iter % SK_CLOCK_EVERY) == 0 && sk_clock(t) >= deadline) return SK_POP_YIELD;
     bool done = upstream_done(q);
     if (!sk_queue_try_pop(q, e)) {
         if (done) return SK_POP_DRAINED;
         t->empty_retries++;
+        sk_watch_wait(t, SK_TS_WAIT_EMPTY, (uint32_t)(q - run->queues));
         sk_backoff((*attempt)++);
         /* after the back-off, which may have yielded the core for a long time: the next block's
          * free stamp then carries a fresh time, not the one from before the wait */
@@ -85,6 +87,7 @@ static inline sk_pop_t pop_or_wait(sk_queue_t *q, sk_thread_t *t, uint64_t deadl
         return SK_POP_RETRY;
     }
     *attempt = 0;
+    sk_watch_progress(t);
     begin_measure(t);
     return SK_POP_GOT;
 }
@@ -105,12 +108,14 @@ static int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t de
     uint32_t attempt = 0;
     while (!sk_queue_try_push(q, &t->pending)) {
         t->full_retries++;
+        sk_watch_wait(t, SK_TS_WAIT_FULL, (uint32_t)r->cfg.outbox);
         if (aborted(run) || downstream_gone(q)) return -1;
         sk_backoff(attempt++);
         if (sk_clock(t) >= deadline) return 0; /* fresh after the wait: the next blocks' birth stamps */
     }
     if (timed_since != 0) sk_hist_record(&t->hist[SK_OP_HANDOFF], sk_now_ns() - timed_since);
     t->has_pending = false;
+    sk_watch_progress(t);
     maybe_duplicate(run, t, q, &t->pending);
     return 1;
 }
@@ -126,6 +131,7 @@ static void warmup_one(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
 }
 
 static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     for (;;) {
         if (aborted(run)) break;
         bool warm = t->warmup_left > 0;
@@ -159,6 +165,7 @@ static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_threa
 }
 
 static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     for (uint64_t iter = 1;; iter++) {
         if (aborted(run)) break;
         if (t->has_pending) {
@@ -202,12 +209,13 @@ static bool take_for_free(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e, in
 }
 
 static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     sk_queue_t *q = &run->queues[r->cfg.inbox];
     uint32_t attempt = 0;
     for (uint64_t iter = 1;; iter++) {
         if (aborted(run)) break;
         sk_entry_t e;
-        sk_pop_t got = pop_or_wait(q, t, deadline, iter, &attempt, &e);
+        sk_pop_t got = pop_or_wait(run, q, t, deadline, iter, &attempt, &e);
         if (got == SK_POP_RETRY) continue;
         if (got == SK_POP_YIELD) return 0;
         if (got == SK_POP_DRAINED) break;
@@ -221,6 +229,7 @@ static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t
 }
 
 static SK_NOINLINE int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     sk_queue_t *in = &run->queues[r->cfg.inbox];
     uint32_t attempt = 0;
     for (uint64_t iter = 1;; iter++) {
@@ -231,21 +240,27 @@ static SK_NOINLINE int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t 
             if (rc == 0) return 0;
         }
         sk_entry_t e;
-        sk_pop_t got = pop_or_wait(in, t, deadline, iter, &attempt, &e);
+        sk_pop_t got = pop_or_wait(run, in, t, deadline, iter, &attempt, &e);
         if (got == SK_POP_RETRY) continue;
         if (got == SK_POP_YIELD) return 0;
         if (got == SK_POP_DRAINED) break;
+        bool again = false; /* a recirculated block (test hook): already retired and counted */
         if (!sk_own_transition(run, e.serial, 1u << SK_OWN_LIVE, SK_OWN_RETIRED)) {
-            t->double_handoffs++;
-            sk_diag_double(run, &e, sk_who_thread(t), r->cfg.inbox);
-            continue;
+            again = atomic_load_explicit(&run->test_recirculate, memory_order_relaxed) && e.t_ns != 0;
+            if (!again) {
+                t->double_handoffs++;
+                sk_diag_double(run, &e, sk_who_thread(t), r->cfg.inbox);
+                continue;
+            }
         }
         sk_diag_taken(t, e.serial);
-        e.usable |= (uint64_t)sk_who_thread(t) << SK_USABLE_BITS;
-        e.epoch = atomic_load_explicit(&run->epoch, memory_order_acquire);
-        e.t_ns = sk_now_ns();
-        sk_block_stamp_retired(&e);
-        sk_unreclaimed_add(run, e.size);
+        if (!again) {
+            e.usable |= (uint64_t)sk_who_thread(t) << SK_USABLE_BITS;
+            e.epoch = atomic_load_explicit(&run->epoch, memory_order_acquire);
+            e.t_ns = sk_now_ns();
+            sk_block_stamp_retired(&e);
+            sk_unreclaimed_add(run, e.size);
+        }
         t->retired++;
         t->ops++;
         if (r->cfg.epoch_every != 0 && ++t->retire_count % r->cfg.epoch_every == 0)
@@ -290,6 +305,7 @@ static bool limbo_room(const sk_role_t *r, sk_thread_t *t) {
  * reaped, never as freed early) as soon as the inbox is drained for good or the limbo is full:
  * with a long grace, waiting it out would hold the end of the run for up to the grace. */
 static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+    if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     sk_queue_t *in = &run->queues[r->cfg.inbox];
     uint32_t attempt = 0;
     for (;;) {
@@ -303,7 +319,10 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
             t->limbo_len++;
             got++;
         }
-        if (got > 0) begin_measure(t);
+        if (got > 0) {
+            begin_measure(t);
+            sk_watch_progress(t);
+        }
         uint64_t now = sk_clock(t);
         uint64_t epoch = atomic_load_explicit(&run->epoch, memory_order_acquire);
         uint64_t freed = 0;
@@ -340,12 +359,18 @@ static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t
                 atomic_compare_exchange_strong_explicit(&run->epoch, &expected, epoch + 1,
                                                         memory_order_acq_rel, memory_order_relaxed);
             }
-            if (t->limbo_len == 0) t->empty_retries++;
+            if (t->limbo_len == 0) {
+                t->empty_retries++;
+                sk_watch_wait(t, SK_TS_WAIT_EMPTY, (uint32_t)r->cfg.inbox);
+            } else {
+                sk_watch_wait(t, SK_TS_GRACE, 0);
+            }
             if (now >= deadline) return 0;
             sk_backoff(attempt++);
             continue;
         }
         attempt = 0;
+        sk_watch_progress(t);
         if (sk_now_ns() >= deadline) return 0;
     }
     sk_thread_finish(run, r, t);
@@ -367,13 +392,15 @@ static void leave(sk_run_t *run, sk_role_t *r) {
 /* Every thread's first step waits here until all the run's threads have arrived (or 2 s pass,
  * or the run is aborted): the start is simultaneous in native code, not merely released into the
  * interpreter's lock queue, and all threads are provably inside native code at once. */
-static void start_line(sk_run_t *run) {
+static void start_line(sk_run_t *run, sk_thread_t *t) {
+    sk_watch_set(t, SK_TS_START_LINE, 0);
     atomic_fetch_add_explicit(&run->arrived, 1, memory_order_acq_rel);
     uint64_t give_up = sk_now_ns() + UINT64_C(2000000000);
     uint32_t attempt = 0;
     while (atomic_load_explicit(&run->arrived, memory_order_acquire) < run->total_threads &&
            !aborted(run) && sk_now_ns() < give_up)
         sk_backoff(attempt++);
+    sk_watch_set(t, SK_TS_RUNNING, 0);
 }
 
 int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t budget_ns) {
@@ -385,7 +412,7 @@ int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t bud
     enter(run, r);
     if (!t->started) {
         t->started = true;
-        start_line(run);
+        start_line(run, t);
     }
     t->diag_t0 = run->t0;
     uint64_t deadline = sk_clock(t) + budget_ns;
@@ -403,6 +430,7 @@ int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t bud
         atomic_fetch_add_explicit(&run->progress, t->ops - t->reported, memory_order_relaxed);
         t->reported = t->ops;
     }
+    sk_watch_beat(t);
     leave(run, r);
     return rc;
 }

@@ -2,13 +2,15 @@
  * Nothing here is on the allocation hot path except cc_stats_self()'s thread-local load. */
 #include <mimalloc.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cc_alloc.h"
 #include "cc_alloc_testing.h"
 #include "stats_internal.h"
 
-_Atomic bool cc_stats_on = false;
+
+size_t cc_stats_gate = SIZE_MAX; /* off by default */
 
 static _Atomic(cc_stats_record_t *) registry = NULL;
 CC_THREAD_LOCAL cc_stats_record_t *cc_stats_tls = NULL;
@@ -139,11 +141,9 @@ void cc_alloc_stats_reset(void) {
     unlock_baseline();
 }
 
-void cc_alloc_stats_enable(bool enabled) {
-    atomic_store_explicit(&cc_stats_on, enabled, memory_order_seq_cst);
-}
+void cc_alloc_stats_enable(bool enabled) { CC_GATE_STORE(enabled ? (size_t)0 : SIZE_MAX); }
 
-bool cc_alloc_stats_enabled(void) { return atomic_load_explicit(&cc_stats_on, memory_order_seq_cst); }
+bool cc_alloc_stats_enabled(void) { return cc_stats_active(); }
 
 void cc_alloc_stats_testing_bump(uint64_t delta) {
     if (!cc_stats_active()) return;

@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cc_alloc.h"
@@ -20,7 +21,17 @@ typedef struct cc_stats_record {
     struct cc_stats_record *next;         /* registry list; records are never unlinked */
 } cc_stats_record_t;
 
-extern _Atomic bool cc_stats_on;
+/* The statistics switch, as a size bound: SIZE_MAX while statistics are off, 0 while on. The
+ * allocation fast path's one test `size - 1 < gate` then rejects both size 0 and statistics. */
+extern size_t cc_stats_gate;
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define CC_GATE_LOAD() __atomic_load_n(&cc_stats_gate, __ATOMIC_RELAXED)
+#  define CC_GATE_STORE(v) __atomic_store_n(&cc_stats_gate, (v), __ATOMIC_SEQ_CST)
+#else
+#  define CC_GATE_LOAD() (*(volatile size_t *)&cc_stats_gate)
+#  define CC_GATE_STORE(v) (*(volatile size_t *)&cc_stats_gate = (v))
+#endif
 
 #if defined(_MSC_VER)
 #  define CC_THREAD_LOCAL __declspec(thread)
@@ -52,8 +63,6 @@ static inline void cc_stats_add(_Atomic uint64_t *counter, uint64_t delta) {
                           memory_order_relaxed);
 }
 
-static inline bool cc_stats_active(void) {
-    return atomic_load_explicit(&cc_stats_on, memory_order_relaxed);
-}
+static inline bool cc_stats_active(void) { return CC_GATE_LOAD() == 0; }
 
 #endif /* CC_STATS_INTERNAL_H */

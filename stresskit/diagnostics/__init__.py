@@ -10,6 +10,7 @@ The checks (stresskit/checks/) say *that* something is wrong; the modules here s
                  memory, named by layout.py: thread and location codes -> role, thread, queue)
   stalls.py      the per-replica watchdog's findings: each role's state, the wait-for graph with
                  its cycles, and every thread's Python + native stack (py-spy dump --native)
+  waitgraph.py   the wait-for graph of stuck roles and its cycles (Tarjan), for stalls.py
   crashes.py     a worker killed by a signal: the signal, Python stacks of all threads
                  (faulthandler), the faulting thread's native backtrace, last progress per role
   replay.py      `stresskit replay REPORT.json`: rerun exactly one replica's recorded plan

@@ -20,6 +20,7 @@ SUMMARISERS = {
     "sanitizer": "stresskit.sanitize.reports",
 }
 MAX_LINES_PER_SECTION = 6
+MAX_FAILED_NAMED = 8
 
 
 def _summariser(key: str) -> Callable[[dict[str, Any]], list[str]] | None:
@@ -58,8 +59,14 @@ def why_lines(report: dict[str, Any], json_path: str | None, *, name_failed: boo
     where = json_path or "the report (--json FILE)"
     lines: list[str] = []
     failing = failed_checks(report)
+    delivered = [w for w in report.get("workers", []) if w.get("status") == "ok"]
     if failing and name_failed:
-        lines.append(f"failed: {', '.join(failing)}")
+        if not delivered:  # every check fails for want of metrics: listing them says nothing
+            lines.append("no replica delivered a result: the checks had nothing to judge")
+        else:
+            shown = failing[:MAX_FAILED_NAMED]
+            more = f" and {len(failing) - len(shown)} more" if len(failing) > len(shown) else ""
+            lines.append(f"failed: {', '.join(shown)}{more}")
     for index, worker in enumerate(report.get("workers", [])):
         diagnostics = worker.get("diagnostics") or {}
         if worker.get("status") not in ("ok", "not_started"):

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal as _signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import multiprocess
 from multiprocess.connection import wait
 
+from stresskit.diagnostics import crashes, stalls
 from stresskit.plan import ReplicaPlan
 from stresskit.runner.records import WorkerRecord
 from stresskit.runner.signals import described, name_of
@@ -30,6 +34,7 @@ START_METHOD = os.environ.get("STRESSKIT_START_METHOD", "spawn")
 POLL_S = 0.1
 STOP_GRACE_S = 3.0  # after ("stop",), how long a worker gets to send what it has
 STARTUP_ALLOWANCE_S = 30.0  # interpreter start-up is not part of the replica's deadline
+DEADLINE_DUMP_TIMEOUT_S = 5.0  # py-spy on a worker about to be killed: a hung one may not answer
 
 
 class Attacher(Protocol):
@@ -128,6 +133,12 @@ def _proc_peak_rss(pid: int) -> int | None:
     return None
 
 
+def _discard_diag_dir(act: _Active) -> None:
+    diag_dir = act.extra.pop("diag_dir", None)
+    if diag_dir:
+        shutil.rmtree(diag_dir, ignore_errors=True)
+
+
 def _signal_name(num: int) -> str:
     try:
         return _signal.Signals(num).name
@@ -162,8 +173,11 @@ class Supervisor:
     # -- one worker ---------------------------------------------------------------------------
     def _start(self, plan: ReplicaPlan) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
+        # Where the worker's fatal-signal handlers write (read after a crash, removed after).
+        diag_dir = tempfile.mkdtemp(prefix=f"stresskit-replica{plan.replica}-")
         proc = self.ctx.Process(
-            target=worker_main, args=(plan, child, self.engine_ref), name=f"stresskit-replica-{plan.replica}", daemon=True
+            target=worker_main, args=(plan, child, self.engine_ref, diag_dir), name=f"stresskit-replica-{plan.replica}",
+            daemon=True,
         )
         # The child inherits an ignored SIGINT across exec, so a Ctrl-C during its start-up
         # cannot kill it with a KeyboardInterrupt traceback; the supervisor handles Ctrl-C.
@@ -180,6 +194,7 @@ class Supervisor:
         except BaseException:
             parent.close()
             child.close()
+            shutil.rmtree(diag_dir, ignore_errors=True)
             raise
         finally:
             _signal.signal(_signal.SIGINT, previous)
@@ -187,6 +202,7 @@ class Supervisor:
         rec = self.records[plan.replica]
         rec.pid = proc.pid
         self.active[plan.replica] = _Active(rec, proc, parent, time.monotonic(), plan.deadline_s, plan.rss_budget_bytes)
+        self.active[plan.replica].extra["diag_dir"] = diag_dir
         self.on_event("started", rec)
 
     def _send(self, act: _Active, msg: tuple[Any, ...]) -> None:
@@ -209,8 +225,23 @@ class Supervisor:
             if act.pending_stop:
                 self._send(act, ("stop",))
         elif kind == "progress":
-            rec.progress = dict(msg[1])
+            info = dict(msg[1])
+            if "view" in info:
+                act.extra["view"] = info.pop("view")
+            rec.progress = info
             self.on_event("progress", rec)
+        elif kind == "threads":
+            act.extra["threads"] = dict(msg[1])
+        elif kind == "stall":
+            view, stalled, trigger = msg[1], msg[2], msg[3]
+            act.extra["view"] = view
+            # The worker waits for "dumped": its threads are still where they got stuck. The
+            # dump's time is not the replica's: its deadline moves by as much.
+            began = time.monotonic()
+            dump = stalls.py_spy_dump(act.process.pid) if act.process.pid else None
+            act.deadline_s += time.monotonic() - began
+            rec.diagnostics["stall"] = stalls.diagnose(view, trigger, stalled, dump)
+            self._send(act, ("dumped",))
         elif kind in ("result", "error"):
             usage = msg[2]
             rec.peak_rss_bytes = int(usage["peak_rss_bytes"])
@@ -219,6 +250,12 @@ class Supervisor:
             if kind == "result":
                 rec.result = msg[1]
                 rec.status = "ok"
+                if getattr(rec.result, "stop_reason", "") == "stalled":
+                    # It delivered, but only after the watchdog stopped it: not a result to trust.
+                    rec.status = "stalled"
+                    timeout = (rec.diagnostics.get("stall") or {}).get("stall_timeout_s")
+                    limit = f" for {timeout:g} s (load.stall_timeout)" if isinstance(timeout, (int, float)) else ""
+                    rec.error = f"a role made no progress{limit}; stopped by the watchdog"
             else:
                 rec.status = "failed"
                 rec.error = f"the replica raised {msg[1]}"
@@ -257,6 +294,12 @@ class Supervisor:
             rec.status = "crashed"
             how = f"killed by {rec.signal}" if rec.signal else f"exited with status {code}"
             rec.error = f"worker {how} before delivering its result"
+            if rec.signal:
+                diag_dir = act.extra.get("diag_dir")
+                rec.diagnostics["crash"] = crashes.collect(
+                    Path(diag_dir) if diag_dir else None, rec.signal, act.extra.get("threads", {}),
+                    rec.progress.get("roles", {}), act.extra.get("view"))
+        _discard_diag_dir(act)
         if rec.elapsed_s == 0.0:
             rec.elapsed_s = time.monotonic() - (act.go_sent or act.started)
         if rec.peak_rss_bytes is None:
@@ -272,6 +315,10 @@ class Supervisor:
         if act.killed_for:
             return
         act.killed_for = why
+        if why == "deadline" and "stall" not in act.record.diagnostics and act.process.pid:
+            # Last chance to see where it is stuck: the stacks before the SIGKILL.
+            dump = stalls.py_spy_dump(act.process.pid, DEADLINE_DUMP_TIMEOUT_S)
+            act.record.diagnostics["stall"] = stalls.diagnose(act.extra.get("view"), "deadline", [], dump)
         try:
             os.kill(act.process.pid, _signal.SIGKILL)
         except ProcessLookupError:
@@ -335,6 +382,7 @@ class Supervisor:
         finally:
             for act in list(self.active.values()):  # only reached on an unexpected error
                 self._kill(act, "interrupt")
+                _discard_diag_dir(act)
         return self.collected()
 
     def _interrupt(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from stresskit.results import ReplicaResult
 
-WorkerStatus = Literal["ok", "failed", "crashed", "timeout", "over_budget", "interrupted", "not_started"]
+WorkerStatus = Literal["ok", "failed", "crashed", "timeout", "stalled", "over_budget", "interrupted", "not_started"]
 
 
 @dataclass

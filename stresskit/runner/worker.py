@@ -2,8 +2,19 @@
 
 Protocol (tuples over a duplex multiprocess Pipe):
   worker -> supervisor: ("ready", pid) · ("progress", {..}) · ("result", ReplicaResult, usage)
-                        · ("error", text, usage)
+                        · ("error", text, usage) · ("threads", {ident: name}) once the role
+                        threads exist · ("stall", view, stalled_roles, trigger) when the watchdog
+                        fires (the worker then waits for "dumped" before aborting the run)
   supervisor -> worker: ("go",) once profilers are attached · ("stop",) to end early (Ctrl-C)
+                        · ("dumped",) once the stalled worker's stacks are taken
+Progress dicts carry "ops", "fraction", "roles" ({role: work done}) and "view" (the engine's
+view of every thread, stresskit/diagnostics/stalls.py), so a crash or a kill still knows them.
+
+Crash evidence: given a directory (the supervisor's, per replica), the worker opens two files in
+it before the replica starts: faulthandler writes every thread's Python stack to
+python-stacks.txt on a fatal signal, and the engine's handler (sk_crash_handler_install) the
+faulting thread's native backtrace to native-backtrace.txt; the supervisor reads both after the
+death (stresskit/diagnostics/crashes.py).
 ``usage`` is {"peak_rss_bytes", "cpu_s", "elapsed_s"} measured in the worker around the replica.
 
 Testing hook (documented in docs/exit-codes.md): STRESSKIT_TEST_CRASH="REPLICA:MODE:DELAY_S" makes
@@ -15,7 +26,9 @@ killed: the supervisor's RSS budget must stop it). Crash containment is tested w
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
+import inspect
 import os
 import resource
 import signal
@@ -26,11 +39,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from stresskit.diagnostics.crashes import NATIVE_BACKTRACE, PYTHON_STACKS
+
 DEFAULT_ENGINE = "stresskit.engine:run_replica"
 PARENT_ENV = "STRESSKIT_SUPERVISOR_PID"
 PR_SET_PDEATHSIG = 1
 CRASH_HOOK_ENV = "STRESSKIT_TEST_CRASH"
 PROGRESS_INTERVAL_S = 0.2
+STALL_DUMP_WAIT_S = 20.0  # the supervisor's py-spy dump is bounded below this
 
 
 def resolve_engine(ref: str) -> Callable[..., Any]:
@@ -115,7 +131,58 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
+def _arm_crash_evidence(diag_dir: str | None, engine_ref: str) -> list[Any]:
+    """Open the crash files now (a handler may not open files) and install both handlers:
+    faulthandler first, then the engine's, which chains to it. Returns the open files (they must
+    stay open for the life of the process)."""
+    if not diag_dir:
+        return []
+    py = open(os.path.join(diag_dir, PYTHON_STACKS), "w")  # noqa: SIM115 - open until the process ends
+    faulthandler.enable(file=py, all_threads=True)
+    files = [py]
+    if engine_ref == DEFAULT_ENGINE:
+        native = open(os.path.join(diag_dir, NATIVE_BACKTRACE), "w")  # noqa: SIM115
+        files.append(native)
+        from stresskit.engine import install_crash_handler
+
+        if not install_crash_handler(native.fileno()):
+            native.write("no native backtrace: this platform has no backtrace() (glibc only)\n")
+            native.flush()
+    return files
+
+
+class _Watch:
+    """The engine's watchdog hooks (stresskit.engine.WatchHooks) over the pipe."""
+
+    def __init__(self, send: Callable[[tuple[Any, ...]], None], dumped: threading.Event) -> None:
+        self.send, self.dumped = send, dumped
+        self.view: dict[str, Any] | None = None
+
+    def on_threads(self, names: dict[int, str]) -> None:
+        self.send(("threads", dict(names)))
+
+    def on_view(self, view: dict[str, Any]) -> None:
+        self.view = view
+
+    def on_stall(self, view: dict[str, Any], stalled: list[str], trigger: str) -> None:
+        self.dumped.clear()
+        self.send(("stall", view, list(stalled), trigger))
+        self.dumped.wait(STALL_DUMP_WAIT_S)
+
+    def progress_fields(self) -> dict[str, Any]:
+        if self.view is None:
+            return {}
+        return {"roles": {r["name"]: r["progress"] for r in self.view["roles"]}, "view": self.view}
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE, diag_dir: str | None = None) -> None:
     _die_with_parent()
     # The supervisor owns Ctrl-C, SIGTERM and SIGHUP (a closing terminal sends SIGHUP to the
     # whole process group): it asks workers to stop and keeps their results, so they must not
@@ -131,17 +198,31 @@ def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
     if msg[0] != "go":
         return
 
+    dumped = threading.Event()
+
     def listen() -> None:
         try:
             while True:
-                if conn.recv()[0] == "stop":
+                kind = conn.recv()[0]
+                if kind == "dumped":
+                    dumped.set()
+                elif kind == "stop":
                     stop.set()
-                    return
         except (EOFError, OSError):
             stop.set()
+            dumped.set()
 
     send_lock = threading.Lock()
     last = [0.0]
+
+    def send(message: tuple[Any, ...]) -> None:
+        with send_lock:
+            try:
+                conn.send(message)
+            except (OSError, ValueError):
+                pass
+
+    watch = _Watch(send, dumped)
 
     def progress(*args: Any, **kwargs: Any) -> None:
         # Engines report progress as they like (a dict, a fraction, keywords); pass on a dict,
@@ -160,11 +241,8 @@ def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
             if len(numbers) > 1 and numbers[1]:
                 info["fraction"] = min(1.0, numbers[0] / numbers[1])
         info.update(kwargs)
-        with send_lock:
-            try:
-                conn.send(("progress", info))
-            except (OSError, ValueError):
-                pass
+        info.update(watch.progress_fields())
+        send(("progress", info))
 
     start_ru = resource.getrusage(resource.RUSAGE_SELF)
     start_wall = time.monotonic()
@@ -172,8 +250,10 @@ def worker_main(plan: Any, conn: Any, engine_ref: str = DEFAULT_ENGINE) -> None:
         # Inside the try: a thread that cannot start (ulimit -u) is reported as the cause.
         threading.Thread(target=listen, name="stresskit-stop-listener", daemon=True).start()
         run_replica = resolve_engine(engine_ref)
+        evidence = _arm_crash_evidence(diag_dir, engine_ref)  # noqa: F841 - kept open on purpose
         _arm_crash_hook(plan.replica)
-        result = run_replica(plan, progress=progress, stop_event=stop)
+        extra = {"watch": watch} if _accepts(run_replica, "watch") else {}
+        result = run_replica(plan, progress=progress, stop_event=stop, **extra)
         message: tuple[Any, ...] = ("result", result, _usage(start_wall, start_ru))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the supervisor as text
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -201,6 +201,11 @@ class Load(_Strict):
     workers: Count | None = Field(None, ge=1, le=MAX_REPLICAS, description="worker processes at once (default: min(replicas, CPUs))")
     warmup_ops: Count = Field(0, ge=0, le=MAX_OPS, description="per allocating thread, not measured")
     deadline: Seconds = Field(120.0, gt=0, le=4 * MAX_DURATION_S, description="a worker still running after this is killed")
+    stall_timeout: Seconds | None = Field(
+        None, gt=0, le=4 * MAX_DURATION_S,
+        description="a role with no progress this long, nothing upstream of it moving, is a stall: its stacks and "
+        "wait-for graph are reported and the replica is stopped (default: 10 s, at most half the deadline)",
+    )
     latency_sample_every: Count = Field(64, ge=1, le=1 << 20, description="time one op in N")
     series_interval: Seconds = Field(0.05, ge=0.001, le=60, description="unreclaimed time-series resolution")
     stats: bool | Literal["alternate"] = Field(

@@ -161,10 +161,15 @@ def largest_size(sizes: Sizes) -> int:
 
 
 def load_problems(file: str, s: Scenario) -> Iterator[ScenarioError]:
-    """A duration the deadline would cut short is a contradiction, not a PASS."""
+    """A duration or stall timeout the deadline would cut short is a contradiction, not a PASS."""
     load = s.load
     if load.duration is not None and not duration_fits(load.duration, load.deadline):
         yield _problem(file, ("load", "duration"), duration_message(load.deadline), f"{load.duration:g} s", True)
+    if load.stall_timeout is not None and load.stall_timeout >= engine_deadline_s(load.deadline):
+        yield _problem(file, ("load", "stall_timeout"),
+                       f"a timeout below the engine's stop at {engine_deadline_s(load.deadline):g} s (load.deadline "
+                       f"{load.deadline:g} s minus max(1 s, 5 %)), or the deadline ends the replica first",
+                       f"{load.stall_timeout:g} s", True)
 
 
 def duration_message(deadline: float) -> str:

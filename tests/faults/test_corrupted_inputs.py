@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from stresskit.cli import main
 
-from conftest import REPO
 from corrupt import byte_damage, json_damage
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.tier5, pytest.mark.faults]
 

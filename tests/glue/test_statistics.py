@@ -162,6 +162,31 @@ def test_stats_bytes_tracked():
 
 
 @pytest.mark.tier1
+def test_stats_bytes_exact_on_every_path():
+    # Each allocation path takes its byte count from a different place (the block size mimalloc
+    # returns with a plain or zeroed block, a lookup for aligned ones), and every free looks it
+    # up: whatever the path and whichever free, the books must equal cc_usable_size exactly.
+    lib.cc_alloc_stats_enable(True)
+    sizes = [1, 8, 15, 16, 17, 63, 64, 65, 100, 129, 1000, 1024, 1025, 5000, 70000]
+    made = []
+    for size in sizes:
+        made += [(lib.cc_alloc(size), size), (lib.cc_calloc(1, size), size), (lib.cc_alloc_node(size), size)]
+        made += [(lib.cc_alloc_aligned(size, a), size) for a in (8, 16, 32, 64, 256, 4096)]
+    assert all(p != ffi.NULL for p, _ in made)
+    usable = [int(lib.cc_usable_size(p)) for p, _ in made]
+    assert all(u >= size for u, (_, size) in zip(usable, made))
+    snap = lib.cc_alloc_stats_snapshot()
+    assert (snap.alloc_count, snap.alloc_bytes) == (len(made), sum(usable))
+    for i, (p, size) in enumerate(made):
+        if i % 2:
+            lib.cc_free(p, size)
+        else:
+            lib.cc_free_unsized(p)
+    snap = lib.cc_alloc_stats_snapshot()
+    assert (snap.free_count, snap.free_bytes, snap.current_allocated) == (len(made), sum(usable), 0)
+
+
+@pytest.mark.tier1
 def test_stats_current_allocated():
     lib.cc_alloc_stats_enable(True)
     live = {}

@@ -6,8 +6,10 @@
  * then checks the run: nothing leaked or damaged, no contract violation, and the glue's books
  * equal the engine's ledger. Prints "scenario_driver: ok" and exits 0, or what differed. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "sk_engine.h"
 
@@ -24,6 +26,22 @@ static void *drive(void *arg) {
 }
 
 enum { MAX_JOBS = 1024 };
+
+/* The watchdog's reads, as the Python conductor makes them, while the role threads run: the
+ * sanitizer must see them race with nothing. */
+static atomic_bool watch_done;
+
+static void *watch(void *arg) {
+    sk_run_t *run = arg;
+    static uint32_t states[MAX_JOBS];
+    static uint64_t beats[MAX_JOBS];
+    struct timespec nap = {0, 1000000};
+    while (!atomic_load(&watch_done)) {
+        sk_run_thread_states(run, states, beats, MAX_JOBS);
+        nanosleep(&nap, NULL);
+    }
+    return NULL;
+}
 
 int main(void) {
     unsigned long long seed = 1, ops = 10000, warmup = 0, sample = 64;
@@ -89,7 +107,11 @@ int main(void) {
             jobs[n] = (job_t){run, r, t};
             if (pthread_create(&tids[n], NULL, drive, &jobs[n]) != 0) return 2;
         }
+    pthread_t watcher;
+    if (pthread_create(&watcher, NULL, watch, run) != 0) return 2;
     for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
+    atomic_store(&watch_done, true);
+    pthread_join(watcher, NULL);
     sk_run_drain(run);
 
     int bad = 0;

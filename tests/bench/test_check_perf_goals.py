@@ -1,0 +1,87 @@
+"""tools/check_perf_goals.py on synthetic runs (no timing): its exit status follows the goals
+recomputed from the rows, not the file's own `goals` block."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stresskit.bench import stats
+from stresskit.bench.harness import Impl, Op, Sample
+from stresskit.bench.runner import Measured, RowKey
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / "tools" / "check_perf_goals.py"
+
+
+def _samples(op: Op, value: float) -> list[Sample]:
+    """Three identical samples: `value` is ns per op for latency ops, ops/s for throughput."""
+    per_s = value if op is Op.THROUGHPUT else 1e9 / value
+    return [Sample(ops=1000, elapsed_ns=1, ns_per_op=1e9 / per_s, ops_per_s=per_s, failures=0, max_inside=1)] * 3
+
+
+def _run(tmp_path: Path, cc_free_ns: float, stats_ops: float, *, goals_block: list | None = None) -> Path:
+    """A run with every goal's rows: raw mimalloc 2 ns per op / 100 ops/s, cc at the bounds."""
+    measured = []
+    for op, size, alignment, threads, cc in (
+        (Op.ALLOC, 64, None, 1, 2.0),
+        (Op.FREE, 64, None, 1, cc_free_ns),
+        (Op.ALIGNED_ALLOC, 64, 64, 1, 2.1),
+        (Op.CROSS_THREAD_FREE, 64, None, 2, 2.2),
+    ):
+        per = {Impl.CC: cc, Impl.CC_STATS: cc * 2, Impl.MIMALLOC: 2.0, Impl.SYSTEM: 9.0}
+        measured.append(Measured(RowKey(op, threads, size, alignment), {i: _samples(op, v) for i, v in per.items()}))
+    for threads in (1, 2, 4):
+        per = {Impl.CC: 95.0, Impl.CC_STATS: stats_ops, Impl.MIMALLOC: 100.0, Impl.SYSTEM: 50.0}
+        measured.append(Measured(RowKey(Op.THROUGHPUT, threads, None, None),
+                                 {i: _samples(Op.THROUGHPUT, v) for i, v in per.items()}))
+    rows = stats.rows_from(measured)
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"results": rows, "goals": goals_block if goals_block is not None else stats.goals(rows)}))
+    return path
+
+
+def _check(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.tier2
+def test_all_goals_met_exits_0(tmp_path):
+    proc = _check(str(_run(tmp_path, cc_free_ns=2.2, stats_ops=80.0)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "all goals met" in proc.stdout and "MISSED" not in proc.stdout
+
+
+@pytest.mark.tier2
+def test_a_missed_row_exits_1_even_if_the_file_claims_success(tmp_path):
+    # free at 2.3 / 2.0 = 1.15x (bound 1.10x); stats 70 / 95 = 0.74x (bound 0.8x). The file's own
+    # goals block says everything passed: the tool must not believe it.
+    path = _run(tmp_path, cc_free_ns=2.3, stats_ops=70.0, goals_block=[{"name": "x", "met": True}])
+    proc = _check(str(path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    missed = {line.split()[0] for line in proc.stdout.splitlines() if "MISSED" in line}
+    assert missed == {"cc_free_ratio", "cc_stats_throughput_vs_cc"}
+
+
+@pytest.mark.tier2
+def test_unmeasured_goals_fail_unless_allowed(tmp_path):
+    rows = [r for r in json.loads(_run(tmp_path, 2.0, 90.0).read_text())["results"] if r["op"] == "throughput"]
+    path = tmp_path / "tp.json"
+    path.write_text(json.dumps({"results": rows}))
+    assert _check(str(path)).returncode == 1
+    proc = _check(str(path), "--allow-unmeasured")
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.count("not measured (allowed)") == 4
+
+
+@pytest.mark.tier2
+def test_unreadable_run_exits_2_with_one_line(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{}")
+    proc = _check(str(path))
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "bad.json" in proc.stderr

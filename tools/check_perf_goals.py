@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Check a `stresskit bench --json` run against issue 14's ratio goals; exit non-zero on a miss.
+
+    stresskit bench --json bench.json && python tools/check_perf_goals.py bench.json
+
+The goals are recomputed from the run's rows (stresskit.bench.stats.goals, the same code that
+writes the JSON's `goals`), so a stale or edited `goals` block cannot pass a run whose rows miss.
+Each is judged on the medians of interleaved repeats, as ratios measured in that one run:
+cc alloc / free / aligned_alloc latency <= 1.10x raw mimalloc at every size, cross-thread free
+<= 1.15x, cc throughput >= 0.9x raw mimalloc at every thread count, and cc+stats throughput
+>= 0.8x cc at 2+ threads. A goal whose rows the run did not measure (e.g. `--op throughput`
+only) counts as missed unless --allow-unmeasured is given.
+
+Exit status: 0 every goal met; 1 a goal missed (or not measured); 2 the file cannot be read as a
+bench run. This is a benchmark check, not a unit test: run it on a quiet machine, and read the
+ratios with the noise of the machine in mind (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="JSON written by `stresskit bench --json`")
+    parser.add_argument("--allow-unmeasured", action="store_true",
+                        help="a goal with no rows in the run passes instead of failing")
+    args = parser.parse_args(argv)
+
+    from stresskit.bench import compare, stats
+
+    try:
+        rows, _ = compare.load_run(args.run)
+    except compare.BaselineError as exc:
+        print(f"check_perf_goals: {exc}", file=sys.stderr)
+        return 2
+    missed = 0
+    for goal in stats.goals(rows):
+        if goal["met"] is None:
+            verdict = "not measured" + (" (allowed)" if args.allow_unmeasured else "")
+            missed += not args.allow_unmeasured
+            print(f"{goal['name']:<28} {goal['condition']:<8} {'-':>7}  {verdict}")
+            continue
+        where = ", ".join(f"{k}={v}" for k, v in (goal["worst_row"] or {}).items() if v is not None)
+        verdict = "met" if goal["met"] else "MISSED"
+        missed += not goal["met"]
+        print(f"{goal['name']:<28} {goal['condition']:<8} {goal['value']:>7.3f}  {verdict}  (worst: {where})")
+    print(f"{'all goals met' if missed == 0 else f'{missed} goal(s) missed'}: {args.run}")
+    return 0 if missed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
