@@ -21,7 +21,10 @@ _GLUE_API = (
     "stats_enabled",
 )
 
-__all__ = ["__version__", *_GLUE_API]
+# The workflow API (stresskit/api.py, docs/workflow.md): loaded on first use like the glue's.
+_WORKFLOW_API = ("run", "load", "validate", "Report", "ScenarioInvalid", "StresskitError")
+
+__all__ = ["__version__", *_GLUE_API, *_WORKFLOW_API]
 
 if TYPE_CHECKING:
     from stresskit.allocator import (  # noqa: F401
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
         counting,
         stats_enabled,
     )
+    from stresskit.api import Report, ScenarioInvalid, StresskitError, load, run, validate  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
@@ -40,4 +44,8 @@ def __getattr__(name: str) -> Any:
         from stresskit import allocator
 
         return getattr(allocator, name)
+    if name in _WORKFLOW_API:
+        from stresskit import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'stresskit' has no attribute {name!r}")

@@ -95,14 +95,14 @@ def _resolve(file: str) -> Path:
 
 
 def _load_all(files: tuple[str, ...]):  # noqa: ANN202 - list of CheckedScenario
-    from stresskit.scenario import ScenarioError, load
+    from stresskit.api import ScenarioInvalid, load
 
     loaded, bad = [], 0
     for f in files:
         try:
-            loaded.append(load(_resolve(f)))
-        except ScenarioError as err:  # every problem of the file, one line each
-            for line in err.lines():
+            loaded.append(load(f))
+        except ScenarioInvalid as err:  # every problem of the file, one line each
+            for line in err.lines:
                 click.echo(line, err=True)
             bad += 1
     return loaded, bad
@@ -129,19 +129,9 @@ MAX_MEMORY_HELP = ("Refuse a scenario whose worst-case memory per worker is abov
 
 
 def _memory_verdict(run, max_memory: int | None) -> tuple[str, str | None]:  # noqa: ANN001 - a RunPlan
-    """(the estimate as text, the one-line refusal or None) for --max-memory."""
-    from stresskit.planner import default_max_memory, format_bytes
+    from stresskit.api import memory_verdict
 
-    need = run.replicas[0].rss_budget_bytes if run.replicas else 0
-    limit, how = (max_memory, "--max-memory") if max_memory is not None else default_max_memory(run.workers)
-    text = f"worst-case memory per worker: {format_bytes(need)}"
-    if limit is None:
-        return f"{text} (no limit: {how})", None
-    shown = f"--max-memory {format_bytes(limit)}" + ("" if max_memory is not None else f" ({how})")
-    if need > limit:
-        return text, (f"{run.scenario.file}: worst-case memory per worker {format_bytes(need)} is above {shown}; "
-                      "lower queue capacities, batches, limbo or memory_limit, run fewer workers at once, or raise --max-memory")
-    return f"{text} (limit {format_bytes(limit)})", None
+    return memory_verdict(run, max_memory)
 
 
 # -- validate ------------------------------------------------------------------------------------
@@ -153,14 +143,17 @@ def validate(files: tuple[str, ...], max_memory: int | None) -> None:
     """Check scenario FILES without running them: one line per problem of every file on stderr,
     `FILE: key.path: what was expected (got X)`; exit 2 if any file is invalid. Each valid file's
     line gives the plan's worst-case memory per worker (refused above --max-memory)."""
-    from stresskit.planner import plan
+    from stresskit.api import ScenarioInvalid
+    from stresskit.api import validate as check
 
     loaded, bad = _load_all(files)
     for s in loaded:
         m = s.model
-        estimate, refusal = _memory_verdict(plan(s), max_memory)
-        if refusal is not None:
-            click.echo(refusal, err=True)
+        try:
+            estimate = check(s, max_memory=max_memory).memory
+        except ScenarioInvalid as err:
+            for line in err.lines:
+                click.echo(line, err=True)
             bad += 1
             continue
         counts = ", ".join(_count(n, what) for n, what in ((len(m.roles), "role"), (sum(r.threads for r in m.roles.values()), "thread"),
@@ -217,6 +210,10 @@ class _Duration(click.ParamType):
 @click.option("--ops", type=click.IntRange(1, 10**11), help="Allocations per replica (replaces the scenario's ops/duration).")
 @click.option("--duration", type=_Duration(), help="Stop allocating after this long, e.g. 2s or 500ms.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the JSON report here (docs/files.md: what may be written).")
+@click.option("--baseline", type=click.Path(), help="Compare with this earlier `run --json` report; exit 1 on a regression (docs/workflow.md).")
+@click.option("--fail-above", default="10%", show_default=True, help="With --baseline: the change that counts as a regression.")
+@click.option("--junit", "junit_path", type=click.Path(), help="Write JUnit XML: one test case per threshold and built-in check (docs/workflow.md).")
+@click.option("--html", "html_path", type=click.Path(), help="Also write the report as one self-contained HTML page (needs stresskit[html]).")
 @click.option("--profile", is_flag=True, help="Sample workers with py-spy (native frames): hotspots, flamegraph, speedscope.")
 @click.option("--profile-dir", type=click.Path(), default="stresskit-profile", show_default=True,
               help="Where --profile writes its files.")
@@ -228,6 +225,7 @@ class _Duration(click.ParamType):
                    "a sanitizer report fails the run (docs/sanitizers.md).")
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
+        html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%", junit_path: str | None = None,
         sanitize: str | None = None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
@@ -239,21 +237,29 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         if bad:
             sys.exit(EXIT_USAGE)
         _require_native()
-        from stresskit.planner import Overrides, PlanError, plan
+        from stresskit.api import ScenarioInvalid, run_checked
+        from stresskit.api import validate as check
+        from stresskit.planner import Overrides
         from stresskit.report.console import Display
         from stresskit.report.json_report import ReportWriter, overall_status
-        from stresskit.session import Options, exit_code, prepare_run, run_scenario
+        from stresskit.session import Options, exit_code, prepare_run
 
         overrides = Overrides(seed=seed, ops=ops, duration_s=duration)
-        try:  # overrides that contradict a scenario, or plans too large, are refused before anything runs
-            refusals = [r for checked in loaded if (r := _memory_verdict(plan(checked, overrides, workers=workers), max_memory)[1])]
-        except PlanError as exc:
-            click.echo(f"stresskit: {exc}", err=True)
+        refused = False
+        for checked in loaded:  # overrides that contradict a scenario, or plans too large, are refused before anything runs
+            try:
+                check(checked, seed=seed, ops=ops, duration=duration, workers=workers, max_memory=max_memory)
+            except ScenarioInvalid as err:
+                for line in err.lines:
+                    click.echo(line, err=True)
+                refused = True
+                if err.lines[0].startswith("stresskit: "):  # an override problem: the same for every file
+                    break
+        if refused:
             sys.exit(EXIT_USAGE)
-        for refusal in refusals:
-            click.echo(refusal, err=True)
-        if refusals:
-            sys.exit(EXIT_USAGE)
+        html_out = _claim_html(html_path, loaded)
+        junit_out = _claim_junit(junit_path, loaded)
+        gate = _baseline(baseline, fail_above)
         sanitized = None
         if sanitize is not None:
             from stresskit.sanitize.command import prepare_or_exit
@@ -265,12 +271,18 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         writer = ReportWriter(json_path, multiple=len(loaded) > 1)
         reports = []
         for i, checked in enumerate(loaded):
-            report, interrupted = run_scenario(checked, opts, display, writer, i)
-            reports.append(report)
-            display.summary(report, str(json_path) if json_path else None)
+            report, interrupted = run_checked(checked, opts, display, writer, i)
+            reports.append(report.data)
+            display.summary(report.data, str(json_path) if json_path else None)
             if interrupted:
+                _write_html(html_out, reports)
+                _write_junit(junit_out, reports, json_path)
                 sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
-        sys.exit(writer.outcome(exit_code(overall_status(reports))))
+        written = max(_write_html(html_out, reports), _write_junit(junit_out, reports, json_path))  # 3 if one failed
+        code = written or exit_code(overall_status(reports))
+        if gate is not None and code == 0:
+            code = gate(reports)
+        sys.exit(writer.outcome(code))
     except SystemExit:
         raise
     except KeyboardInterrupt as exc:  # SIGTERM/SIGHUP arrive as a KeyboardInterrupt too
@@ -283,6 +295,74 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001
         _internal_error(exc)
+
+
+def _claim_html(html_path: str | None, loaded: list) -> Path | None:  # noqa: ANN001 - CheckedScenarios
+    """--html: plotly present and the path writable, checked before anything runs (exit 2)."""
+    if html_path is None:
+        return None
+    from stresskit.html.command import check_available, fail
+    from stresskit.io.outputs import OutputError, claim_file
+
+    check_available()
+    try:
+        return claim_file("--html", html_path, inputs=[c.file for c in loaded])
+    except OutputError as exc:
+        fail(exc.line())
+    return None
+
+
+def _claim_junit(path: str | None, loaded: list) -> Path | None:  # noqa: ANN001 - CheckedScenarios
+    if path is None:
+        return None
+    from stresskit.io.outputs import OutputError, claim_file
+
+    try:
+        return claim_file("--junit", path, inputs=[c.file for c in loaded])
+    except OutputError as exc:
+        click.echo(f"stresskit: {exc.line()}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _write_junit(path: Path | None, reports: list, json_path: Path | None) -> int:  # noqa: ANN001 - report dicts
+    if path is None or not reports:
+        return 0
+    from stresskit.io.outputs import WriteFailed, write_atomic
+    from stresskit.report.junit import document
+
+    try:
+        write_atomic(path, document(reports, str(json_path) if json_path else None), "--junit")
+    except WriteFailed as exc:
+        click.echo(f"stresskit: {exc.line()}", err=True)
+        return EXIT_ERROR
+    return 0
+
+
+def _baseline(path: str | None, fail_above: str):  # noqa: ANN202 - report dicts -> exit code, or None
+    """--baseline: read and checked before anything runs (exit 2); compared after a passing run."""
+    if path is None:
+        return None
+    from stresskit.compare.command import gate, parse_fail_above, read
+    from stresskit.report.model import Report
+
+    bound, old = parse_fail_above(fail_above), read(path)
+    return lambda reports: gate(old, [Report.from_dict(r) for r in reports], bound)
+
+
+def _write_html(path: Path | None, reports: list) -> int:  # noqa: ANN001 - report dicts
+    """0, or 3 when the page could not be written (the run itself is over)."""
+    if path is None or not reports:
+        return 0
+    from stresskit.html.command import write
+    from stresskit.io.outputs import WriteFailed
+
+    try:
+        write(path, reports, "--html")
+    except WriteFailed as exc:
+        click.echo(f"stresskit: {exc.line()}", err=True)
+        return EXIT_ERROR
+    click.echo(f"html report: {path}")
+    return 0
 
 
 # -- replay, shrink (stresskit/diagnostics/) -------------------------------------------------------
@@ -337,13 +417,13 @@ def shrink(scenario: str, until: str, runs: int, max_time: float | None, output:
 def _require_native() -> None:
     """Fail before spawning workers, with one line, if the native library cannot be loaded:
     every worker would fail the same way."""
-    from stresskit import _native
+    from stresskit.api import NativeUnavailable, require_native
 
     try:
-        _native.load()
-    except _native.NativeLibraryError as exc:
-        click.echo(f"stresskit: {exc} (`stresskit doctor` shows where it looks)", err=True)
-        sys.exit(EXIT_ERROR)
+        require_native()
+    except NativeUnavailable as err:
+        click.echo(err.lines[0], err=True)
+        sys.exit(err.exit_code)
 
 
 # -- doctor --------------------------------------------------------------------------------------
@@ -436,6 +516,12 @@ def _register() -> None:
         from stresskit.bench.command import bench
 
         main.add_command(bench)
+    from stresskit.html.command import report  # plotly is only imported when a page is drawn
+
+    main.add_command(report)
+    from stresskit.compare.command import compare_cmd
+
+    main.add_command(compare_cmd)
 
 
 _register()

@@ -234,8 +234,10 @@ def _histogram(ffi, lib, run, role_index: int, op: str) -> Histogram:
     buckets = ffi.new(f"uint64_t[{HIST_BUCKETS}]")
     max_ns = ffi.new("uint64_t *")
     count = int(lib.sk_run_role_hist(run, role_index, OPS[op], buckets, max_ns))
-    values = _percentile_values(buckets, count, int(max_ns[0]), _bucket_lowers(lib))
-    return Histogram(count=count, max_ns=float(max_ns[0]), **values)
+    lowers = _bucket_lowers(lib)
+    values = _percentile_values(buckets, count, int(max_ns[0]), lowers)
+    sparse = [(lowers[i], lowers[i + 1] if i + 1 < HIST_BUCKETS else lowers[i], int(buckets[i])) for i in range(HIST_BUCKETS) if buckets[i]]
+    return Histogram(count=count, max_ns=float(max_ns[0]), buckets=sparse, **values)
 
 
 def _time_weighted_average(series: list[tuple[float, int, int]]) -> float:

@@ -16,6 +16,8 @@ class Histogram:
     p99_ns: float = 0.0
     p999_ns: float = 0.0
     max_ns: float = 0.0
+    # The non-empty log buckets: (lower_ns, upper_ns, count), for the report's latency_histograms
+    buckets: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 @dataclass

@@ -62,14 +62,15 @@ def judge(run: RunPlan, records: Sequence[WorkerRecord]) -> tuple[dict[str, Any]
 
 def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
             profile: ProfileReport | None = None, errors: Sequence[str] = (), environment: dict[str, Any] | None = None,
-            sanitize: Any = None) -> dict[str, Any]:
+            progress: dict[int, list[tuple[float, int]]] | None = None, sanitize: Any = None) -> dict[str, Any]:
     metrics, thresholds = judge(run, records)
     if sanitize is not None:  # speed and RSS measure the sanitizer, not the glue
         thresholds = sanitize.judge(thresholds)
     plans = {p.replica: p for p in run.replicas}
     replays = {rec.replica: replay.record(plans[rec.replica], rec, judge(run, [rec])[1]) for rec in records if rec.replica in plans}
     return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
-                             interrupted=interrupted, profile=profile, errors=errors, environment=environment, replays=replays)
+                             interrupted=interrupted, profile=profile, errors=errors, environment=environment, replays=replays,
+                             progress=progress)
 
 
 def prepare_run(json_path: str | Path | None, profile_dir: str | Path, loaded: Sequence[CheckedScenario], profile: bool) -> tuple[Path | None, Path]:
@@ -111,14 +112,17 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
     live: dict[int, WorkerRecord] = {}
 
+    progress: dict[int, list[tuple[float, int]]] = {}  # replica -> (t_s, ops done): throughput_series
     def report(records: Sequence[WorkerRecord], **kwargs: Any) -> dict[str, Any]:
         return _report(run, records, started, environment=environment, sanitize=opts.sanitize, **kwargs)
 
     def on_event(kind: str, rec: WorkerRecord) -> None:
         display.event(kind, rec)
         live[rec.replica] = rec
+        if kind == "progress" and isinstance(rec.progress.get("ops"), int):
+            progress.setdefault(rec.replica, []).append((time.time() - started, rec.progress["ops"]))
         if kind == "finished":  # the report on disk always holds everything collected so far
-            writer.update(index, report(sorted(live.values(), key=lambda r: r.replica), complete=False))
+            writer.update(index, report(sorted(live.values(), key=lambda r: r.replica), complete=False, progress=progress))
 
     display.start(run)
     writer.update(index, report([], complete=False))
@@ -137,6 +141,6 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
         print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
-    final = report(records, complete=True, interrupted=interrupted, profile=prof, errors=errors)
+    final = report(records, complete=True, interrupted=interrupted, profile=prof, errors=errors, progress=progress)
     writer.update(index, final)
     return final, interrupted

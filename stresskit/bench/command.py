@@ -176,6 +176,8 @@ def _write(option: str, path: Path, data: str | bytes, out: Console) -> None:
               help="Baseline JSON from an earlier --json run: exit 1 if a row regressed.")
 @click.option("--fail-above", default="10%", show_default=True, callback=_bound,
               help="Regression bound for --compare, on ratio_to_mimalloc.")
+@click.option("--compare-system", is_flag=True,
+              help="With --compare: gate the system allocator's rows too (left out by default: libc is not yours).")
 @click.option("--markdown", "markdown_path", type=click.Path(),
               help="Also write the tables as Markdown (what docs/performance.md shows).")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -204,6 +206,7 @@ def bench(
     threads: tuple[int, ...] | None,
     seed: int,
     scale: float,
+    compare_system: bool = False,
 ) -> None:
     """Measure cc, cc+stats, raw mimalloc and the system allocator side by side.
 
@@ -267,7 +270,7 @@ def bench(
                 err.print(f"stresskit bench: no plot: {exc}")
 
     if baseline is not None:
-        result = cmp.compare(rows, baseline, fail_above)
+        result = cmp.compare(rows, baseline, fail_above, include_system=compare_system)
         if result.compared == 0:
             _fail(EXIT_BAD_INPUT, f"bad baseline: {baseline_path}: results: expected rows matching "
                                   "this run's (op, impl, threads, size, alignment); none did")
@@ -282,4 +285,6 @@ def bench(
             sys.exit(EXIT_REGRESSION)
         out.print(f"compare: {result.compared} rows within {fail_above:.0%} of {baseline_path}"
                   + (f" ({result.missing_in_baseline} rows not in the baseline)"
-                     if result.missing_in_baseline else ""))
+                     if result.missing_in_baseline else "")
+                  + (f"; {result.ignored} system-allocator rows not gated (--compare-system gates them)"
+                     if result.ignored else ""))

@@ -12,13 +12,12 @@ current < baseline * (1 - bound).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class BaselineError(ValueError):
@@ -74,13 +73,6 @@ _EXPECTED = {
 }
 
 
-def _key_path(loc: Sequence) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def load_baseline(path: Path) -> list[dict]:
     """Read and validate a baseline written by `stresskit bench --json`; raise BaselineError."""
     return [r.model_dump() for r in _load(path, _Baseline).results]
@@ -95,44 +87,12 @@ def load_run(path: Path) -> tuple[list[dict], dict]:
 
 
 def _load(path: Path, schema: type[BaseModel]):
-    from stresskit.io.inputs import MAX_BASELINE_BYTES, MAX_JSON_DEPTH, InputError, json_depth, read_bounded
+    from stresskit.io.json_models import JsonInputError, load_model
 
     try:
-        raw = read_bounded(path, MAX_BASELINE_BYTES, "bench JSON file")
-    except InputError as exc:
-        raise BaselineError(f"{path}: cannot read: expected {exc.expected}" + (f" (got {exc.got})" if exc.got else "")) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BaselineError(f"{path}: byte {exc.start}: expected UTF-8 JSON") from None
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise BaselineError(f"{path}: expected JSON nested at most {MAX_JSON_DEPTH} levels (got {depth})")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BaselineError(
-            f"{path}: line {exc.lineno} column {exc.colno}: expected JSON ({exc.msg})"
-        ) from None
-    except RecursionError:
-        raise BaselineError(f"{path}: expected JSON nested at most {MAX_JSON_DEPTH} levels") from None
-    if not isinstance(data, dict):
-        raise BaselineError(f"{path}: (top level): expected a JSON object with a 'results' list")
-    try:
-        model = schema.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = err["loc"]
-        field = next((p for p in reversed(loc) if isinstance(p, str)), "results")
-        if err["type"] == "missing":
-            what = f"a '{field}' key ({_EXPECTED.get(field, 'required')})"
-            loc = loc[:-1]
-        else:
-            got = repr(err.get("input"))
-            got = got if len(got) <= 40 else got[:37] + "..."
-            what = f"{_EXPECTED.get(field, err['msg'])} (got {got})"
-        raise BaselineError(f"{path}: {_key_path(loc) if loc else '(top level)'}: expected {what}") from None
-    return model
+        return load_model(path, schema, "bench JSON file", "a JSON object with a 'results' list", _EXPECTED)
+    except JsonInputError as exc:
+        raise BaselineError(str(exc)) from None
 
 
 def parse_bound(text: str) -> float:
@@ -148,6 +108,7 @@ class Comparison:
     compared: int
     missing_in_baseline: int
     regressions: list[dict]
+    ignored: int = 0  # system-allocator rows left out (the user does not control libc)
 
     @property
     def failed(self) -> bool:
@@ -158,12 +119,17 @@ def _key(r: dict) -> tuple:
     return (r["op"], r["impl"], r["threads"], r["size"], r["alignment"])
 
 
-def compare(current: Sequence[dict], baseline: Sequence[dict], bound: float) -> Comparison:
+def compare(current: Sequence[dict], baseline: Sequence[dict], bound: float, include_system: bool = False) -> Comparison:
+    """``include_system``: gate the system allocator's rows too. Off by default: libc changes
+    with the machine's OS, not with the glue, so its ratio moving is not the user's regression."""
     base = {_key(r): r for r in baseline}
     regressions: list[dict] = []
-    compared = missing = 0
+    compared = missing = ignored = 0
     for row in current:
         if row["impl"] == "mimalloc":
+            continue
+        if row["impl"] == "system" and not include_system:
+            ignored += 1
             continue
         old = base.get(_key(row))
         if old is None:
@@ -188,4 +154,4 @@ def compare(current: Sequence[dict], baseline: Sequence[dict], bound: float) -> 
                     "worse_by": round(change, 4),
                 }
             )
-    return Comparison(compared=compared, missing_in_baseline=missing, regressions=regressions)
+    return Comparison(compared=compared, missing_in_baseline=missing, regressions=regressions, ignored=ignored)

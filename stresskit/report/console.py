@@ -20,7 +20,8 @@ from rich.table import Table
 from stresskit.diagnostics.why import why_lines
 from stresskit.metrics import LATENCY_OPS, PERCENTILES
 from stresskit.planner import RunPlan
-from stresskit.report import units
+from stresskit.report import heartbeat, units
+from stresskit.report.heartbeat import Heartbeat
 from stresskit.runner.records import WorkerRecord
 from stresskit.thresholds import ThresholdSyntaxError, parse
 
@@ -78,6 +79,7 @@ class Display:
         self.begun: dict[int, float] = {}
         self.run: RunPlan | None = None
         self.t0 = time.monotonic()
+        self.heartbeat: Heartbeat | None = None
 
     def line(self, text: str) -> None:
         if self.quiet:
@@ -107,8 +109,12 @@ class Display:
                 TimeElapsedColumn(), console=self.console, transient=True,
             )
             self.progress.start()
+        elif not self.tty and not self.quiet and heartbeat.interval() > 0:
+            self.heartbeat = Heartbeat(run.scenario.name, len(run.replicas), self.line, heartbeat.interval()).start()
 
     def event(self, kind: str, rec: WorkerRecord) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.observe(kind, rec)
         if kind == "started":
             self.begun[rec.replica] = time.monotonic()
             if self.progress is not None:
@@ -135,6 +141,9 @@ class Display:
             self.line(f"replica {rec.replica}: {outcome} ({rec.elapsed_s:.2f} s, peak RSS {units.quantity(rec.peak_rss_bytes, 'bytes')})")
 
     def stop(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+            self.heartbeat = None
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

@@ -20,15 +20,17 @@ from stresskit.io.outputs import WriteFailed
 from stresskit.io.outputs import write_atomic as _write_atomic
 from stresskit.planner import RunPlan
 from stresskit.profiling import ProfileReport
+from stresskit.report import environment as where_run
 from stresskit.results import FULL_RUN_STOPS
 from stresskit.runner.records import WorkerRecord
 from stresskit.thresholds import ThresholdResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # bumped when a key changes meaning or goes away; added keys keep it
 MAX_SERIES_POINTS = 2000
 REPORT_KEYS = (
     "schema_version", "tool", "scenario", "status", "complete", "interrupted", "seed", "started_at",
     "elapsed_s", "plan", "metrics", "thresholds", "workers", "unreclaimed_series", "hotspots", "profile", "errors",
+    "environment", "latency_histograms", "throughput_series",
 )
 
 
@@ -51,6 +53,32 @@ def _series(records: Sequence[WorkerRecord]) -> list[dict[str, Any]]:
         points = list(rec.result.unreclaimed_series)
         step = max(1, math.ceil(len(points) / MAX_SERIES_POINTS))
         out.append({"replica": rec.replica, "columns": ["t_s", "blocks", "bytes"], "points": [list(p) for p in points[::step]]})
+    return out
+
+
+def _histograms(records: Sequence[WorkerRecord]) -> list[dict[str, Any]]:
+    """Only the non-empty buckets (a histogram has hundreds, most of them empty)."""
+    out = []
+    for rec in records:
+        for role in rec.result.roles if rec.result is not None else ():
+            for op, hist in sorted(role.latency.items()):
+                if hist.count:
+                    out.append({"replica": rec.replica, "role": role.name, "op": op, "count": hist.count,
+                                "columns": ["lower_ns", "upper_ns", "count"], "buckets": [list(b) for b in hist.buckets]})
+    return out
+
+
+def _throughput(progress: dict[int, list[tuple[float, int]]]) -> list[dict[str, Any]]:
+    """Per replica: ops done at each progress sample, and the rate since the previous one."""
+    out = []
+    for replica, samples in sorted(progress.items()):
+        points, prev = [], (0.0, 0)
+        for t, ops in samples:
+            rate = (ops - prev[1]) / (t - prev[0]) if t > prev[0] and ops >= prev[1] else None
+            points.append([round(t, 3), ops, rate])
+            prev = (t, ops)
+        step = max(1, math.ceil(len(points) / MAX_SERIES_POINTS))
+        out.append({"replica": replica, "columns": ["t_s", "ops", "ops_per_s"], "points": points[::step]})
     return out
 
 
@@ -79,6 +107,7 @@ def build(
     interrupted: bool | str = False,
     profile: ProfileReport | None = None,
     errors: Sequence[str] = (),
+    progress: dict[int, list[tuple[float, int]]] | None = None,
     environment: Mapping[str, Any] | None = None,
     replays: Mapping[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
@@ -124,6 +153,9 @@ def build(
         "hotspots": [h.to_json() for h in profile.hotspots] if profile else None,
         "profile": profile.to_json() if profile else None,
         "errors": errs,
+        "environment": where_run.current(),
+        "latency_histograms": _histograms(records),
+        "throughput_series": _throughput(progress or {}),
     }
     return _clean(doc)
 
@@ -152,6 +184,11 @@ def _replica(rec: WorkerRecord, replay: dict[str, Any] | None = None) -> dict[st
             timer_overhead_ns=res.timer_overhead_ns,
             invariants=dict(res.invariants),
         )
+        # per-replica values of the judged metrics: `stresskit compare` takes their spread as the noise
+        from stresskit.compare.directions import direction
+        from stresskit.metrics import aggregate
+
+        out["metrics"] = {k: v for k, v in sorted(aggregate([res], [rec]).items()) if direction(k) != "neutral"}
     diagnostics = {**(res.diagnostics if res is not None else {}), **rec.diagnostics}
     if diagnostics:
         out["diagnostics"] = diagnostics

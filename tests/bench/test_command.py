@@ -126,12 +126,29 @@ def test_input_compared_against_itself_passes(tiny_run, tmp_path):
     result = _invoke(["--input", str(path), "--compare", str(path), "--fail-above", "0%",
                       "--json", str(tmp_path / "again.json")])
     assert result.exit_code == 0, result.output
-    gated = sum(1 for r in doc["results"] if r["impl"] != "mimalloc")  # mimalloc is the reference
+    gated = sum(1 for r in doc["results"] if r["impl"] not in ("mimalloc", "system"))  # mimalloc is the reference, libc not the user's
     assert f"{gated} rows within" in result.output
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["results"] == doc["results"]
     assert again["goals"] == doc["goals"] and again["targets"] == doc["targets"]
     assert (tmp_path / "again.svg").exists()
+
+
+@pytest.mark.tier1
+def test_system_rows_are_gated_only_when_asked(tiny_run, tmp_path):
+    path, doc, _ = tiny_run
+    # a baseline in which only libc was twice as fast: this run's system rows look 2x worse
+    better_libc = json.loads(path.read_text())
+    for r in better_libc["results"]:
+        if r["impl"] == "system" and r["ratio_to_mimalloc"]:
+            r["ratio_to_mimalloc"] = r["ratio_to_mimalloc"] / 2 if r["op"] != "throughput" else r["ratio_to_mimalloc"] * 2
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(better_libc))
+    result = _invoke(["--input", str(path), "--compare", str(baseline)])
+    system = sum(1 for r in doc["results"] if r["impl"] == "system")
+    assert result.exit_code == 0 and f"{system} system-allocator rows not gated" in result.output, result.output
+    result = _invoke(["--input", str(path), "--compare", str(baseline), "--compare-system"])
+    assert result.exit_code == 1 and "REGRESSION" in result.output and " system " in result.output, result.output
 
 
 @pytest.mark.tier1
@@ -163,7 +180,7 @@ def test_input_against_doctored_baseline_fails_and_names_rows(tiny_run, tmp_path
     assert "REGRESSION" in result.output
     named = {line.split("(")[0].strip() for line in result.output.splitlines() if line.startswith("  ")}
     latency_ops = {"alloc", "free", "aligned_alloc", "cross_thread_free"}
-    assert named == {f"{op} {impl}" for op in latency_ops for impl in ("cc", "cc+stats", "system")}
+    assert named == {f"{op} {impl}" for op in latency_ops for impl in ("cc", "cc+stats")}  # libc is not gated unless asked
 
 
 @pytest.mark.tier1

@@ -132,7 +132,7 @@ def _check_full_disk(run, out: Path, reason: str) -> None:
 
 def test_disk_full_mid_run_on_a_small_tmpfs(tmp_path: Path, tmpfs) -> None:
     disk = tmpfs(64 << 10)
-    fill(disk, 8 << 10)  # room for the first report (no results), not for one with results
+    fill(disk, 12 << 10)  # room for the first report (no results; with its environment), not for one with results
     sc = scenario(tmp_path, replicas=3, workers=2)
     out = disk / "r.json"
     run = stresskit("run", str(sc), "--json", str(out))
@@ -141,12 +141,12 @@ def test_disk_full_mid_run_on_a_small_tmpfs(tmp_path: Path, tmpfs) -> None:
 
 
 def test_disk_full_variant_file_size_limit(tmp_path: Path) -> None:
-    """RLIMIT_FSIZE: writes past 3600 bytes fail with EFBIG (Python ignores SIGXFSZ). The first
-    report (no results; with the run-wide replay facts, tool.native and scenario.definition, about
-    3 KB unindented) fits; one with a replica's results and replay record does not."""
+    """RLIMIT_FSIZE: writes past 6500 bytes fail with EFBIG (Python ignores SIGXFSZ). The first
+    report (no results; with the run-wide replay facts, tool.native and scenario.definition, and
+    the report's environment) fits; one with a replica's results and replay record does not."""
     import resource
 
     sc = scenario(tmp_path, replicas=2, workers=2)
     out = tmp_path / "out" / "r.json"
-    run = stresskit("run", str(sc), "--json", str(out), "--quiet", limits={resource.RLIMIT_FSIZE: 3600})
+    run = stresskit("run", str(sc), "--json", str(out), "--quiet", limits={resource.RLIMIT_FSIZE: 6500})
     _check_full_disk(run, out, "File too large")

@@ -83,6 +83,7 @@ def test_report_key_set() -> None:
     assert REPORT_KEYS == (
         "schema_version", "tool", "scenario", "status", "complete", "interrupted", "seed", "started_at",
         "elapsed_s", "plan", "metrics", "thresholds", "workers", "unreclaimed_series", "hotspots", "profile", "errors",
+        "environment", "latency_histograms", "throughput_series",
     )
 
 
@@ -99,8 +100,14 @@ def test_built_report_has_exactly_the_documented_keys() -> None:
     doc = build(run, [rec], aggregate([result], [rec]), [], started_at=0.0, complete=True)
     assert tuple(doc) == REPORT_KEYS
     assert set(doc["workers"][0]) == {"replica", "pid", "status", "exitcode", "signal", "error", "peak_rss_bytes", "cpu_s", "cpu_utilisation",
-                                      "elapsed_s", "stop_reason", "seed", "stats", "stats_mismatches", "contract", "timer_overhead_ns", "invariants"}
+                                      "elapsed_s", "stop_reason", "seed", "stats", "stats_mismatches", "contract", "timer_overhead_ns", "invariants",
+                                      "metrics"}
     assert doc["unreclaimed_series"] == [{"replica": 0, "columns": ["t_s", "blocks", "bytes"], "points": [[0.0, 1, 64]]}]
+    assert doc["latency_histograms"] == []  # the fake result above records no latency
+    assert doc["throughput_series"] == []  # nor progress
+    assert build(run, [rec], {}, [], started_at=0.0, complete=True, progress={0: [(0.5, 100), (1.0, 300)]})["throughput_series"] == [
+        {"replica": 0, "columns": ["t_s", "ops", "ops_per_s"], "points": [[0.5, 100, 200.0], [1.0, 300, 400.0]]}]
+    assert set(doc["environment"]) == {"machine", "os", "python", "stresskit", "git_commit", "command_line"}
     json.dumps(doc, allow_nan=False)
     assert sys.modules["stresskit.report.json_report"].status_of([rec], [], False) == "pass"
 

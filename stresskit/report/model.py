@@ -1,0 +1,203 @@
+"""The typed view of a run report: what `stresskit.run` returns, what the CLI prints and writes,
+and what `stresskit report`/`compare` read back from a JSON file.
+
+The JSON document (json_report.build) stays the one source: a Report is that document validated
+by pydantic, with ``data`` holding it unchanged so writing it back loses nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, StrictBool, StrictInt, model_validator
+
+from stresskit.io.json_models import JsonInputError, read_json_object, validate
+
+Number = float | int | bool | None
+
+_EXPECTED = {
+    "schema_version": "an integer",
+    "scenario": "an object {name, file, description}",
+    "name": "a string",
+    "status": "one of pass, fail, error",
+    "metrics": "an object of metric name -> number or null",
+    "thresholds": "a list of threshold results",
+    "workers": "a list of worker records",
+    "expression": "a string",
+    "ok": "true or false",
+    "replica": "an integer",
+    "seed": "an integer",
+    "reports": "a list of run reports",
+    "plan": "an object with the run's roles",
+    "roles": "a list of {name, action, threads}",
+    "points": "rows of numbers matching columns, t_s first",
+    "buckets": "a list of [lower_ns, upper_ns, count] integers",
+    "columns": "a list of column names",
+    "errors": "a list of strings",
+}
+
+
+class _Open(BaseModel):
+    # Newer stresskit versions may add keys: read what is known, keep the rest.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class ScenarioRef(_Open):
+    name: str
+    file: str = ""
+    description: str = ""
+
+
+class ThresholdOutcome(_Open):
+    """A scenario threshold, or a built-in check (``builtin``) the run is held to."""
+
+    expression: str
+    value: Any = None
+    ok: StrictBool
+    reason: str | None = None
+    builtin: bool = False
+    name: str | None = None
+    skipped: bool = False
+
+
+class ReplicaReport(_Open):
+    """One worker process: how it ended, and what its replica found (``diagnostics``)."""
+
+    replica: StrictInt
+    pid: int | None = None
+    status: str
+    exitcode: int | None = None
+    signal: str | None = None
+    error: str | None = None
+    peak_rss_bytes: int | None = None
+    cpu_s: float | None = None
+    elapsed_s: float | None = None
+    stop_reason: str | None = None
+    seed: int | None = None
+    diagnostics: dict[str, Any] = {}
+
+
+class RolePlan(_Open):
+    name: str
+    action: str
+    threads: StrictInt
+    inbox: str | None = None
+    outbox: str | None = None
+
+
+class PlanView(_Open):
+    roles: list[RolePlan]
+
+
+class SeriesEntry(_Open):
+    """A replica's time series: ``points`` are rows of ``columns`` (t_s first)."""
+
+    replica: StrictInt
+    columns: list[str]
+    points: list[list[float | None]]
+
+    @model_validator(mode="after")
+    def _rows_match_columns(self) -> SeriesEntry:
+        if not self.columns or self.columns[0] != "t_s" or any(len(p) != len(self.columns) or p[0] is None for p in self.points):
+            raise ValueError("rows of numbers matching columns, t_s first")
+        return self
+
+
+class HistogramEntry(_Open):
+    replica: StrictInt
+    role: str
+    op: str
+    count: StrictInt
+    buckets: list[tuple[StrictInt, StrictInt, StrictInt]]
+
+
+class ProfileView(_Open):
+    samples: StrictInt = 0
+    speedscope_json: str | None = None
+    flamegraph_svg: str | None = None
+    problems: list[str] = []
+
+
+class Report(_Open):
+    schema_version: StrictInt
+    scenario: ScenarioRef
+    status: str
+    complete: bool = True
+    interrupted: str | bool = False
+    seed: int | None = None
+    metrics: dict[str, Number]
+    thresholds: list[ThresholdOutcome]
+    workers: list[ReplicaReport]
+    errors: list[str] = []
+    plan: PlanView
+    started_at: str | None = None
+    elapsed_s: float | None = None
+    unreclaimed_series: list[SeriesEntry] = []
+    throughput_series: list[SeriesEntry] = []
+    latency_histograms: list[HistogramEntry] = []
+    profile: ProfileView | None = None
+    environment: dict[str, Any] = {}
+    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        report = cls.model_validate(data)
+        report._data = data
+        return report
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The JSON document exactly as stresskit wrote it (the report's full detail)."""
+        return self._data
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def replicas(self) -> list[ReplicaReport]:
+        return self.workers
+
+    @property
+    def failed(self) -> list[ThresholdOutcome]:
+        return [t for t in self.thresholds if not t.ok]
+
+    @property
+    def diagnostics(self) -> dict[int, dict[str, Any]]:
+        """replica -> its diagnosis sections ("leaks", "corruption", ...), for replicas that have any."""
+        return {w.replica: w.diagnostics for w in self.workers if w.diagnostics}
+
+    @property
+    def exit_code(self) -> int:
+        """What `stresskit run` exits with for this report alone (docs/exit-codes.md)."""
+        from stresskit.session import exit_code
+
+        return exit_code(self.status, interrupted=self.interrupted or False)
+
+
+class _Multi(_Open):
+    reports: list[dict[str, Any]]
+
+
+def read_reports(path: Path | str) -> list[Report]:
+    """Every run report in a file written by `stresskit run --json` (one scenario, or several
+    under "reports"). Raises JsonInputError with one line naming the file and key."""
+    path = Path(path)
+    data = read_json_object(path, "report JSON file", "a JSON object written by `stresskit run --json`")
+    docs = validate(path, data, _Multi, _EXPECTED).reports if "reports" in data and "scenario" not in data else [data]
+    out = []
+    for i, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise JsonInputError(f"{path}: reports[{i}]: expected a run report object")
+        report = validate(f"{path}: reports[{i}]" if len(docs) > 1 else path, doc, Report, _EXPECTED)
+        report._data = doc
+        out.append(report)
+    return out
+
+
+__all__ = ["JsonInputError", "ReplicaReport", "Report", "ScenarioRef", "ThresholdOutcome", "read_reports"]
