@@ -219,9 +219,14 @@ class _Duration(click.ParamType):
               help="Where --profile writes its files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only one status line per scenario.")
 @click.option("--max-memory", type=_Bytes(), help=MAX_MEMORY_HELP)
+@click.option("--sanitize", type=click.Choice(["address", "thread", "undefined", "memcheck"]),
+              help="Run the workers on the native library and mimalloc built with this sanitizer, or under valgrind's "
+                   "memcheck (built once, cached); "
+                   "a sanitizer report fails the run (docs/sanitizers.md).")
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
-        html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%", junit_path: str | None = None) -> None:
+        html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%", junit_path: str | None = None,
+        sanitize: str | None = None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
@@ -255,8 +260,13 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         html_out = _claim_html(html_path, loaded)
         junit_out = _claim_junit(junit_path, loaded)
         gate = _baseline(baseline, fail_above)
+        sanitized = None
+        if sanitize is not None:
+            from stresskit.sanitize.command import prepare_or_exit
+
+            sanitized = prepare_or_exit(sanitize)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
-        opts = Options(overrides, workers, profile, profile_dir)
+        opts = Options(overrides, workers, profile, profile_dir, sanitize=sanitized)
         display = Display(quiet=quiet)
         writer = ReportWriter(json_path, multiple=len(loaded) > 1)
         reports = []

@@ -35,6 +35,7 @@ class Options:
     profile: bool = False
     profile_dir: Path = Path("stresskit-profile")
     engine_ref: str = DEFAULT_ENGINE
+    sanitize: Any = None  # a stresskit.sanitize.SanitizedRun for `run --sanitize`
 
 
 def exit_code(status: str, interrupted: bool | str = False) -> int:
@@ -61,8 +62,10 @@ def judge(run: RunPlan, records: Sequence[WorkerRecord]) -> tuple[dict[str, Any]
 
 def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
             profile: ProfileReport | None = None, errors: Sequence[str] = (), environment: dict[str, Any] | None = None,
-            progress: dict[int, list[tuple[float, int]]] | None = None) -> dict[str, Any]:
+            progress: dict[int, list[tuple[float, int]]] | None = None, sanitize: Any = None) -> dict[str, Any]:
     metrics, thresholds = judge(run, records)
+    if sanitize is not None:  # speed and RSS measure the sanitizer, not the glue
+        thresholds = sanitize.judge(thresholds)
     plans = {p.replica: p for p in run.replicas}
     replays = {rec.replica: replay.record(plans[rec.replica], rec, judge(run, [rec])[1]) for rec in records if rec.replica in plans}
     return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
@@ -111,7 +114,7 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
 
     progress: dict[int, list[tuple[float, int]]] = {}  # replica -> (t_s, ops done): throughput_series
     def report(records: Sequence[WorkerRecord], **kwargs: Any) -> dict[str, Any]:
-        return _report(run, records, started, environment=environment, **kwargs)
+        return _report(run, records, started, environment=environment, sanitize=opts.sanitize, **kwargs)
 
     def on_event(kind: str, rec: WorkerRecord) -> None:
         display.event(kind, rec)
@@ -125,7 +128,8 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     writer.update(index, report([], complete=False))
     interrupted: str | bool = False
     errors: list[str] = []
-    supervisor = Supervisor(run.replicas, run.workers, opts.engine_ref, on_event, profiler)
+    replicas = opts.sanitize.adapt(run.replicas) if opts.sanitize is not None else run.replicas
+    supervisor = Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
     try:
         records = supervisor.run()
     except Interrupted as stop:

@@ -88,6 +88,8 @@ class ThresholdResult:
             out["reason"] = self.reason
         if self.builtin:
             out.update(builtin=True, name=self.name, skipped=self.skipped)
+        elif self.skipped:  # a scenario threshold not judged (run --sanitize: speed and RSS)
+            out["skipped"] = True
         return out
 
 

@@ -3,26 +3,16 @@ its own fixtures in its own conftest.py."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import subprocess
-import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stresskit import _native
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; run one session at a time there
-    fcntl = None
+from stresskit.sanitize import cache, source
 
 ROOT = Path(__file__).resolve().parents[1]
-MIMALLOC_VERSION = "3.4.3"
+MIMALLOC_VERSION = source.MIMALLOC_VERSION
 
 
 @pytest.fixture(scope="session")
@@ -48,28 +38,9 @@ def clean_stats(lib) -> Iterator[None]:
     lib.cc_alloc_stats_reset()
 
 
-def cache_dir() -> Path:
-    """Where slow-to-make test inputs (downloads, sanitizer builds) survive between runs:
-    $STRESSKIT_CACHE, else ~/.cache/stresskit. CI caches this directory."""
-    base = os.environ.get("STRESSKIT_CACHE")
-    path = Path(base) if base else Path.home() / ".cache" / "stresskit"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@contextlib.contextmanager
-def _cache_lock(name: str) -> Iterator[Path]:
-    """Hold an exclusive lock on cache_dir()/name.lock: concurrent pytest sessions (helpers, CI
-    shards) then build each cached thing once instead of racing on half-written files."""
-    root = cache_dir()
-    with open(root / f"{name}.lock", "w") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield root
-        finally:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+# One cache and one mimalloc download for the package (run --sanitize) and the tests.
+cache_dir = cache.cache_dir
+_cache_lock = cache.locked
 
 
 @pytest.fixture(scope="session")
@@ -82,44 +53,10 @@ def cache_lock():
 def mimalloc_source() -> Path:
     """mimalloc's upstream source tree (the one the wheel was built from), from the cmeel-mimalloc
     sdist on PyPI; downloaded once and kept in the cache (~1 min cold)."""
-    with _cache_lock("mimalloc-source") as root:
-        tree = root / f"mimalloc-{MIMALLOC_VERSION}-src"
-        if (tree / "CMakeLists.txt").is_file():
-            return tree
-        download = root / "downloads"
-        download.mkdir(exist_ok=True)
-        sdists = sorted(download.glob(f"cmeel_mimalloc-{MIMALLOC_VERSION}.tar.gz"))
-        if not sdists:
-            # --no-binary for this package only: a global :all: would also build the sdist's build
-            # requirements (cmake, ...) from source.
-            cmd = [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-binary",
-                "cmeel-mimalloc",
-                f"cmeel-mimalloc=={MIMALLOC_VERSION}",
-                "-d",
-                str(download),
-            ]
-            run = subprocess.run(
-                cmd, check=False, capture_output=True, text=True, timeout=600
-            )
-            sdists = sorted(download.glob(f"cmeel_mimalloc-{MIMALLOC_VERSION}.tar.gz"))
-            if run.returncode != 0 or not sdists:
-                pytest.skip(
-                    f"cannot download the mimalloc source ({' '.join(cmd)}): {run.stderr[-500:]}"
-                )
-        staging = root / f"mimalloc-{MIMALLOC_VERSION}-staging"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(tree, ignore_errors=True)  # an interrupted earlier extraction
-        with tarfile.open(sdists[0]) as tar:
-            tar.extractall(staging, filter="data")
-        (staging / f"cmeel_mimalloc-{MIMALLOC_VERSION}" / "mimalloc").rename(tree)
-        shutil.rmtree(staging)
-        return tree
+    try:
+        return source.mimalloc_source(MIMALLOC_VERSION)
+    except source.SourceUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 TIER_MARKERS = tuple(f"tier{i}" for i in range(6))

@@ -36,8 +36,11 @@ struct sk_diag {
 
 bool sk_diag_init(sk_run_t *run) {
     if (run->diag != NULL) return true;
-    struct sk_diag *d = calloc(1, sizeof *d);
+    /* The struct holds a cache-line-aligned member: calloc only promises max_align_t's alignment
+     * (UBSAN: "member access within misaligned address"). sizeof is a multiple of the alignment. */
+    struct sk_diag *d = aligned_alloc(alignof(struct sk_diag), sizeof *d);
     if (d == NULL) return false;
+    memset(d, 0, sizeof *d);
     d->chunks = run->own_chunks_max;
     d->chunk_owner = calloc(d->chunks, sizeof *d->chunk_owner);
     if (d->chunk_owner == NULL) {

@@ -89,6 +89,8 @@ def incomplete(rec: WorkerRecord) -> bool:
 
 
 def status_of(records: Sequence[WorkerRecord], thresholds: Sequence[ThresholdResult], interrupted: bool | str) -> str:
+    if not interrupted and any("sanitizer" in r.diagnostics for r in records):
+        return "fail"  # a sanitizer's report is the glue's fault even when it stopped the worker
     if interrupted or any(r.status != "ok" or incomplete(r) for r in records) or not records:
         return "error"
     return "pass" if all(t.ok for t in thresholds) else "fail"

@@ -41,6 +41,16 @@ class Attacher(Protocol):
     def attach(self, pid: int, replica: int) -> None: ...
 
 
+class Sanitizer(Protocol):
+    """stresskit.sanitize.SanitizedRun: the workers' environment and their reports."""
+
+    def worker_env(self, plan: ReplicaPlan) -> dict[str, str]: ...
+
+    def executable(self, plan: ReplicaPlan) -> Any: ...  # a path run instead of python (valgrind), or None
+
+    def collect(self, rec: WorkerRecord) -> None: ...
+
+
 EventFn = Callable[[str, WorkerRecord], None]
 
 
@@ -94,6 +104,24 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def _executable(ctx: Any, path: Any) -> Iterator[None]:
+    """Spawn the next child with ``path`` instead of this interpreter (the spawn module keeps one
+    global executable), then put the interpreter back."""
+    if path is None or ctx.get_start_method() != "spawn":
+        yield
+        return
+    from multiprocess import resource_tracker, spawn
+
+    resource_tracker.ensure_running()  # it is spawned too, once: with this interpreter, not ``path``
+    previous = spawn.get_executable()
+    ctx.set_executable(str(path))
+    try:
+        yield
+    finally:
+        ctx.set_executable(previous)
+
+
 def _proc_peak_rss(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -127,12 +155,14 @@ class Supervisor:
         on_event: EventFn | None = None,
         attacher: Attacher | None = None,
         start_method: str = START_METHOD,
+        sanitizer: Sanitizer | None = None,
     ) -> None:
         self.plans = list(plans)
         self.workers = max(1, workers)
         self.engine_ref = engine_ref
         self.on_event = on_event or (lambda kind, rec: None)
         self.attacher = attacher
+        self.sanitizer = sanitizer
         self.ctx = multiprocess.get_context(start_method)
         self.records: dict[int, WorkerRecord] = {p.replica: WorkerRecord(replica=p.replica) for p in self.plans}
         self.active: dict[int, _Active] = {}
@@ -153,10 +183,13 @@ class Supervisor:
         # cannot kill it with a KeyboardInterrupt traceback; the supervisor handles Ctrl-C.
         previous = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
         env = _worker_env(plan, self.engine_ref)
+        if self.sanitizer is not None:
+            env.update(self.sanitizer.worker_env(plan))
         if self.ctx.get_start_method() == "spawn":  # the worker's parent is this process
             env[PARENT_ENV] = str(os.getpid())
+        wrapper = self.sanitizer.executable(plan) if self.sanitizer is not None else None
         try:
-            with _environment(env):
+            with _environment(env), _executable(self.ctx, wrapper):
                 proc.start()
         except BaseException:
             parent.close()
@@ -271,6 +304,8 @@ class Supervisor:
             rec.elapsed_s = time.monotonic() - (act.go_sent or act.started)
         if rec.peak_rss_bytes is None:
             rec.peak_rss_bytes = act.extra.get("rss")
+        if self.sanitizer is not None:
+            self.sanitizer.collect(rec)
         act.done = True
         act.conn.close()
         del self.active[rec.replica]

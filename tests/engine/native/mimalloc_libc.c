@@ -31,6 +31,17 @@ void *mi_zalloc_aligned(size_t size, size_t alignment) {
 }
 void mi_free(void *p) { free(p); }
 size_t mi_usable_size(const void *p) { return p ? malloc_usable_size((void *)p) : 0; }
+/* The glue's statistics count what the allocator hands out (alloc.c): the usable size with the block. */
+void *mi_umalloc(size_t size, size_t *block_size) {
+    void *p = mi_malloc(size);
+    if (block_size != NULL) *block_size = mi_usable_size(p);
+    return p;
+}
+void *mi_ucalloc(size_t count, size_t size, size_t *block_size) {
+    void *p = mi_calloc(count, size);
+    if (block_size != NULL) *block_size = mi_usable_size(p);
+    return p;
+}
 void mi_register_error(mi_error_fun *fun, void *arg) {
     error_handler = fun;
     error_arg = arg;
