@@ -25,11 +25,12 @@ def _runner():
 
 def test_runner_runs_one_tier_and_reports_it(capsys):
     run_tests = _runner()
-    code = run_tests.main(["--tier", "3", "--", "-q"])
+    # one known test of the tier: the runner is under test here, not the whole tier
+    code = run_tests.main(["--tier", "3", "--", "-q", "tests/engine/test_invariants.py", "-k", "reasons_are_the_engine"])
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("3 "))
     assert code == 0, out[-2000:]
-    assert row.split()[1] == "current" and int(row.split()[2]) >= 7 and row.endswith("ok")
+    assert row.split()[1] == "current" and int(row.split()[2]) == 1 and row.endswith("ok")
 
 
 def test_runner_reports_a_failing_tier(capsys):

@@ -77,7 +77,8 @@ class ForgetfulMachine(GlueMachine):
 
 def test_the_machine_finds_and_shrinks_a_planted_wrapper_bug() -> None:
     with pytest.raises(AssertionError, match="the glue counts 1 live block") as failure:
-        run_state_machine_as_test(ForgetfulMachine, settings=settings(max_examples=200, stateful_step_count=10, deadline=None, print_blob=False))
+        run_state_machine_as_test(ForgetfulMachine, settings=settings(max_examples=200, stateful_step_count=10, deadline=None, print_blob=False,
+                                                                     derandomize=True, database=None))
     notes = getattr(failure.value, "__notes__", [])  # where Hypothesis reports the shrunk steps
     steps = [line.strip() for note in notes for line in note.splitlines() if "state." in line and "(" in line and "teardown" not in line and "statistics_count" not in line]
     # shrunk to the two steps that matter: one large allocation, and its free
