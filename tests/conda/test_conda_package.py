@@ -29,7 +29,7 @@ rattler_build = pytest.importorskip("rattler_build", reason="py-rattler-build bu
 rattler = pytest.importorskip("rattler", reason="py-rattler installs the package (test extra)")
 from rattler.package_streaming import extract
 
-pytestmark = [pytest.mark.tier0, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.tier0, pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.native_only]
 
 REPO = Path(__file__).resolve().parents[2]
 MIMALLOC_VERSION_INT = 30403  # mi_version() of mimalloc 3.4.3

@@ -22,6 +22,8 @@ from stresskit.engine import ACTIONS, KINDS, SIZE_KINDS
 from stresskit.planner import plan
 from stresskit.scenario import load
 
+pytestmark = pytest.mark.native_only  # version-independent: run once by tests/run_tests.py --version both
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "native"
 SCENARIOS = sorted(p for p in (ROOT / "scenarios").glob("*.toml") if p.stem != "oom")  # oom: mimalloc's bound

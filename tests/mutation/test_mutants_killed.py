@@ -16,7 +16,7 @@ from mutation.build import ROOT, Workspace, apply
 from mutation.killers import first_kill, run_scenario, run_unit_tests
 from mutation.mutants import MUTANTS
 
-pytestmark = [pytest.mark.mutation, pytest.mark.slow]
+pytestmark = [pytest.mark.mutation, pytest.mark.slow, pytest.mark.native_only]
 
 # The unit-test file that kills each mutant first (from docs/mutation-matrix.md); the whole
 # directories are in the matrix, these keep CI's share of the tier short.

@@ -25,6 +25,8 @@ from stresskit.sanitize import KINDS, SourceUnavailable, ToolMissing, mimalloc_s
 from stresskit.sanitize.build import check_tools
 from stresskit.sanitize.reports import summary_lines
 
+pytestmark = pytest.mark.native_only  # version-independent: run once by tests/run_tests.py --version both
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
 # Under valgrind (~20 s a run on a loaded 2-core machine), three scenarios that between them take
