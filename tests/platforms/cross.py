@@ -98,8 +98,9 @@ def _digest(*parts: bytes) -> str:
 
 
 def _inputs() -> list[Path]:
-    files = [p for p in NATIVE.rglob("*") if p.is_file() and p.suffix in {".c", ".h", ".txt"}]
-    files += [ROOT / "tests" / "engine" / "native" / "scenario_driver.c", Path(__file__)]
+    # Not rglob over native/: an in-tree build directory there would change the key at every build.
+    files = [p for d in ("src", "include", "tests") for p in (NATIVE / d).rglob("*") if p.is_file()]
+    files += [NATIVE / "CMakeLists.txt", ROOT / "tests" / "engine" / "native" / "scenario_driver.c", Path(__file__)]
     return sorted(files)
 
 
@@ -240,3 +241,16 @@ def exported_names(library: Path) -> list[str]:
     if isinstance(binary, lief.PE.Binary):
         return sorted(entry.name for entry in binary.get_export().entries)
     return sorted(symbol.name for symbol in binary.exported_symbols)
+
+
+def linked_libraries(library: Path) -> list[str]:
+    """The libraries a shared library needs at load time (ELF NEEDED, Mach-O load commands, PE
+    imports)."""
+    import lief
+
+    binary = lief.parse(str(library))
+    if isinstance(binary, lief.PE.Binary):
+        return [imp.name for imp in binary.imports]
+    if isinstance(binary, lief.MachO.Binary):
+        return [lib.name for lib in binary.libraries]
+    return list(binary.libraries)
