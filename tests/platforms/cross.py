@@ -229,13 +229,21 @@ def cache_line_size(platform: Platform) -> int:
     return int(line[-1].split()[1])
 
 
+def _parse(library: Path):
+    import lief
+
+    # LIEF logs harmless "Can't read value" lines for parts of zig's Mach-O it does not model.
+    lief.logging.disable()
+    return lief.parse(str(library))
+
+
 def exported_names(library: Path) -> list[str]:
     """The names a shared library exports (ELF dynamic symbols, the PE export table, the Mach-O
     export trie), read with LIEF: one parser for the three formats on any host, unlike
     nm/objdump, which ship per target or not at all with zig."""
     import lief
 
-    binary = lief.parse(str(library))
+    binary = _parse(library)
     if binary is None:
         raise RuntimeError(f"LIEF could not parse {library}")
     if isinstance(binary, lief.PE.Binary):
@@ -248,7 +256,7 @@ def linked_libraries(library: Path) -> list[str]:
     imports)."""
     import lief
 
-    binary = lief.parse(str(library))
+    binary = _parse(library)
     if isinstance(binary, lief.PE.Binary):
         return [imp.name for imp in binary.imports]
     if isinstance(binary, lief.MachO.Binary):
