@@ -38,13 +38,13 @@ bool sk_diag_init(sk_run_t *run) {
     if (run->diag != NULL) return true;
     /* The struct holds a cache-line-aligned member: calloc only promises max_align_t's alignment
      * (UBSAN: "member access within misaligned address"). sizeof is a multiple of the alignment. */
-    struct sk_diag *d = aligned_alloc(alignof(struct sk_diag), sizeof *d);
+    struct sk_diag *d = sk_aligned_alloc(alignof(struct sk_diag), sizeof *d);
     if (d == NULL) return false;
     memset(d, 0, sizeof *d);
     d->chunks = run->own_chunks_max;
     d->chunk_owner = calloc(d->chunks, sizeof *d->chunk_owner);
     if (d->chunk_owner == NULL) {
-        free(d);
+        sk_aligned_free(d);
         return false;
     }
     run->diag = d;
@@ -54,7 +54,7 @@ bool sk_diag_init(sk_run_t *run) {
 void sk_diag_fini(sk_run_t *run) {
     if (run->diag == NULL) return;
     free((void *)run->diag->chunk_owner);
-    free(run->diag);
+    sk_aligned_free(run->diag);
     run->diag = NULL;
 }
 

@@ -23,6 +23,9 @@
 #if defined(__linux__) && !defined(_DEFAULT_SOURCE)
 #  define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE: not in POSIX.1-2008 */
 #endif
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#  define _DARWIN_C_SOURCE /* likewise: <sys/mman.h> hides MAP_ANON once _POSIX_C_SOURCE is set */
+#endif
 #include "engine_internal.h"
 
 #include <stdio.h>

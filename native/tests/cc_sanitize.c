@@ -25,11 +25,18 @@
 #include <string.h>
 
 #include <mimalloc.h>
-#if defined(__has_include)
-#  if __has_include(<sanitizer/common_interface_defs.h>)
-#    include <sanitizer/common_interface_defs.h>
-#    define CC_HAS_SANITIZER_TRACE 1
+/* Only with a sanitizer on: the header is also there for a plain build (the aarch64 run under
+ * qemu, tests/platforms), which links no sanitizer runtime to provide the function. */
+#if defined(__SANITIZE_ADDRESS__)
+#  define CC_SANITIZED 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#    define CC_SANITIZED 1
 #  endif
+#endif
+#if defined(CC_SANITIZED)
+#  include <sanitizer/common_interface_defs.h>
+#  define CC_HAS_SANITIZER_TRACE 1
 #endif
 
 #include "cc_alloc.h"

@@ -56,11 +56,12 @@ def mimalloc_include() -> Path:
     return prefix / "include" / "mimalloc-3.4"
 
 
-def plan_text(path: Path) -> str:
-    """The driver's input: replica 0 of the scenario's plan, ops capped."""
+def plan_text(path: Path, max_ops: int = MAX_OPS) -> str:
+    """The driver's input: replica 0 of the scenario's plan, ops capped (also used by
+    tests/platforms for the aarch64 run under qemu)."""
     rp = plan(load(path)).replicas[0]
     queues = {q.name: i for i, q in enumerate(rp.queues)}
-    lines = [f"seed {rp.seed}", f"ops {min(rp.ops or MAX_OPS, MAX_OPS)}", f"warmup {min(rp.warmup_ops, 100)}",
+    lines = [f"seed {rp.seed}", f"ops {min(rp.ops or max_ops, max_ops)}", f"warmup {min(rp.warmup_ops, 100)}",
              f"sample {rp.latency_sample_every}"]
     lines += [f"queue {q.capacity}" for q in rp.queues]
     for r in rp.roles:
