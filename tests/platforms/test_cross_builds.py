@@ -18,7 +18,7 @@ from cross import cache_line_size, exported_names, linked_libraries, qemu, zig_c
 
 from stresskit.sanitize.source import SourceUnavailable
 
-pytestmark = [pytest.mark.tier0, pytest.mark.slow]
+pytestmark = [pytest.mark.tier0, pytest.mark.slow, pytest.mark.native_only]
 LINK_CHECKED = sorted(PLATFORMS)
 # Mach-O: ld always exports the image header and __dso_handle; they are not C functions of ours.
 LINKER_DEFINED = {"__mh_dylib_header", "___dso_handle"}
