@@ -4,10 +4,13 @@ Each worker gets ``py-spy record --pid PID --native --format raw`` (collapsed st
 distinct stack, root first, frames joined by ';', then the sample count). The supervisor waits
 for py-spy to report that it is sampling before it lets the worker start the replica, so short
 replicas are profiled too. From the stacks of all workers:
+  * categories (stresskit/profile_classes.py): work, idle back-off, start-up, harness, each with
+    its share of all samples;
   * hotspots: per frame (function + file, line numbers merged), self % (the frame was the leaf)
-    and inclusive % (the frame was anywhere on the stack), over all samples of all workers;
+    and inclusive % (the frame was anywhere on the stack), over the work samples only, and the top
+    cc_*, mi_* and engine (sk_*, step_*) frames among them;
   * speedscope JSON (https://www.speedscope.app/file-format-schema.json), one sampled profile per
-    worker;
+    worker, in milliseconds (each sample weighs one sampling interval);
   * a flamegraph SVG (icicle layout, root at the bottom), merged over workers.
 If py-spy is missing or cannot attach (no ptrace rights, unsupported platform), the run goes on
 and ``problems`` says why; the report shows it.
@@ -28,8 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stresskit.io.outputs import WriteFailed, write_atomic
+from stresskit.profile_classes import by_family, glue_frames, shares, split
 
 DEFAULT_RATE = 97  # Hz: modest, and not a multiple of common timer periods
+FAMILY_TOP = 5
+# Not part of the speedscope schema (speedscope ignores it): lets stresskit.html.flame turn the
+# millisecond weights back into whole samples.
+INTERVAL_KEY = "stresskitSampleIntervalMs"
 ATTACH_TIMEOUT_S = 10.0
 _RAW_ADDRESS = re.compile(r"^0x[0-9a-f]+ ")
 _FRAME_LINE = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
@@ -49,7 +57,10 @@ class Hotspot:
 @dataclass
 class ProfileReport:
     samples: int = 0
+    work_samples: int = 0
+    categories: dict[str, dict[str, float | int]] = field(default_factory=dict)
     hotspots: list[Hotspot] = field(default_factory=list)
+    top_frames: dict[str, list[Hotspot]] = field(default_factory=dict)
     flamegraph_svg: str | None = None
     speedscope_json: str | None = None
     raw_files: list[str] = field(default_factory=list)
@@ -58,7 +69,10 @@ class ProfileReport:
     def to_json(self) -> dict[str, object]:
         return {
             "samples": self.samples,
+            "work_samples": self.work_samples,
+            "categories": self.categories,
             "hotspots": [h.to_json() for h in self.hotspots],
+            "top_frames": {fam: [h.to_json() for h in hs] for fam, hs in self.top_frames.items()},
             "flamegraph_svg": self.flamegraph_svg,
             "speedscope_json": self.speedscope_json,
             "problems": self.problems,
@@ -92,7 +106,7 @@ def read_collapsed(path: Path) -> Counter[tuple[str, ...]]:
     return stacks
 
 
-def hotspots(stacks: Counter[tuple[str, ...]], top: int = 15) -> tuple[int, list[Hotspot]]:
+def _ranked(stacks: Counter[tuple[str, ...]]) -> tuple[int, list[Hotspot]]:
     total = sum(stacks.values())
     if total == 0:
         return 0, []
@@ -103,11 +117,34 @@ def hotspots(stacks: Counter[tuple[str, ...]], top: int = 15) -> tuple[int, list
         for frame in set(stack):
             incl_c[frame] += n
     # Rank by self time, then inclusive: the frames where the time is actually spent first.
-    ranked = sorted(incl_c, key=lambda f: (-self_c[f], -incl_c[f], f))[:top]
+    ranked = sorted(incl_c, key=lambda f: (-self_c[f], -incl_c[f], f))
     return total, [Hotspot(f, 100 * self_c[f] / total, 100 * incl_c[f] / total, is_native(f)) for f in ranked]
 
 
-def speedscope(per_worker: dict[str, Counter[tuple[str, ...]]], name: str) -> dict[str, object]:
+def hotspots(stacks: Counter[tuple[str, ...]], top: int = 15) -> tuple[int, list[Hotspot]]:
+    total, ranked = _ranked(stacks)
+    return total, ranked[:top]
+
+
+def top_frames(stacks: Counter[tuple[str, ...]], top: int = FAMILY_TOP) -> dict[str, list[Hotspot]]:
+    """The top glue (cc_*), mi_* and engine frames of STACKS, each ranked as hotspots are: a frame
+    that is never a leaf still shows here by its inclusive share."""
+    _, ranked = _ranked(stacks)
+    spots = {h.frame: h for h in ranked}
+    return {fam: [spots[f] for f in frames[:top]] for fam, frames in by_family(spots, glue_frames(spots)).items()}
+
+
+def summarise(stacks: Counter[tuple[str, ...]], report: ProfileReport) -> None:
+    """Fill REPORT's sample counts, categories and work-only hotspots from all workers' stacks."""
+    parts = split(stacks)
+    report.samples = sum(stacks.values())
+    report.categories = shares(parts)
+    report.work_samples, report.hotspots = hotspots(parts["work"])
+    report.top_frames = top_frames(parts["work"])
+
+
+def speedscope(per_worker: dict[str, Counter[tuple[str, ...]]], name: str, rate: int = DEFAULT_RATE) -> dict[str, object]:
+    interval_ms = 1000.0 / rate
     frames: list[dict[str, object]] = []
     index: dict[str, int] = {}
     profiles = []
@@ -122,10 +159,12 @@ def speedscope(per_worker: dict[str, Counter[tuple[str, ...]]], name: str) -> di
                     frames.append({"name": m.group("func"), "file": m.group("file")} if m else {"name": f})
                 ids.append(index[f])
             samples.append(ids)
-            weights.append(n)
-        profiles.append(
-            {"type": "sampled", "name": worker, "unit": "none", "startValue": 0, "endValue": sum(weights), "samples": samples, "weights": weights}
-        )
+            weights.append(round(n * interval_ms, 6))
+        profiles.append({
+            "type": "sampled", "name": worker, "unit": "milliseconds", "startValue": 0,
+            "endValue": round(sum(stacks.values()) * interval_ms, 6), "samples": samples, "weights": weights,
+            INTERVAL_KEY: interval_ms,
+        })
     return {
         "$schema": "https://www.speedscope.app/file-format-schema.json",
         "shared": {"frames": frames},
@@ -266,14 +305,14 @@ class Profiler:
         merged: Counter[tuple[str, ...]] = Counter()
         for stacks in per_worker.values():
             merged.update(stacks)
-        report.samples, report.hotspots = hotspots(merged)
+        summarise(merged, report)
         if merged:
             svg_name, ss_name = self.files(self.name)
             svg, ss = self.out_dir / svg_name, self.out_dir / ss_name
             try:
                 write_atomic(svg, flamegraph_svg(merged, f"stresskit {self.name}"), "--profile-dir")
                 report.flamegraph_svg = str(svg)
-                write_atomic(ss, json.dumps(speedscope(per_worker, f"stresskit {self.name}")), "--profile-dir")
+                write_atomic(ss, json.dumps(speedscope(per_worker, f"stresskit {self.name}", self.rate)), "--profile-dir")
                 report.speedscope_json = str(ss)
             except WriteFailed as exc:
                 report.problems.append(exc.line())

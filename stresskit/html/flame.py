@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stresskit.profiling import INTERVAL_KEY
+
 MAX_NODES = 20_000  # beyond this the page gets slow; the deepest, thinnest branches go first
 
 
@@ -20,12 +22,23 @@ class Tree:
     samples: int = 0
 
 
+def _interval(profile: dict[str, Any]) -> float:
+    """What one sample weighs: stresskit writes milliseconds with the sampling interval beside
+    them; other files (unit "none", or no interval) count each weight as samples."""
+    interval = profile.get(INTERVAL_KEY)
+    if profile.get("unit", "none") != "none" and isinstance(interval, (int, float)) and interval > 0:
+        return float(interval)
+    return 1.0
+
+
 def stacks_from_speedscope(doc: dict[str, Any]) -> Counter[tuple[str, ...]]:
+    """Whole samples per stack, whatever unit the file's weights are in."""
     frames = [f.get("name", "?") + (f" ({f['file']})" if f.get("file") else "") for f in doc.get("shared", {}).get("frames", [])]
     stacks: Counter[tuple[str, ...]] = Counter()
     for profile in doc.get("profiles", []):
+        interval = _interval(profile)
         for sample, weight in zip(profile.get("samples", []), profile.get("weights", [])):
-            stacks[tuple(frames[i] for i in sample if 0 <= i < len(frames))] += int(weight)
+            stacks[tuple(frames[i] for i in sample if 0 <= i < len(frames))] += round(float(weight) / interval)
     return stacks
 
 

@@ -260,13 +260,29 @@ class Display:
             return
         for problem in prof["problems"]:
             self.line(f"profile: {problem}")
+        cats = prof.get("categories") or {}
+        if cats:
+            parts = ", ".join(f"{name} {c['pct']:.1f}%" for name, c in cats.items())
+            self.line(f"profile: {prof['samples']} samples: {parts}")
         if prof["hotspots"]:
-            self.line(f"hotspots ({prof['samples']} samples, self% / inclusive%):")
+            self.line(f"hotspots over work ({prof.get('work_samples', prof['samples'])} samples, self% / inclusive%):")
             for h in prof["hotspots"][:10]:
-                self.line(f"  {h['self_pct']:5.1f}% {h['inclusive_pct']:5.1f}%  {h['frame']}{'' if h['native'] else '  [py]'}")
+                self.line(_spot(h))
+        for fam, spots in (prof.get("top_frames") or {}).items():
+            if spots:
+                self.line(f"top {FAMILY_LABELS.get(fam, fam)} frames (of work):")
+                for h in spots:
+                    self.line(_spot(h))
         for key in ("flamegraph_svg", "speedscope_json"):
             if prof.get(key):
                 self.line(f"{key.replace('_', ' ')}: {prof[key]}")
+
+
+FAMILY_LABELS = {"cc": "glue (cc_* and its helpers)", "mi": "mi_*", "engine": "engine (sk_*, step_*)"}
+
+
+def _spot(h: dict[str, Any]) -> str:
+    return f"  {h['self_pct']:5.1f}% {h['inclusive_pct']:5.1f}%  {h['frame']}{'' if h['native'] else '  [py]'}"
 
 
 __all__ = ["PERCENTILES", "Display"]

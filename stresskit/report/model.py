@@ -114,6 +114,8 @@ class HistogramEntry(_Open):
 
 class ProfileView(_Open):
     samples: StrictInt = 0
+    work_samples: StrictInt = 0
+    categories: dict[str, dict[str, float]] = {}
     speedscope_json: str | None = None
     flamegraph_svg: str | None = None
     problems: list[str] = []

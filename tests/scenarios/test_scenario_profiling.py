@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stresskit.profiling import flamegraph_svg, frame_key, hotspots, is_native, read_collapsed, speedscope
+from stresskit.html.flame import stacks_from_speedscope
+from stresskit.profiling import DEFAULT_RATE, flamegraph_svg, frame_key, hotspots, is_native, read_collapsed, speedscope
 
 pytestmark = pytest.mark.tier1
 
@@ -48,7 +49,16 @@ def test_speedscope_and_svg_shapes() -> None:
     json.dumps(doc)
     frames = doc["shared"]["frames"]
     prof = doc["profiles"][0]
-    assert prof["type"] == "sampled" and sum(prof["weights"]) == prof["endValue"] == 4
+    assert prof["type"] == "sampled" and prof["unit"] == "milliseconds"
+    interval = 1000 / DEFAULT_RATE  # each sample weighs one sampling interval
+    assert prof["weights"] == [pytest.approx(3 * interval), pytest.approx(interval)]
+    assert prof["endValue"] == pytest.approx(4 * interval)
+    assert stacks_from_speedscope(doc) == Counter({("a (x.py)", "b (lib.so)"): 3, ("a (x.py)",): 1})  # the HTML flamegraph counts samples
     assert [[frames[i]["name"] for i in s] for s in prof["samples"]] == [["a", "b"], ["a"]]
     svg = flamegraph_svg(stacks, "t")
     assert svg.startswith("<svg") and svg.count("<rect") == 2 and "b (lib.so) (3 samples, 75.0%)" in svg
+
+
+def test_a_unitless_speedscope_file_still_counts_samples() -> None:
+    doc = {"shared": {"frames": [{"name": "a"}]}, "profiles": [{"unit": "none", "samples": [[0]], "weights": [7]}]}
+    assert stacks_from_speedscope(doc) == Counter({("a",): 7})
