@@ -7,6 +7,7 @@ $STRESSKIT_CACHE, else ~/.cache/stresskit. CI caches this directory.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,3 +42,13 @@ def locked(name: str) -> Iterator[Path]:
         finally:
             if fcntl is not None:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def digest(*parts: bytes) -> str:
+    """A cache key over several inputs, each length-prefixed so that no two different lists of
+    parts (b"ab", b"c" and b"a", b"bc") give the same key."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()[:16]

@@ -12,12 +12,13 @@ everything that goes into them: a warm run only executes the programs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import textwrap
 from pathlib import Path
+
+from stresskit.sanitize.cache import digest as _digest
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
@@ -93,14 +94,6 @@ def check_toolchain(kind: str, scratch: Path) -> str:
             f"({proc.stderr.strip()[-300:] or 'it does not run'}); install the runtime with: {INSTALL_HINT}"
         )
     return compiler
-
-
-def _digest(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.hexdigest()[:16]
 
 
 def _compiler_id(compiler: str) -> bytes:

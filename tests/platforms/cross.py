@@ -16,7 +16,6 @@ it, and is made under the cache's file lock: a warm run only reads the artifacts
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
@@ -25,7 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stresskit.sanitize.cache import cache_dir, locked
+from stresskit.sanitize.cache import cache_dir, digest as _digest, locked
 from stresskit.sanitize.source import MIMALLOC_VERSION, mimalloc_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,14 +86,6 @@ def qemu() -> str:
     if path is None:
         raise CrossUnavailable(f"qemu-aarch64 is not installed; install it with: {QEMU_HINT}")
     return path
-
-
-def _digest(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.hexdigest()[:16]
 
 
 def _inputs() -> list[Path]:
