@@ -27,6 +27,14 @@
 #endif
 
 #define SK_CACHE_LINE 64
+#if defined(__GNUC__) || defined(__clang__)
+#  define SK_PREFETCH_WRITE(p) __builtin_prefetch((p), 1)
+#  define SK_PREFETCH_READ(p) __builtin_prefetch((p), 0)
+#else
+#  define SK_PREFETCH_WRITE(p) ((void)(p))
+#  define SK_PREFETCH_READ(p) ((void)(p))
+#endif
+#define SK_PREFETCH_AHEAD 4 /* slots ahead an spsc pusher asks for its next lines */
 
 /* C11 aligned_alloc is missing from the Windows C runtime; memory from these two must be freed
  * with sk_aligned_free. `size` must be a multiple of `alignment` (C11's rule). */

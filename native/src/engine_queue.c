@@ -64,6 +64,8 @@ bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
             if (pos - q->seen_dequeue > q->mask) return false; /* full */
         }
         cell = &q->cells[pos & q->mask];
+        /* the popper read that slot's line a lap ago: ask for it a few slots early */
+        SK_PREFETCH_WRITE(&q->cells[(pos + SK_PREFETCH_AHEAD) & q->mask]);
         cell->entry = *e;
         atomic_store_explicit(&cell->seq, pos + 1, memory_order_relaxed);
         atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_release);
@@ -105,6 +107,8 @@ bool sk_queue_try_pop(sk_queue_t *q, sk_entry_t *e) {
             if ((int64_t)(q->seen_enqueue - pos) <= 0) return false; /* empty (or a broken index) */
         }
         *e = q->cells[pos & q->mask].entry;
+        /* the next published block (written by the pusher's core) is read next: fetch it now */
+        if ((int64_t)(q->seen_enqueue - pos) > 1) SK_PREFETCH_READ(q->cells[(pos + 1) & q->mask].entry.ptr);
         atomic_store_explicit(&q->dequeue_pos, pos + 1, memory_order_release);
         return true;
     }

@@ -159,6 +159,14 @@ def summarise(samples: dict[str, list[Sample]], blocks: int) -> dict:
     }
 
 
+def recompute(section: dict) -> dict:
+    """The section's ratios recomputed from its samples (a stale or edited ratio cannot pass)."""
+    medians = {r["variant"]: statistics.median(r["samples"]) for r in section["rows"]}
+    loop = medians[LOOP.name]
+    return {**section, "ratio_loop_checks": round(medians[LOOP_CHECKS.name] / loop, 4),
+            "ratio_default_checks": round(medians[DEFAULT.name] / loop, 4)}
+
+
 def goals(section: dict | None) -> list[dict]:
     """The engine's goal, in the shape of stats.goals' entries (None section: not measured)."""
     value = None if not section else section.get("ratio_loop_checks")
