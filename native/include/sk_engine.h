@@ -347,6 +347,12 @@ CC_API int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_sta
 CC_API uint64_t sk_run_role_hist(const sk_run_t *run, uint32_t role, uint32_t op, uint64_t *buckets,
                                  uint64_t *max_ns);
 
+/* The run's wall time in three phases, in ns (any pointer may be NULL): start-up, from
+ * sk_run_start until the last thread reached the native start line; warm-up, from there to the
+ * first measured operation of any thread; measured, from that operation to the last thread's
+ * finish (the window throughput is computed over). 0 for a phase that did not happen. */
+CC_API void sk_run_phases(const sk_run_t *run, uint64_t *startup_ns, uint64_t *warmup_ns, uint64_t *measured_ns);
+
 /* Whole-run figures into *out. */
 CC_API void sk_run_totals(const sk_run_t *run, sk_run_totals_t *out);
 

@@ -301,6 +301,7 @@ struct sk_run {
     _Atomic bool test_recirculate;     /* retire roles accept retired blocks (a plantable cycle) */
     /* sk_run_checks_off: safety checks a benchmark turned off (0 for every scenario) */
     uint32_t checks_off;
+    _Atomic uint64_t t_line; /* when the last thread reached the start line (sk_run_phases) */
 };
 
 /* ---- blocks (engine_block.c) ---- */

@@ -317,6 +317,24 @@ void sk_run_drain(sk_run_t *run) {
     }
 }
 
+void sk_run_phases(const sk_run_t *run, uint64_t *startup_ns, uint64_t *warmup_ns, uint64_t *measured_ns) {
+    uint64_t first = UINT64_MAX;
+    for (uint32_t i = 0; run != NULL && run->prepared && i < run->nroles; i++)
+        for (uint32_t j = 0; j < run->roles[i].cfg.threads; j++) {
+            const sk_thread_t *t = &run->roles[i].threads[j];
+            if (t->measuring && t->t_start < first) first = t->t_start;
+        }
+    uint64_t t0 = run != NULL ? run->t0 : 0;
+    uint64_t line = run != NULL ? atomic_load(&((sk_run_t *)run)->t_line) : 0;
+    uint64_t end = run != NULL ? atomic_load(&((sk_run_t *)run)->t_last_end) : 0;
+    if (line < t0) line = t0;
+    if (first == UINT64_MAX || first < line) first = line; /* nothing measured, or before the line */
+    if (end < first) end = first;
+    if (startup_ns) *startup_ns = t0 != 0 && line > t0 ? line - t0 : 0;
+    if (warmup_ns) *warmup_ns = line != 0 && first > line ? first - line : 0;
+    if (measured_ns) *measured_ns = first != 0 ? end - first : 0;
+}
+
 int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_stats_t *out) {
     if (run == NULL || out == NULL || !run->prepared || role >= run->nroles) return -1;
     const sk_role_t *r = &run->roles[role];
