@@ -42,9 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = rest.get("engine") if isinstance(rest.get("engine"), dict) else None
     try:
         engine_goals = engine_row.goals(engine_row.recompute(engine) if engine else None)
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
-        print(f"check_perf_goals: {args.run}: engine: expected the section `stresskit bench` writes ({exc})",
-              file=sys.stderr)
+    except engine_row.SectionError as exc:
+        print(f"check_perf_goals: {args.run}: engine: {exc}", file=sys.stderr)
         return 2
     for goal in stats.goals(rows) + engine_goals:
         if goal["met"] is None:

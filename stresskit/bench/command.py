@@ -264,11 +264,17 @@ def bench(
             rows, info, previous.get("config") or {}, stats.targets(rows), stats.goals(rows),
             previous.get("timing") or {},
         )
-        _add_engine(doc, previous.get("engine"))
+        from stresskit.bench import engine_row
+
+        engine = previous.get("engine")
+        if engine is not None:
+            try:  # ratios recomputed from the samples, as for the rows' goals
+                engine = engine_row.recompute(engine)
+            except engine_row.SectionError as exc:
+                _fail(EXIT_BAD_INPUT, f"bad input: {input_path}: engine: {exc}")
+        _add_engine(doc, engine)
         output.render(doc, out)
         if doc.get("engine"):
-            from stresskit.bench import engine_row
-
             engine_row.render(doc["engine"], out)
     else:
         doc = _measure(quick, repeats, scale, threads, ops, seed, out, err)

@@ -4,6 +4,7 @@ turn the engine's checks off (each proven by what it stops seeing), and the row'
 from __future__ import annotations
 
 import errno
+import json
 import re
 import threading
 from pathlib import Path
@@ -143,11 +144,25 @@ def test_summary_ratios_and_check_costs():
     costs = {c["check"]: c for c in section["check_costs"]}
     assert costs["pattern"]["ns_per_block"] == pytest.approx(50.0 - 40.0)  # 1e9/20e6 - 1e9/25e6
     assert costs["pattern"]["share"] == pytest.approx(0.2)
+    assert section["best_ratio_loop_checks"] == pytest.approx(0.9, abs=1e-3)
     goal, = engine_row.goals(section)
     assert goal["met"] is True and goal["value"] == pytest.approx(0.9)
     assert engine_row.goals(None)[0]["met"] is None
     rates["engine_loop_checks"] = 35e6
     assert engine_row.goals(engine_row.summarise(_fake(rates), 1000))[0]["met"] is False
+
+
+@pytest.mark.tier5
+def test_a_malformed_engine_section_in_input_is_one_line_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from stresskit.bench.command import bench
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"results": [], "engine": {"rows": [{"variant": "loop"}]}}))
+    result = CliRunner().invoke(bench, ["--input", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "engine" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.tier1
