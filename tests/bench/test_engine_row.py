@@ -14,6 +14,7 @@ import pytest
 from stresskit import _native
 from stresskit._cdefs_bench_engine import BENCH_ENGINE_CDEF
 from stresskit.bench import engine_row
+from stresskit.engine import _os_threads_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +67,7 @@ def test_each_way_moves_every_block_with_both_threads_inside(native, mode, check
     assert out.elapsed_ns > 0 and out.blocks_per_s == pytest.approx(out.blocks * 1e9 / out.elapsed_ns, rel=1e-6)
 
 
-def _run_1_to_1(ffi, lib, checks_off: int, *, corrupt: int = 0, blocks: int = 5_000):
+def _run_1_to_1(ffi, lib, checks_off: int, *, corrupt: int = 0, leak: int = 0, blocks: int = 5_000):
     """A 1 -> 1 run through the C API with `checks_off`; returns (consumer stats, totals, hist
     samples of the producer's allocations, heartbeats)."""
     run = lib.sk_run_create(11, 1)
@@ -81,6 +82,7 @@ def _run_1_to_1(ffi, lib, checks_off: int, *, corrupt: int = 0, blocks: int = 5_
         assert lib.sk_run_prepare(run, blocks, 0) == 0
         assert lib.sk_run_checks_off(run, 0) == -1, "switches are fixed once the run is prepared"
         lib.sk_engine_testing_corrupt_next(run, corrupt)
+        lib.sk_engine_testing_leak_next(run, leak)
         lib.sk_run_start(run)
         def drive(role: int) -> None:
             while lib.sk_role_step(run, role, 0, 2_000_000) == 0:
@@ -94,6 +96,12 @@ def _run_1_to_1(ffi, lib, checks_off: int, *, corrupt: int = 0, blocks: int = 5_
         beats = ffi.new("uint64_t[2]")
         lib.sk_run_thread_states(run, ffi.NULL, beats, 2)
         lib.sk_run_drain(run)
+        if leak:
+            assert _os_threads_gone([t.native_id for t in threads])
+            assert lib.sk_run_mimalloc_leaks(run) == leak
+            records = ffi.new("sk_leak_record_t[4]")
+            n = lib.sk_run_leak_records(run, records, 4)
+            return [(int(records[i].state), int(records[i].freer)) for i in range(n)]
         stats, totals = ffi.new("sk_role_stats_t *"), ffi.new("sk_run_totals_t *")
         assert lib.sk_run_role_stats(run, 1, stats) == 0
         lib.sk_run_totals(run, totals)
@@ -121,6 +129,12 @@ def test_every_switch_turns_off_exactly_what_it_names(native):
     assert timed == 0, "latency sampling off: nothing timed"
     _, _, _, beats = _run_1_to_1(ffi, lib, engine_row.CHECKS["heartbeat"])
     assert beats == [0, 0], "heartbeats off: the watchdog sees none"
+    freed, dropped = 2, 0  # sk_block_state_t: FREED (stamped), LIVE (never stamped)
+    stamped = _run_1_to_1(ffi, lib, 0, leak=1)
+    assert stamped and all(state == freed and freer != 0 for state, freer in stamped), stamped
+    unstamped = _run_1_to_1(ffi, lib, engine_row.CHECKS["leak_stamps"], leak=1)
+    assert unstamped and all(state == dropped and freer == 0 for state, freer in unstamped), \
+        "stamps off: the leaked block is found but no longer says who gave it to the glue"
     stats, totals, *_ = _run_1_to_1(ffi, lib, engine_row.ALL_OFF)
     assert stats.frees == 5_000 and totals.blocks_allocated == totals.blocks_freed
     unknown = lib.sk_run_create(1, 1)
