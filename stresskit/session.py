@@ -22,6 +22,7 @@ from stresskit.report import json_report
 from stresskit.report.console import Display
 from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
 from stresskit.runner import signals
+from stresskit.runner.inprocess import InProcess
 from stresskit.scenario.validation import CheckedScenario
 from stresskit.thresholds import ThresholdResult, evaluate
 
@@ -36,6 +37,7 @@ class Options:
     profile_dir: Path = Path("stresskit-profile")
     engine_ref: str = DEFAULT_ENGINE
     sanitize: Any = None  # a stresskit.sanitize.SanitizedRun for `run --sanitize`
+    isolate: bool = True  # False: replicas run in this process (stresskit/runner/inprocess.py)
 
 
 def exit_code(status: str, interrupted: bool | str = False) -> int:
@@ -129,7 +131,8 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     interrupted: str | bool = False
     errors: list[str] = []
     replicas = opts.sanitize.adapt(run.replicas) if opts.sanitize is not None else run.replicas
-    supervisor = Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
+    supervisor: Supervisor | InProcess = (Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
+                                          if opts.isolate else InProcess(replicas, on_event))
     try:
         records = supervisor.run()
     except Interrupted as stop:
