@@ -18,6 +18,7 @@ from stresskit.diagnostics import replay_record as replay
 from stresskit.metrics import aggregate
 from stresskit.planner import Overrides, RunPlan, plan
 from stresskit.profiling import Profiler, ProfileReport
+from stresskit.report import environment as where_run
 from stresskit.report import json_report
 from stresskit.report.console import Display
 from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
@@ -110,7 +111,7 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     rerun of `replay` and candidate of `shrink`, go through here."""
     checked = run.scenario
     started = time.time()
-    environment = replay.run_environment()  # the library is hashed once per run
+    environment = where_run.current()  # once per process: the library is hashed once
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
     live: dict[int, WorkerRecord] = {}
 
