@@ -159,6 +159,8 @@ def run(scenario: ScenarioLike, *, seed: int | None = None, ops: int | None = No
     from stresskit.report.json_report import ReportWriter
     from stresskit.session import Options
 
+    if not isolate:
+        workers = 1  # one replica after another, in this process
     ready = validate(scenario, seed=seed, ops=ops, duration=duration, workers=workers, max_memory=max_memory)
     if not isolate:
         from stresskit.runner.inprocess import refusal

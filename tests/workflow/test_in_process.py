@@ -30,7 +30,7 @@ def test_in_process_runs_are_judged_like_isolated_ones() -> None:
     inside = stresskit.run(HANDOFF, isolate=False)
     isolated = stresskit.run(HANDOFF)
     assert inside.passed and isolated.passed, (inside.failed, isolated.failed)
-    assert [r.pid for r in inside.replicas] == [os.getpid()] * 2
+    assert [r.pid for r in inside.replicas] == [os.getpid()] * 2 and inside.data["plan"]["workers"] == 1
     assert all(r.pid != os.getpid() for r in isolated.replicas)
     assert _counts(inside) == _counts(isolated) and inside.metrics["allocs.total"] == 2 * 4000
     names = lambda report: sorted(t.expression for t in report.thresholds)  # noqa: E731
