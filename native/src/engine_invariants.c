@@ -115,6 +115,7 @@ uint64_t sk_run_invariants(const sk_run_t *run, int32_t drained, uint64_t *count
     sk_run_t *m = (sk_run_t *)run; /* atomics are read, never written */
     for (uint32_t q = 0; q < run->nqueues; q++) check_queue(run, &run->queues[q], counts);
     check_threads(run, counts, drained != 0);
+    sk_wl_invariants(run, counts);
     check_ownership(run, counts, drained != 0);
     uint64_t blocks = atomic_load(&m->unreclaimed_blocks), bytes = atomic_load(&m->unreclaimed_bytes);
     if (drained && (blocks != 0 || bytes != 0)) counts[SK_INV_UNRECLAIMED_AFTER_DRAIN]++;
