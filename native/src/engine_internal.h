@@ -158,6 +158,7 @@ enum {
 typedef struct sk_wl_thread {
     sk_entry_t *live;          /* cfg.live_set slots (ptr NULL: empty); NULL while handed over */
     uint64_t since_handover;   /* ops since the last hand-over */
+    sk_entry_t *dup;           /* the double hand-off hook's copy of a set being handed over */
     int32_t phase;             /* 0 working, 1 publishing its set, 2 waiting for the next one */
     uint64_t writes, foreign_writes, handovers, handover_blocks, foreign_frees;
     alignas(SK_CACHE_LINE) _Atomic(sk_entry_t *) mailbox; /* a set handed to this thread */
@@ -469,6 +470,8 @@ void sk_wl_fini(sk_run_t *run);
 void sk_wl_stats(const sk_thread_t *t, sk_role_stats_t *out);
 /* Invariants: every block in a live set is owned (tracked ones live) - SK_INV_IN_FLIGHT_NOT_OWNED. */
 void sk_wl_invariants(const sk_run_t *run, uint64_t *counts);
+/* Plant SK_INV_IN_FLIGHT_NOT_OWNED in a live set (a run without a producer); 0, or -1 if none. */
+int32_t sk_wl_break_in_flight(sk_run_t *run);
 /* The drain's reap of one in-flight entry (engine_run.c). */
 void sk_run_reap(sk_run_t *run, const sk_entry_t *e, uint32_t loc);
 /* Rewrite a block's verified layout in place: header, retire stamp, body pattern (engine_block.c). */

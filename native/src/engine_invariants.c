@@ -167,6 +167,7 @@ int32_t sk_engine_testing_break_invariant(sk_run_t *run, uint32_t reason) {
             /* a real block left pending on a producer: the table says retired while the entry says
              * live, or it carries a retire epoch the run has not reached; the drain frees it */
             r = first_role(run, SK_ACT_PRODUCE);
+            if (r == NULL && reason == SK_INV_IN_FLIGHT_NOT_OWNED) return sk_wl_break_in_flight(run);
             if (r == NULL || r->threads[0].has_pending) return -1;
             sk_thread_t *t = &r->threads[0];
             sk_entry_t e;

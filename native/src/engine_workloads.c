@@ -87,11 +87,19 @@ static inline sk_thread_t *neighbour(sk_role_t *r, const sk_thread_t *t, uint32_
 static int handover(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
     uint32_t attempt = 0;
     while (t->wl.phase == 1) {
+        if (t->wl.dup == NULL && SK_UNLIKELY(sk_hook_fires(run, 1, (int32_t)t->role))) {
+            /* the double hand-off hook: keep a copy of the set about to be handed over, so both
+             * threads free its blocks; the ownership CAS must let only one of them touch each */
+            t->wl.dup = malloc(r->cfg.live_set * sizeof(sk_entry_t));
+            if (t->wl.dup != NULL) memcpy(t->wl.dup, t->wl.live, r->cfg.live_set * sizeof(sk_entry_t));
+        }
         sk_thread_t *next = neighbour(r, t, 1);
         sk_entry_t *expected = NULL;
         uint64_t n = filled(r, t->wl.live);
         if (next != t && atomic_load_explicit(&next->wl.done, memory_order_acquire)) {
             free_set(run, r, t, t->wl.live); /* nobody left to take it */
+            free(t->wl.dup);              /* a copy of what was just freed: nothing to free twice */
+            t->wl.dup = NULL;
             t->wl.phase = 2;
         } else if (atomic_compare_exchange_strong_explicit(&next->wl.mailbox, &expected, t->wl.live,
                                                            memory_order_release, memory_order_relaxed)) {
@@ -99,6 +107,8 @@ static int handover(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadli
             t->wl.handover_blocks += n;
             t->wl.live = NULL;
             t->wl.phase = 2;
+            t->wl.live = t->wl.dup; /* NULL, unless the hook kept a copy */
+            t->wl.dup = NULL;
         } else {
             if (wl_aborted(run) || wl_stopping(run)) return -1;
             sk_backoff(attempt++);
@@ -222,9 +232,25 @@ void sk_wl_fini(sk_run_t *run) {
         for (uint32_t j = 0; j < r->cfg.threads; j++) {
             free(r->threads[j].wl.live);
             r->threads[j].wl.live = NULL;
+            free(r->threads[j].wl.dup);
+            r->threads[j].wl.dup = NULL;
             free(atomic_exchange(&r->threads[j].wl.mailbox, NULL));
         }
     }
+}
+
+int32_t sk_wl_break_in_flight(sk_run_t *run) {
+    for (uint32_t i = 0; i < run->nroles; i++) {
+        sk_role_t *r = &run->roles[i];
+        sk_thread_t *t = &r->threads[0];
+        if (r->cfg.handover_every == 0 || t->wl.live == NULL || t->wl.live[0].ptr != NULL) continue;
+        bool exhausted;
+        if (!sk_block_new(run, r, t, true, false, 64, &t->wl.live[0], &exhausted)) return -1;
+        /* held in a set, yet retired in the table: the drain still frees it (live or retired) */
+        sk_own_transition(run, t->wl.live[0].serial, 1u << SK_OWN_LIVE, SK_OWN_RETIRED);
+        return 0;
+    }
+    return -1;
 }
 
 void sk_wl_stats(const sk_thread_t *t, sk_role_stats_t *out) {
