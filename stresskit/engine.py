@@ -31,7 +31,7 @@ reserved earlier stays usable under it, so such a worker should start with
 
 Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt_blocks`` N
 flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
-the next N blocks twice; ``testing_leak_blocks`` N drops the next N blocks instead of freeing
+the next N blocks twice (a live-set role: keeps a copy of its next N sets handed over); ``testing_leak_blocks`` N drops the next N blocks instead of freeing
 them (the engine's books say freed). They must show up in canary_failures / double_handoffs /
 the mimalloc-side leak count. ``testing_corrupt_role`` / ``testing_leak_role`` (the role that
 frees) and ``testing_double_handoff_role`` (the role that pushes) aim them at one role by name.

@@ -409,7 +409,9 @@ CC_API uint64_t sk_queue_test_consume(sk_queue_t *queue, uint64_t *out, uint64_t
 CC_API void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count);
 
 /* The next `count` successful pushes push the same block a second time (a planted double
- * hand-off): the ownership check must count each in double_handoffs and touch nothing. */
+ * hand-off): the ownership check must count each in double_handoffs and touch nothing. A
+ * live-set role (handover_every) instead keeps a copy of its next `count` sets handed over, so
+ * every block of those sets is freed from two threads' sets: each must be refused once. */
 CC_API void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
 
 /* The next `count` blocks about to be freed are verified and counted as freed but never given
