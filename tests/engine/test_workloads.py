@@ -125,3 +125,15 @@ def test_loguniform_sizes_weigh_each_power_of_two_class_alike():
     mean = result.bytes_allocated / result.blocks_allocated
     assert abs(mean - expected) < 0.06 * expected, (mean, expected)
     assert mean < 0.6 * (lo + hi) / 2  # far below a uniform draw's mean: weighted towards small sizes
+
+
+def test_an_aborted_run_s_live_sets_are_freed_by_the_drain_and_named():
+    # cut short by the deadline: every thread's set (held or in a mailbox) is left to the drain
+    result = run_replica(replace(live_set_plan(ops=10**9), deadline_s=1.5))
+    assert result.stop_reason == "deadline"
+    assert result.blocks_leaked == 0 and result.checks["mimalloc_leaked_blocks"] == 0
+    assert not any(result.invariants.values()), result.invariants
+    assert 0 < result.blocks_reaped <= 2 * 2 * LIVE_SET  # two sets per thread at most (its own, its mailbox's)
+    where = result.diagnostics["leaks"]["in_flight_at_stop"]["where"]
+    assert {w["kind"] for w in where} == {"live_set"}, where
+    assert sum(w["blocks"] for w in where) == result.blocks_reaped
