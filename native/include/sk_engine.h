@@ -285,7 +285,9 @@ CC_API int32_t sk_run_add_queue(sk_run_t *run, uint64_t capacity);
  * a size of 0 or above 2^40, a uniform range with min > max, a negative weight, an alignment that
  * is not a power of two in [8, 2^20], an inbox/outbox missing where the action needs one (produce:
  * outbox; consume, reclaim: inbox; retire: both) or present where it makes no sense, a queue index
- * not added, an oom role without a limit or with a free fraction outside [0, 1]; or when
+ * not added, an oom role without a limit or with a free fraction outside [0, 1], `writes` above
+ * SK_MAX_WRITES or on an action other than alloc_free/consume, `live_set` above SK_MAX_LIVE_SET or
+ * on an action other than alloc_free, `handover_every` without `live_set`; or when
  * SK_MAX_ROLES roles exist or the run is already prepared. */
 CC_API int32_t sk_run_add_role(sk_run_t *run, const sk_role_config_t *config);
 

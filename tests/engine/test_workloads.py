@@ -137,3 +137,32 @@ def test_an_aborted_run_s_live_sets_are_freed_by_the_drain_and_named():
     where = result.diagnostics["leaks"]["in_flight_at_stop"]["where"]
     assert {w["kind"] for w in where} == {"live_set"}, where
     assert sum(w["blocks"] for w in where) == result.blocks_reaped
+
+
+@pytest.mark.parametrize(("action", "fields", "accepted"), [
+    ("SK_ACT_ALLOC_FREE", {"writes": 3, "live_set": 8, "handover_every": 100}, True),
+    ("SK_ACT_CONSUME", {"writes": 3}, True),
+    ("SK_ACT_PRODUCE", {"writes": 3}, False),  # a producer frees nothing: nothing to rewrite before a free
+    ("SK_ACT_CONSUME", {"live_set": 8}, False),
+    ("SK_ACT_ALLOC_FREE", {"handover_every": 100}, False),  # no set to hand over
+    ("SK_ACT_ALLOC_FREE", {"live_set": (1 << 20) + 1}, False),
+    ("SK_ACT_ALLOC_FREE", {"writes": (1 << 16) + 1}, False),
+    ("SK_ACT_ALLOC_FREE", {"size_kind": 3, "size_count": 2, "values": (64, 16)}, False),  # loguniform min > max
+    ("SK_ACT_ALLOC_FREE", {"size_kind": 3, "size_count": 2, "values": (16, 64)}, True),
+])
+def test_the_engine_refuses_inconsistent_workload_keys(native, action, fields, accepted):
+    ffi, lib = native
+    run = lib.sk_run_create(1, 1)
+    try:
+        queue = lib.sk_run_add_queue(run, 16)
+        cfg = ffi.new("sk_role_config_t *", {"action": getattr(lib, action), "threads": 1, "batch": 1, "size_count": 1,
+                                             "inbox": queue if action == "SK_ACT_CONSUME" else -1,
+                                             "outbox": queue if action == "SK_ACT_PRODUCE" else -1})
+        values = fields.pop("values", (64,))
+        for i, v in enumerate(values):
+            cfg.size_values[i] = v
+        for key, value in fields.items():
+            setattr(cfg, key, value)
+        assert (lib.sk_run_add_role(run, cfg) >= 0) is accepted
+    finally:
+        lib.sk_run_destroy(run)
