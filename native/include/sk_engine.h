@@ -430,8 +430,9 @@ typedef enum sk_invariant {
     SK_INV_QUEUE_CELL = 1,           /* a slot's sequence number disagrees with the positions */
     SK_INV_OWNERSHIP_STATE = 2,      /* a serial in the one state no transition produces */
     SK_INV_OWNED_AFTER_DRAIN = 3,    /* a handed-off block still live or retired after the drain */
-    SK_INV_IN_FLIGHT_NOT_OWNED = 4,  /* a block in a queue, pending push or limbo whose ownership
-                                        state is not live (not yet retired) or retired (stamped) */
+    SK_INV_IN_FLIGHT_NOT_OWNED = 4,  /* a block in a queue, pending push, limbo or handed-over live
+                                        set whose ownership state is not live (not yet retired) or
+                                        retired (stamped) */
     SK_INV_LIMBO_BOUNDS = 5,         /* a reclaim thread's limbo ring outside its capacity/limit */
     SK_INV_FUTURE_EPOCH = 6,         /* a retired block stamped with an epoch the run has not
                                         reached (epochs only grow) */
