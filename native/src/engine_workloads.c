@@ -101,8 +101,18 @@ static int handover(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadli
             free(t->wl.dup);              /* a copy of what was just freed: nothing to free twice */
             t->wl.dup = NULL;
             t->wl.phase = 2;
-        } else if (atomic_compare_exchange_strong_explicit(&next->wl.mailbox, &expected, t->wl.live,
-                                                           memory_order_release, memory_order_relaxed)) {
+        } else if (atomic_compare_exchange_strong(&next->wl.mailbox, &expected, t->wl.live)) {
+            /* Dekker with the next thread's finish (done, then a last look at its mailbox), both
+             * sequentially consistent: if it finished too early to see the set, this sees done
+             * and takes the set back, so a completed run leaves no set to the drain */
+            sk_entry_t *mine = t->wl.live;
+            if (next != t && atomic_load(&next->wl.done) && atomic_compare_exchange_strong(&next->wl.mailbox, &mine, NULL)) {
+                free_set(run, r, t, t->wl.live);
+                free(t->wl.dup);
+                t->wl.dup = NULL;
+                t->wl.phase = 2;
+                continue;
+            }
             t->wl.handovers++;
             t->wl.handover_blocks += n;
             t->wl.live = NULL;
@@ -194,9 +204,17 @@ int32_t sk_step_live_set(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t d
             t->wl.phase = 1;
     }
 finish:
-    atomic_store_explicit(&t->wl.done, true, memory_order_release);
-    /* an abort leaves the set to the drain, as queued blocks are; a finished thread frees its own */
-    if (t->wl.live != NULL && !wl_aborted(run)) free_set(run, r, t, t->wl.live);
+    atomic_store(&t->wl.done, true);
+    /* an abort leaves the sets to the drain, as queued blocks are; a finished thread frees its own
+     * and one handed to it since its last take (see the Dekker pairing in handover) */
+    if (!wl_aborted(run)) {
+        if (t->wl.live != NULL) free_set(run, r, t, t->wl.live);
+        sk_entry_t *late = atomic_exchange(&t->wl.mailbox, NULL);
+        if (late != NULL) {
+            free_set(run, r, t, late);
+            free(late);
+        }
+    }
     sk_thread_finish(run, r, t);
     return 1;
 }

@@ -166,3 +166,13 @@ def test_the_engine_refuses_inconsistent_workload_keys(native, action, fields, a
         assert (lib.sk_run_add_role(run, cfg) >= 0) is accepted
     finally:
         lib.sk_run_destroy(run)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_uneven_rounds_leave_no_set_to_the_drain(seed):
+    # quotas 1001, 1000, 1000, 1000: thread 0 hands its set over at op 1000, to a thread that is
+    # finishing at that very op without taking it; one of the two must free it, not the drain
+    result = run_replica(replace(live_set_plan(threads=4, ops=4_001, handover_every=1_000), seed=seed))
+    clean(result)
+    assert result.blocks_reaped == 0
+    assert result.roles[0].allocs == result.roles[0].frees
