@@ -31,7 +31,7 @@ reserved earlier stays usable under it, so such a worker should start with
 
 Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt_blocks`` N
 flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
-the next N blocks twice; ``testing_leak_blocks`` N drops the next N blocks instead of freeing
+the next N blocks twice (a live-set role: keeps a copy of its next N sets handed over); ``testing_leak_blocks`` N drops the next N blocks instead of freeing
 them (the engine's books say freed). They must show up in canary_failures / double_handoffs /
 the mimalloc-side leak count. ``testing_corrupt_role`` / ``testing_leak_role`` (the role that
 frees) and ``testing_double_handoff_role`` (the role that pushes) aim them at one role by name.
@@ -66,7 +66,7 @@ from stresskit.results import CONTRACT_VIOLATIONS, Histogram, OomResult, Replica
 
 ACTIONS = {"alloc_free": 0, "produce": 1, "consume": 2, "retire": 3, "reclaim": 4, "oom": 5}
 KINDS = {"plain": 0, "calloc": 1, "aligned": 2, "node": 3}
-SIZE_KINDS = {"fixed": 0, "uniform": 1, "choice": 2}
+SIZE_KINDS = {"fixed": 0, "uniform": 1, "choice": 2, "loguniform": 3}
 OOM_MECHANISMS = {"mimalloc-arena": 0, "rlimit-as": 1}
 OPS = {"alloc": 0, "free": 1, "handoff": 2, "lifetime": 3}
 HIST_BUCKETS = 512
@@ -188,6 +188,9 @@ def _role_config(ffi, role: RolePlan, queues: dict[str, int], plan: ReplicaPlan)
     cfg.edge_probe_every = role.edge_probe_every
     cfg.calloc_count_max = role.calloc_count_max
     cfg.limbo_max = role.limbo if role.action == "reclaim" else 0
+    cfg.writes = role.writes
+    cfg.live_set = role.live_set
+    cfg.handover_every = role.handover_every
     mechanism = _oom_mechanism(plan)
     if mechanism not in OOM_MECHANISMS:
         raise EngineError(f"extra.oom_mechanism: expected one of {sorted(OOM_MECHANISMS)}, got {mechanism!r}")
@@ -697,6 +700,11 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
             retired_blocks=int(s.retired_blocks),
             min_age_at_free_ns=None if s.min_age_at_free_ns == none else int(s.min_age_at_free_ns),
             min_epochs_at_free=None if s.min_epochs_at_free == none else int(s.min_epochs_at_free),
+            writes=int(s.writes),
+            foreign_writes=int(s.foreign_writes),
+            handovers=int(s.handovers),
+            handover_blocks=int(s.handover_blocks),
+            foreign_frees=int(s.foreign_frees),
         )
         rr.threads_done = int(s.threads_done)
         lib.sk_run_role_checks(run, ri, checks)
@@ -752,7 +760,7 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
     # A producer that found no chunk left stops; the others' claimed chunks may be partly unused,
     # so "spent" is: within one chunk per producing thread of the capacity.
     capacity = min(SERIAL_CAPACITY, -(-(plan.tracked_max or SERIAL_CAPACITY) // _OWN_CHUNK) * _OWN_CHUNK)
-    producing = sum(r.threads for r in plan.roles if r.action == "produce")
+    producing = sum(r.threads for r in plan.roles if r.action == "produce" or r.handover_every)
     result.serials_exhausted = producing > 0 and int(t.serials_used) + _OWN_CHUNK * producing > capacity
     lib.sk_run_checks(run, checks)
     c = checks[0]

@@ -45,6 +45,10 @@ ACTION_KEYS: dict[str, frozenset[str]] = {
     "free_fraction": frozenset({"oom"}),
     "edge_probes": frozenset({"produce", "alloc_free"}),
     "calloc_count": ALLOCATING_ACTIONS,
+    # canonical workloads
+    "writes": frozenset({"alloc_free", "consume"}),
+    "live_set": frozenset({"alloc_free"}),
+    "handover_every": frozenset({"alloc_free"}),
 }
 POINTER_SIZE = 8
 
@@ -113,6 +117,8 @@ def role_problems(file: str, s: Scenario) -> Iterator[ScenarioError]:
             yield from _alignment_problems(file, name, role)
         if "calloc_count" not in misplaced:
             yield from _calloc_problems(file, name, role)
+        if not misplaced & {"live_set", "handover_every"}:
+            yield from _workload_problems(file, name, role)
         if role.action == "oom" and role.memory_limit is None:
             yield _problem(file, ("roles", name, "memory_limit"), "a memory bound like \"256MiB\" for action 'oom'")
         elif role.action == "oom" and role.memory_limit > (OOM_MAX_LEDGER // 2) * smallest_size(role.sizes):
@@ -154,6 +160,12 @@ def _calloc_problems(file: str, name: str, role: Role) -> Iterator[ScenarioError
     elif role.calloc_count and largest_size(role.sizes) * role.calloc_count > MAX_BLOCK_BYTES:
         yield _problem(file, ("roles", name, "calloc_count"), f"calloc_count x the largest size at most {MAX_BLOCK_BYTES:,} bytes (1 GiB)",
                        f"{role.calloc_count} x {largest_size(role.sizes):,}", True)
+
+
+def _workload_problems(file: str, name: str, role: Role) -> Iterator[ScenarioError]:
+    if role.handover_every is not None and role.live_set is None:
+        yield _problem(file, ("roles", name, "handover_every"), "handover_every only with live_set (the set handed over); "
+                       "add live_set or remove it", "no live_set", True)
 
 
 def largest_size(sizes: Sizes) -> int:
