@@ -191,6 +191,9 @@ def list_() -> None:
 class _Duration(click.ParamType):
     name = "DURATION"
 
+    def __init__(self, limit: float = 3600) -> None:
+        self.limit = limit
+
     def convert(self, value, param, ctx):  # noqa: ANN001, ANN201
         from stresskit.units import parse_duration_s
 
@@ -198,8 +201,8 @@ class _Duration(click.ParamType):
             seconds = parse_duration_s(str(value))
         except ValueError as exc:
             self.fail(f"expected {exc} (got {value!r})", param, ctx)
-        if not 0 < seconds <= 3600:
-            self.fail(f"expected a duration in (0, 3600] seconds (got {value!r})", param, ctx)
+        if not 0 < seconds <= self.limit:
+            self.fail(f"expected a duration in (0, {self.limit:g}] seconds (got {value!r})", param, ctx)
         return seconds
 
 
@@ -223,10 +226,20 @@ class _Duration(click.ParamType):
               help="Run the workers on the native library and mimalloc built with this sanitizer, or under valgrind's "
                    "memcheck (built once, cached); "
                    "a sanitizer report fails the run (docs/sanitizers.md).")
+# -- matrices and soaks (stresskit/matrix, stresskit/soak; docs/scale.md) --
+@click.option("--matrix", "matrix", multiple=True, metavar="KEY=V1,V2",
+              help="Sweep a scenario key (repeatable): one run per cell of the cartesian product, e.g. roles.A.threads=1,2,4.")
+@click.option("--plot", "plot_path", type=click.Path(), help="With a matrix: draw throughput and p99 latency against the swept keys (.svg/.png, needs stresskit[plot]).")
+@click.option("--repeat", type=click.IntRange(1, 10**9), help="Soak: run N replicas, each with its own seed derived from the run's seed.")
+@click.option("--until-failure", is_flag=True, help="Soak: keep starting replicas until one fails (with --repeat and --max-time as limits).")
+@click.option("--max-time", "max_time", type=_Duration(limit=10**7), help="Soak: start no replica after this long, e.g. 2h.")
+# -- end of matrices and soaks --
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
         html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%", junit_path: str | None = None,
-        sanitize: str | None = None) -> None:
+        sanitize: str | None = None,
+        matrix: tuple[str, ...] = (), plot_path: str | None = None, repeat: int | None = None, until_failure: bool = False,
+        max_time: float | None = None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
@@ -237,6 +250,26 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         if bad:
             sys.exit(EXIT_USAGE)
         _require_native()
+        # -- matrices and soaks: their own commands (stresskit/matrix, stresskit/soak) --
+        scale = dict(workers=workers, seed=seed, ops=ops, duration=duration, json_path=json_path, profile=profile,
+                     profile_dir=profile_dir, quiet=quiet, max_memory=max_memory, html_path=html_path, baseline=baseline,
+                     junit_path=junit_path, sanitize=sanitize)
+        from stresskit.matrix import command as matrix_command
+        from stresskit.soak import command as soak_command
+
+        soaking = soak_command.wanted(repeat, until_failure, max_time)
+        if matrix_command.wanted(loaded, matrix):
+            if soaking:
+                click.echo("stresskit: --repeat/--until-failure/--max-time: cannot soak a matrix (soak one cell: run it with "
+                           "that cell's values)", err=True)
+                sys.exit(EXIT_USAGE)
+            matrix_command.run(loaded, matrix, plot_path, scale)
+        if plot_path is not None:
+            click.echo("stresskit: --plot: expected a matrix to plot (--matrix KEY=V1,V2 or a [matrix] table)", err=True)
+            sys.exit(EXIT_USAGE)
+        if soaking:
+            soak_command.run(loaded, repeat, until_failure, max_time, scale)
+        # -- end of matrices and soaks --
         from stresskit.api import ScenarioInvalid, run_checked
         from stresskit.api import validate as check
         from stresskit.planner import Overrides

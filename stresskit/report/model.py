@@ -121,6 +121,13 @@ class ProfileView(_Open):
     problems: list[str] = []
 
 
+class CellRef(_Open):
+    """Which cell of a matrix a report is (stresskit/matrix): its index and swept values."""
+
+    index: StrictInt
+    params: dict[str, Any]
+
+
 class Report(_Open):
     schema_version: StrictInt
     scenario: ScenarioRef
@@ -140,6 +147,8 @@ class Report(_Open):
     latency_histograms: list[HistogramEntry] = []
     profile: ProfileView | None = None
     environment: dict[str, Any] = {}
+    cell: CellRef | None = None
+    soak: dict[str, Any] | None = None  # stresskit/soak: how the soak went, a summary per replica
     _data: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @classmethod
@@ -186,6 +195,53 @@ class _Multi(_Open):
     reports: list[dict[str, Any]]
 
 
+class MatrixInfo(_Open):
+    keys: list[str]
+    cells: StrictInt
+
+
+class MatrixReport(_Open):
+    """A matrix run (stresskit/matrix): one run Report per cell, each with its ``cell``."""
+
+    schema_version: StrictInt
+    status: str
+    matrix: MatrixInfo
+    reports: list[Report]
+    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatrixReport:
+        report = cls.model_validate(data)
+        report._data = data
+        for cell, doc in zip(report.reports, data["reports"]):
+            cell._data = doc
+        return report
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._data
+
+    @property
+    def cells(self) -> list[Report]:
+        return self.reports
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def exit_code(self) -> int:
+        """Any cell failing fails the matrix (1); an error or interruption outranks it."""
+        from stresskit.session import exit_code
+
+        interrupted = next((r.interrupted for r in self.reports if r.interrupted), False)
+        return exit_code(self.status, interrupted=interrupted)
+
+
+def is_matrix(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("matrix"), dict) and "reports" in data
+
+
 def read_reports(path: Path | str) -> list[Report]:
     """Every run report in a file written by `stresskit run --json` (one scenario, or several
     under "reports"). Raises JsonInputError with one line naming the file and key."""
@@ -202,4 +258,4 @@ def read_reports(path: Path | str) -> list[Report]:
     return out
 
 
-__all__ = ["JsonInputError", "ReplicaReport", "Report", "ScenarioRef", "ThresholdOutcome", "read_reports"]
+__all__ = ["CellRef", "JsonInputError", "MatrixReport", "ReplicaReport", "Report", "ScenarioRef", "ThresholdOutcome", "read_reports"]
