@@ -404,7 +404,7 @@ def _write_html(path: Path | None, reports: list) -> int:  # noqa: ANN001 - repo
               "replayed (unreadable, damaged, or run with another native library). Exit 3: the native library "
               "cannot be loaded. See docs/diagnostics.md and docs/exit-codes.md.")
 @click.argument("report", type=str)
-@click.option("--replica", type=click.IntRange(0, 63), help="Which replica to rerun (default: the first that failed, else the first).")
+@click.option("--replica", type=click.IntRange(0, None), help="Which replica to rerun (default: the first that failed, else the first).")
 @click.option("--runs", type=click.IntRange(1, 1000), default=3, show_default=True, help="How many times to rerun it, one worker process each.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the reruns' verdicts here (docs/files.md: what may be written).")
 @click.option("--allow-other-library", is_flag=True, help="Rerun with the native library at hand even if its sha256 differs from the recorded one.")
