@@ -1,0 +1,144 @@
+"""Soaks (stresskit/soak): a planted failure that only some seeds hit stops `--until-failure`,
+the reported seed reproduces it (`replay --replica K` and `run --seed S`), `--repeat N` runs N
+replicas, and the report on disk survives a kill -9 of the supervisor and ends on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stresskit.report.model import read_reports
+
+# The engine's corruption hook, planted only in replicas whose seed % 3 == 0 (testing_seed_filter).
+PLANTED = {"STRESSKIT_TEST_ENGINE_HOOKS": "testing_corrupt_blocks=1,testing_seed_filter=3/0"}
+OPS = ["--ops", "20000"]
+RUN_SEED = "6"  # its soak passes two replicas (seeds % 3 != 0) before the third hits the hook
+STRESSKIT = [sys.executable, "-c", "from stresskit.cli import main; main()"]
+
+
+def _stresskit(*args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STRESSKIT, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def planted_soak(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], Path]:
+    report = tmp_path_factory.mktemp("soak") / "soak.json"
+    done = _stresskit("run", "parallel_alloc", *OPS, "--until-failure", "--max-time", "2min", "--seed", RUN_SEED, "-w", "1",
+                      "--json", str(report), env=PLANTED)
+    return done, json.loads(report.read_text()), report
+
+
+@pytest.mark.tier4
+def test_soak_stops_at_the_first_replica_whose_seed_hits_the_planted_failure(planted_soak: Any) -> None:
+    done, doc, _ = planted_soak
+    assert done.returncode == 1, done.stdout + done.stderr
+    soak = doc["soak"]
+    assert soak["stopped"] == "failure" and doc["status"] == "fail" and doc["complete"] is True
+    replicas = soak["replicas"]
+    assert [r["replica"] for r in replicas] == list(range(len(replicas))) and len(replicas) >= 2
+    *passed, failed = replicas
+    assert all(r["status"] == "pass" and r["replica_seed"] % 3 != 0 for r in passed)
+    assert failed["status"] == "fail" and failed["replica_seed"] % 3 == 0
+    assert set(failed["failed"]) >= {"canary.failures == 0", "no_corruption"}
+    assert soak["first_failure"]["replica"] == failed["replica"] and soak["first_failure"]["seed"] == failed["seed"]
+    assert len({r["seed"] for r in replicas}) == len(replicas)  # a new seed per replica
+    # the failing replica is kept whole (its replay plan), the passing ones only as summaries
+    assert [w["replica"] for w in doc["workers"]] == [failed["replica"]]
+    assert doc["workers"][0]["replay"]["seed"] == failed["replica_seed"]
+    assert f"--seed {failed['seed']}" in done.stdout and f"--replica {failed['replica']}" in done.stdout
+
+
+@pytest.mark.tier4
+def test_the_reported_replica_replays_and_its_seed_reruns_it(planted_soak: Any, tmp_path: Path) -> None:
+    _, doc, report = planted_soak
+    first = doc["soak"]["first_failure"]
+    replay = _stresskit("replay", str(report), "--replica", str(first["replica"]), "--runs", "1", env=PLANTED)
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "reproduced in 1/1 runs" in replay.stdout
+    rerun = tmp_path / "rerun.json"
+    run = _stresskit("run", "parallel_alloc", *OPS, "--seed", str(first["seed"]), "--json", str(rerun), "-q", env=PLANTED)
+    assert run.returncode == 1, run.stdout + run.stderr
+    worker = next(w for w in json.loads(rerun.read_text())["workers"] if w["replica"] == first["run_replica"])
+    failed_replica = next(r for r in doc["soak"]["replicas"] if r["replica"] == first["replica"])
+    assert worker["seed"] == failed_replica["replica_seed"]
+    assert worker["replay"]["signature"]["failed"] == doc["workers"][0]["replay"]["signature"]["failed"]
+    assert worker["replay"]["plan"] == {**doc["workers"][0]["replay"]["plan"], "replica": first["run_replica"]}
+
+
+@pytest.mark.tier4
+def test_repeat_runs_n_replicas_that_pass(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    done = _stresskit("run", "parallel_alloc", *OPS, "--repeat", "3", "-w", "2", "--json", str(report), "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    soak = json.loads(report.read_text())["soak"]
+    assert (soak["replicas_run"], soak["passed"], soak["stopped"]) == (3, 3, "repeat")
+    assert [r["replica"] for r in soak["replicas"]] == [0, 1, 2]
+    assert len({r["replica_seed"] for r in soak["replicas"]}) == 3
+    [typed] = read_reports(report)
+    assert typed.soak is not None and typed.status == "pass"
+
+
+def _start_soak(report: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([*STRESSKIT, "run", "parallel_alloc", *OPS, "--repeat", "500", "-w", "1", "--json", str(report), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _finished_on_disk(report: Path) -> list[dict[str, Any]]:
+    try:
+        return json.loads(report.read_text())["soak"]["replicas"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _wait_for(report: Path, replicas: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while len(_finished_on_disk(report)) < replicas:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "the soak wrote no replicas in time"
+        time.sleep(0.1)
+
+
+@pytest.mark.tier4
+def test_the_report_keeps_every_finished_replica_through_a_kill_9_of_the_supervisor(tmp_path: Path) -> None:
+    report = tmp_path / "soak.json"
+    proc = _start_soak(report)
+    try:
+        _wait_for(report, 3, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the orphaned worker, if one was running
+        except ProcessLookupError:
+            pass
+    doc = json.loads(report.read_text())
+    replicas = doc["soak"]["replicas"]
+    assert proc.returncode == -signal.SIGKILL
+    assert len(replicas) >= 3 and [r["replica"] for r in replicas] == list(range(len(replicas)))
+    assert all(r["status"] == "pass" and isinstance(r["replica_seed"], int) for r in replicas)
+    assert doc["complete"] is False and doc["soak"]["stopped"] is None
+
+
+@pytest.mark.tier4
+def test_ctrl_c_ends_the_soak_with_what_it_has(tmp_path: Path) -> None:
+    report = tmp_path / "soak.json"
+    proc = _start_soak(report)
+    try:
+        _wait_for(report, 2, proc)
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out + err
+    doc = json.loads(report.read_text())
+    assert doc["soak"]["stopped"] == "interrupted" and doc["status"] == "error"
+    assert doc["soak"]["replicas_run"] >= 2 and "Traceback" not in err
