@@ -123,15 +123,15 @@ class SoakWriter(ReportWriter):
             elapsed_s=time.time() - self.started,
             workers=self.failing_workers + [w for w in (self.current or {}).get("workers", [])
                                             if w["status"] != "not_started" and _verdict(w) != "pass"],
-            plan={**base["plan"], "replicas": len(replicas)},
+            plan={**base["plan"], "replicas": self.counts["run"] + len(flight)},
             soak={
                 "run_seed": self.run_seed,
                 "limits": self.limits,
                 "stopped": self.stopped,
-                "replicas_run": len(replicas) if not done else self.counts["run"],
-                "passed": sum(s["status"] == "pass" for s in replicas),
-                "failed": sum(s["status"] == "fail" for s in replicas),
-                "errors": sum(s["status"] not in ("pass", "fail") for s in replicas),
+                "replicas_run": self.counts["run"] + len(flight),
+                "passed": self.counts["pass"] + sum(s["status"] == "pass" for s in flight),
+                "failed": self.counts["fail"] + sum(s["status"] == "fail" for s in flight),
+                "errors": self.counts["error"] + sum(s["status"] not in ("pass", "fail") for s in flight),
                 "passing_summaries_dropped": max(0, self.counts["pass"] - len(self.passing)),
                 "first_failure": None if first is None else {
                     "replica": first["replica"], "seed": first["seed"], "run_replica": first["run_replica"],

@@ -142,3 +142,38 @@ def test_ctrl_c_ends_the_soak_with_what_it_has(tmp_path: Path) -> None:
     doc = json.loads(report.read_text())
     assert doc["soak"]["stopped"] == "interrupted" and doc["status"] == "error"
     assert doc["soak"]["replicas_run"] >= 2 and "Traceback" not in err
+
+
+def _batch_report(replicas: list[int], failing: set[int]) -> dict[str, Any]:
+    """A run report as session.execute hands it to the writer, with heavy per-replica data."""
+    def worker(k: int) -> dict[str, Any]:
+        verdict = "fail" if k in failing else "pass"
+        return {"replica": k, "status": "ok", "seed": k, "elapsed_s": 0.1, "metrics": {"throughput.ops_per_s": 1e6 + k},
+                "replay": {"seed": k, "plan": {"replica": k}, "environment": {},
+                           "signature": {"status": verdict, "failed": ["no_corruption"] if verdict == "fail" else []}}}
+    return {"schema_version": 1, "scenario": {"name": "s"}, "status": "pass", "complete": True, "interrupted": False,
+            "metrics": {}, "thresholds": [], "errors": [], "plan": {"roles": [], "replicas": len(replicas)},
+            "workers": [worker(k) for k in replicas],
+            "latency_histograms": [{"replica": k, "buckets": [[1, 2, 3]] * 500} for k in replicas]}
+
+
+@pytest.mark.tier1
+def test_a_long_soak_keeps_passing_replicas_as_bounded_summaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stresskit.plan import ReplicaPlan
+    from stresskit.soak import stream
+    from stresskit.soak.seeds import SoakReplica
+
+    monkeypatch.setattr(stream, "MAX_PASSING_SUMMARIES", 20)
+    writer = stream.SoakWriter(None, run_seed=1, limits={})
+    for start in range(0, 200, 2):  # 200 replicas in batches of two; replica 51 fails
+        ks = [start, start + 1]
+        writer.begin([SoakReplica(ReplicaPlan(scenario="s", replica=k, seed=k, roles=()), base_seed=1000 + k, run_replica=0) for k in ks])
+        writer.end(_batch_report(ks, failing={51}))
+    doc = writer.finish("repeat")
+    soak = doc["soak"]
+    assert (soak["passed"], soak["failed"], soak["passing_summaries_dropped"]) == (199, 1, 179)
+    assert [r["replica"] for r in soak["replicas"]] == [51, *range(180, 200)]
+    assert [w["replica"] for w in doc["workers"]] == [51]  # kept whole, with its replay plan
+    assert doc["workers"][0]["replay"]["soak"] == {"base_seed": 1051, "replica": 0}
+    assert {h["replica"] for h in doc["latency_histograms"]} == {50, 51}  # the failing batch's detail only
+    assert doc["status"] == "fail" and doc["complete"] is True
