@@ -212,16 +212,23 @@ def checked_cells(file: str, document: Mapping[str, Any], extra: Sequence[Axis] 
     from stresskit.scenario.validation import check
 
     matrix_axes = axes(file, document, extra)
-    out, problems = [], []
+    out = []
+    # one line per distinct problem, naming the first cell that has it and how many more do
+    problems: dict[tuple[str, str, str | None], tuple[Cell, ScenarioError, int]] = {}
     for cell in cells(file, document, matrix_axes):
         where = f"{file}: matrix cell {cell.index} ({cell.label()})"
         try:
             checked = check(where, scenario_from_document(where, cell.document), default_name=default_name)
         except ScenarioError as err:
-            problems.extend(err.problems if hasattr(err, "problems") else [err])
+            for problem in getattr(err, "problems", [err]):
+                key = (problem.path, problem.expected, problem.got)
+                first = problems.get(key)
+                problems[key] = (cell, problem, 0) if first is None else (first[0], first[1], first[2] + 1)
             continue
         out.append((cell, checked))
-    unique = list({p.line(): p for p in problems}.values())
+    unique = [ScenarioError(f"{file}: matrix cell {cell.index} ({cell.label()}"
+                            + (f"; and {more} more cell{'s' if more > 1 else ''})" if more else ")"), p.path, p.expected, p.got)
+              for cell, p, more in problems.values()]
     error = combined(unique)
     if error is not None:
         raise error
