@@ -50,6 +50,9 @@ def run(loaded: Sequence[CheckedScenario], specs: Sequence[str], plot_path: str 
         _refuse("stresskit: --matrix: expected one scenario file (a matrix sweeps one scenario; run the others separately)")
     if options["baseline"] is not None:
         _refuse("stresskit: --baseline: cannot gate a matrix (compare one cell's report: run it with the cell's values)")
+    if options["profile"]:
+        _refuse("stresskit: --profile: not with a matrix (every cell would write the same profile files; profile a cell: "
+                "run it with that cell's values)")
     if plot_path is not None:
         from stresskit.matrix.plot import PlotUnavailable, check as check_plot
 

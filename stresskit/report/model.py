@@ -128,7 +128,18 @@ class CellRef(_Open):
     params: dict[str, Any]
 
 
-class Report(_Open):
+class _Written(_Open):
+    """A document as stresskit wrote it, kept whole beside the typed view."""
+
+    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The JSON document exactly as stresskit wrote it (the report's full detail)."""
+        return self._data
+
+
+class Report(_Written):
     schema_version: StrictInt
     scenario: ScenarioRef
     status: str
@@ -149,18 +160,12 @@ class Report(_Open):
     environment: dict[str, Any] = {}
     cell: CellRef | None = None
     soak: dict[str, Any] | None = None  # stresskit/soak: how the soak went, a summary per replica
-    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
         report = cls.model_validate(data)
         report._data = data
         return report
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The JSON document exactly as stresskit wrote it (the report's full detail)."""
-        return self._data
 
     @property
     def name(self) -> str:
@@ -200,26 +205,21 @@ class MatrixInfo(_Open):
     cells: StrictInt
 
 
-class MatrixReport(_Open):
+class MatrixReport(_Written):
     """A matrix run (stresskit/matrix): one run Report per cell, each with its ``cell``."""
 
     schema_version: StrictInt
     status: str
     matrix: MatrixInfo
     reports: list[Report]
-    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MatrixReport:
-        report = cls.model_validate(data)
-        report._data = data
-        for cell, doc in zip(report.reports, data["reports"]):
+        matrix = cls.model_validate(data)
+        matrix._data = data
+        for cell, doc in zip(matrix.reports, data["reports"]):
             cell._data = doc
-        return report
-
-    @property
-    def data(self) -> dict[str, Any]:
-        return self._data
+        return matrix
 
     @property
     def cells(self) -> list[Report]:

@@ -97,6 +97,8 @@ def _refused(args: list[str], tmp_path: Path) -> str:
     (["--matrix", "roles.worker.sizes=64,12XB"], 'matrix cell 1 (roles.worker.sizes="12XB"): roles.worker.sizes: a byte size'),
     (["--matrix", "roles.worker.threads=1,2", "--repeat", "2"], "cannot soak a matrix"),
     (["--plot", "p.svg"], "--plot: expected a matrix to plot"),
+    (["--matrix", "roles.worker.threads=1,2", "--profile"], "--profile: not with a matrix"),
+    (["--matrix", "roles.worker.threads=1,2", "--baseline", "b.json"], "--baseline: cannot gate a matrix"),
     (["--matrix", "roles.worker.threads=1,2", "--plot", "p.pdf"], "--plot p.pdf: expected a file name ending in .svg or .png"),
 ])
 def test_bad_matrix_is_one_line_before_anything_runs(args: list[str], expected: str, tmp_path: Path) -> None:

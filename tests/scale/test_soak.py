@@ -4,12 +4,14 @@ replicas, and the report on disk survives a kill -9 of the supervisor and ends o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +88,19 @@ def test_repeat_runs_n_replicas_that_pass(tmp_path: Path) -> None:
     assert typed.soak is not None and typed.status == "pass"
 
 
-def _start_soak(report: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([*STRESSKIT, "run", "parallel_alloc", *OPS, "--repeat", "500", "-w", "1", "--json", str(report), "-q"],
+@contextlib.contextmanager
+def _soak_running(report: Path, replicas_on_disk: int) -> Iterator[subprocess.Popen[str]]:
+    """A long soak, handed over once ``replicas_on_disk`` replicas are in its report; whatever
+    is left of its process group (an orphaned worker) is killed on the way out."""
+    proc = subprocess.Popen([*STRESSKIT, "run", "parallel_alloc", *OPS, "--repeat", "500", "-w", "1", "--json", str(report), "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _wait_for(report, replicas_on_disk, proc)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 def _finished_on_disk(report: Path) -> list[dict[str, Any]]:
@@ -109,16 +121,9 @@ def _wait_for(report: Path, replicas: int, proc: subprocess.Popen[str], timeout:
 @pytest.mark.tier4
 def test_the_report_keeps_every_finished_replica_through_a_kill_9_of_the_supervisor(tmp_path: Path) -> None:
     report = tmp_path / "soak.json"
-    proc = _start_soak(report)
-    try:
-        _wait_for(report, 3, proc)
+    with _soak_running(report, 3) as proc:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the orphaned worker, if one was running
-        except ProcessLookupError:
-            pass
     doc = json.loads(report.read_text())
     replicas = doc["soak"]["replicas"]
     assert proc.returncode == -signal.SIGKILL
@@ -130,14 +135,9 @@ def test_the_report_keeps_every_finished_replica_through_a_kill_9_of_the_supervi
 @pytest.mark.tier4
 def test_ctrl_c_ends_the_soak_with_what_it_has(tmp_path: Path) -> None:
     report = tmp_path / "soak.json"
-    proc = _start_soak(report)
-    try:
-        _wait_for(report, 2, proc)
+    with _soak_running(report, 2) as proc:
         os.kill(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, out + err
     doc = json.loads(report.read_text())
     assert doc["soak"]["stopped"] == "interrupted" and doc["status"] == "error"
