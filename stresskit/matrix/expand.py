@@ -9,6 +9,7 @@ key before anything runs.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import sys
 import typing
@@ -218,7 +219,8 @@ def checked_cells(file: str, document: Mapping[str, Any], extra: Sequence[Axis] 
     for cell in cells(file, document, matrix_axes):
         where = f"{file}: matrix cell {cell.index} ({cell.label()})"
         try:
-            checked = check(where, scenario_from_document(where, cell.document), default_name=default_name)
+            # errors name the cell; the checked cell names its file, as any scenario does
+            checked = dataclasses.replace(check(where, scenario_from_document(where, cell.document), default_name=default_name), file=file)
         except ScenarioError as err:
             for problem in getattr(err, "problems", [err]):
                 key = (problem.path, problem.expected, problem.got)
