@@ -243,7 +243,8 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
-    infrastructure failed, 130 interrupted.
+    infrastructure failed, 130 interrupted. A matrix (--matrix, a [matrix] table) or a soak
+    (--repeat, --until-failure, --max-time) fails if any cell or replica does (docs/scale.md).
     """
     try:
         loaded, bad = _load_all(files)

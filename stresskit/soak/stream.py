@@ -3,7 +3,8 @@ replica finishes, so a kill -9 of the supervisor keeps every replica finished so
 
 Bounded for hours: a passing replica is kept as a one-line summary (seed, verdict, throughput,
 p99; the last MAX_PASSING_SUMMARIES of them), a failing one whole (its worker record, replay plan
-and diagnostics; the first MAX_FAILING_KEPT of them), and the metrics, histograms and series are
+and diagnostics; the first MAX_FAILING_KEPT of them, and the first MAX_FAILING_SUMMARIES as
+summaries), and the metrics, histograms and series are
 those of the batch of the first failure (else of the latest batch), never of every replica.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 from stresskit.report.json_report import ReportWriter
 from stresskit.soak.seeds import SoakReplica
 
-MAX_PASSING_SUMMARIES = 10_000
+MAX_PASSING_SUMMARIES = 10_000  # the latest ones
+MAX_FAILING_SUMMARIES = 10_000  # the first ones: a glue that fails every replica still has a bounded report
 MAX_FAILING_KEPT = 100
 THROUGHPUT, P99 = "throughput.ops_per_s", ("latency.alloc.p99_ns", "latency.lifetime.p99_ns")
 
@@ -51,7 +53,8 @@ class SoakWriter(ReportWriter):
         self.counts = {"run": 0, "pass": 0, "fail": 0, "error": 0}
         self.focus: dict[str, Any] | None = None  # the batch report whose detail the document keeps
         self.batch: dict[int, SoakReplica] = {}
-        self.current: dict[str, Any] | None = None
+        self.current: dict[str, Any] | None = None  # the running batch's report, as execute last wrote it
+        self.latest: dict[str, Any] | None = None  # the last finished batch's report
         self.stopped: str | None = None
 
     # -- called by drive.py around each batch, and by session.execute within it --------------------
@@ -66,19 +69,19 @@ class SoakWriter(ReportWriter):
 
     def end(self, final: dict[str, Any]) -> None:
         for worker in final["workers"]:
-            member = self.batch[worker["replica"]]
-            entry = summary(worker, member)
+            if worker["status"] == "not_started":  # an interrupted batch: it never ran
+                continue
+            entry = summary(worker, self.batch[worker["replica"]])
             verdict = entry["status"] if entry["status"] in ("pass", "fail") else "error"
             self.counts["run"] += 1
             self.counts[verdict] += 1
             if verdict == "pass":
                 self.passing.append(entry)
                 continue
-            self.failing.append(entry)
+            if len(self.failing) < MAX_FAILING_SUMMARIES:
+                self.failing.append(entry)
             if len(self.failing_workers) < MAX_FAILING_KEPT:
-                replay = dict(worker.get("replay") or {})
-                replay["soak"] = {"base_seed": member.base_seed, "replica": member.run_replica}
-                self.failing_workers.append({**worker, "replay": replay})
+                self.failing_workers.append(self._whole(worker))
             if self.focus is None:
                 self.focus = final
         self.batch, self.current = {}, None
@@ -91,6 +94,12 @@ class SoakWriter(ReportWriter):
         self.reports = [self.compose()]
         self.write()
         return self.reports[0]
+
+    def _whole(self, worker: dict[str, Any]) -> dict[str, Any]:
+        """A failing replica as kept: its record, with what `replay` needs to re-plan it."""
+        member = self.batch[worker["replica"]]
+        replay = {**(worker.get("replay") or {}), "soak": {"base_seed": member.base_seed, "replica": member.run_replica}}
+        return {**worker, "replay": replay}
 
     @property
     def failed(self) -> bool:
@@ -105,7 +114,7 @@ class SoakWriter(ReportWriter):
                 if w["status"] != "not_started" and w["replica"] in self.batch]
 
     def compose(self) -> dict[str, Any]:
-        base = self.focus or getattr(self, "latest", None) or self.current
+        base = self.focus or self.latest or self.current
         assert base is not None
         flight = self._in_flight()
         replicas = sorted([*self.passing, *self.failing, *flight], key=lambda s: s["replica"])
@@ -121,7 +130,7 @@ class SoakWriter(ReportWriter):
             interrupted=base.get("interrupted") or False,
             seed=self.run_seed,
             elapsed_s=time.time() - self.started,
-            workers=self.failing_workers + [w for w in (self.current or {}).get("workers", [])
+            workers=self.failing_workers + [self._whole(w) for w in (self.current or {}).get("workers", [])
                                             if w["status"] != "not_started" and _verdict(w) != "pass"],
             plan={**base["plan"], "replicas": self.counts["run"] + len(flight)},
             soak={
@@ -133,6 +142,7 @@ class SoakWriter(ReportWriter):
                 "failed": self.counts["fail"] + sum(s["status"] == "fail" for s in flight),
                 "errors": self.counts["error"] + sum(s["status"] not in ("pass", "fail") for s in flight),
                 "passing_summaries_dropped": max(0, self.counts["pass"] - len(self.passing)),
+                "failing_summaries_dropped": max(0, self.counts["fail"] + self.counts["error"] - len(self.failing)),
                 "first_failure": None if first is None else {
                     "replica": first["replica"], "seed": first["seed"], "run_replica": first["run_replica"],
                     "failed": first["failed"]},
