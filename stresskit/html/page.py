@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 
 from stresskit.html import charts, data, flame
+from stresskit.matrix.cells import titled
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
@@ -98,11 +99,7 @@ def _flamegraph(report: dict[str, Any], n: int) -> str:
 
 def _section(report: dict[str, Any], n: int) -> str:
     word, tail = data.verdict(report)
-    name = report["scenario"]["name"]
-    if report.get("cell"):  # one cell of a matrix: its swept values
-        from stresskit.matrix.cells import value_text
-
-        name += " [" + " ".join(f"{k}={value_text(v)}" for k, v in report["cell"]["params"].items()) + "]"
+    name = titled(report)
     meta = (f'{escape(report["scenario"].get("description") or "")}<br>{escape(tail)}; seed {report.get("seed")}; '
             f'started {escape(str(report.get("started_at")))}, {report.get("elapsed_s") or 0:.2f} s; file {escape(report["scenario"].get("file") or "")}')
     rows = data.threshold_rows(report)

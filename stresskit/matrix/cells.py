@@ -45,6 +45,15 @@ def value_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value).replace("'", '"')
 
 
+def titled(report: dict[str, Any]) -> str:
+    """The scenario's name, and for a matrix's cell its swept values: ``smr [roles.A.threads=2]``."""
+    name = report["scenario"]["name"]
+    cell = report.get("cell")
+    if not cell:
+        return name
+    return name + " [" + " ".join(f"{k}={value_text(v)}" for k, v in cell["params"].items()) + "]"
+
+
 @dataclass(frozen=True)
 class Line:
     """One line of a chart: the cells that differ only in the first swept key."""

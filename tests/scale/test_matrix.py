@@ -4,6 +4,7 @@ refused with one line before anything runs."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ SWEEP = ["--matrix", f"{THREADS}=1,2", "--matrix", f"{SIZES}=64,4KiB", "--matrix
 def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any], Path]:
     out = tmp_path_factory.mktemp("matrix")
     report, plot = out / "m.json", out / "m.svg"
-    result = CliRunner().invoke(main, ["run", "parallel_alloc", "--ops", "20000", *SWEEP, "--json", str(report), "--plot", str(plot)])
+    result = CliRunner().invoke(main, ["run", "parallel_alloc", "--ops", "20000", *SWEEP, "--json", str(report), "--plot", str(plot),
+                                       "--junit", str(out / "m.xml")])
     return result, json.loads(report.read_text()), plot
 
 
@@ -64,7 +66,7 @@ def test_console_table_has_a_row_per_cell(matrix_run: tuple[Any, dict[str, Any],
 
 
 @pytest.mark.tier4
-def test_plot_and_typed_reading(matrix_run: tuple[Any, dict[str, Any], Path], tmp_path: Path) -> None:
+def test_plot_junit_and_typed_reading(matrix_run: tuple[Any, dict[str, Any], Path], tmp_path: Path) -> None:
     _, doc, plot = matrix_run
     svg = plot.read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
@@ -74,6 +76,9 @@ def test_plot_and_typed_reading(matrix_run: tuple[Any, dict[str, Any], Path], tm
     report = tmp_path / "m.json"
     report.write_text(json.dumps(doc))
     assert [r.cell.index for r in read_reports(report)] == [0, 1, 2, 3]
+    suites = ET.parse(plot.with_suffix(".xml")).getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == [f'stresskit.parallel_alloc [{THREADS}={t} {SIZES}={z} load.replicas=1]'
+                                               for t in (1, 2) for z in (64, "4KiB")]
     refused = CliRunner().invoke(main, ["compare", str(report), str(report)])
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and "matrix" in refused.stderr
 
