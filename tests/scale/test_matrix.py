@@ -3,7 +3,13 @@ refused with one line before anything runs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -131,3 +137,33 @@ def test_matrix_table_in_a_file_is_validated_like_every_key(tmp_path: Path) -> N
     bad.write_text('[roles.A]\naction = "alloc_free"\n[matrix]\nroles.A.threads = [1, 300]\n')
     result = CliRunner().invoke(main, ["validate", str(bad)])
     assert result.stderr.splitlines() == [f"{bad}: matrix cell 1 (roles.A.threads=300): roles.A.threads: a number less than or equal to 256 (got 300)"]
+
+
+@pytest.mark.tier4
+def test_the_matrix_report_holds_every_finished_cell_through_a_kill_9(tmp_path: Path) -> None:
+    report = tmp_path / "m.json"
+    proc = subprocess.Popen([sys.executable, "-c", "from stresskit.cli import main; main()", "run", "parallel_alloc", "--ops", "20000",
+                             "--matrix", "roles.worker.threads=2,3,4,5,6,7,8", "--matrix", "load.replicas=1", "--json", str(report), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def finished_cells() -> list[dict[str, Any]]:
+        try:
+            return [r for r in json.loads(report.read_text())["reports"] if r["complete"]]
+        except (OSError, ValueError, KeyError):
+            return []
+
+    try:
+        end = time.monotonic() + 120
+        while len(finished_cells()) < 2:
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    doc = json.loads(report.read_text())
+    assert doc["matrix"] == {"keys": ["roles.worker.threads", "load.replicas"], "cells": 7}
+    done = [r for r in doc["reports"] if r["complete"]]
+    assert 2 <= len(done) < 7 and [r["cell"]["params"]["roles.worker.threads"] for r in done] == list(range(2, 2 + len(done)))
+    assert all(r["workers"] and r["status"] in ("pass", "fail") for r in done)
