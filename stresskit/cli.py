@@ -151,6 +151,10 @@ def validate(files: tuple[str, ...], max_memory: int | None) -> None:
         m = s.model
         try:
             estimate = check(s, max_memory=max_memory).memory
+            if m.matrix:  # each cell is planned too: the largest one decides (stresskit/matrix)
+                from stresskit.matrix.command import validate_cells
+
+                cells, estimate = validate_cells(s, max_memory)
         except ScenarioInvalid as err:
             for line in err.lines:
                 click.echo(line, err=True)
@@ -158,6 +162,8 @@ def validate(files: tuple[str, ...], max_memory: int | None) -> None:
             continue
         counts = ", ".join(_count(n, what) for n, what in ((len(m.roles), "role"), (sum(r.threads for r in m.roles.values()), "thread"),
                                                             (len(s.graph.queues), "queue"), (len(s.thresholds), "threshold")))
+        if m.matrix:
+            counts += f", matrix of {_count(cells, 'cell')}"
         click.echo(f"{s.file}: ok ({s.name}: {counts}); {estimate}")
     sys.exit(EXIT_USAGE if bad else 0)
 

@@ -28,6 +28,25 @@ def expand(checked: CheckedScenario, specs: Sequence[str]) -> list[tuple[Cell, C
     return checked_cells(checked.file, document, extra, default_name=checked.name)
 
 
+def validate_cells(checked: CheckedScenario, max_memory: int | None) -> tuple[int, str]:
+    """`validate` of a scenario with a matrix: (its cells, the largest cell's memory line);
+    ScenarioInvalid names a cell too large for --max-memory."""
+    from stresskit.api import ScenarioInvalid
+    from stresskit.api import validate as check
+
+    worst: tuple[int, str] = (-1, "")
+    cells = expand(checked, [])
+    for cell, scenario in cells:
+        try:
+            ready = check(scenario, max_memory=max_memory)
+        except ScenarioInvalid as err:
+            raise ScenarioInvalid([f"{err.lines[0]} [matrix cell {cell.index} ({cell.label()})]"]) from None
+        need = ready.plan.replicas[0].rss_budget_bytes if ready.plan.replicas else 0
+        if need > worst[0]:
+            worst = (need, f"{ready.memory} in its largest cell, {cell.index} ({cell.label()})" if len(cells) > 1 else ready.memory)
+    return len(cells), worst[1]
+
+
 def _refuse(line: str) -> None:
     click.echo(line, err=True)
     sys.exit(EXIT_USAGE)

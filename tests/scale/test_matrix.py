@@ -167,3 +167,18 @@ def test_the_matrix_report_holds_every_finished_cell_through_a_kill_9(tmp_path: 
     done = [r for r in doc["reports"] if r["complete"]]
     assert 2 <= len(done) < 7 and [r["cell"]["params"]["roles.worker.threads"] for r in done] == list(range(2, 2 + len(done)))
     assert all(r["workers"] and r["status"] in ("pass", "fail") for r in done)
+
+
+@pytest.mark.tier1
+def test_every_cell_is_planned_before_anything_runs_and_the_largest_decides(tmp_path: Path) -> None:
+    scenario = tmp_path / "grow.toml"
+    scenario.write_text('[roles.A]\naction = "alloc_free"\n[matrix]\nroles.A.batch = [64, 65536]\nroles.A.sizes = [64, "1MiB"]\n')
+    checked = CliRunner().invoke(main, ["validate", str(scenario), "--max-memory", "1GiB"])
+    assert checked.exit_code == 2 and len(checked.stderr.splitlines()) == 1
+    assert checked.stderr.startswith(f"{scenario}: worst-case memory per worker 128.4 GiB is above --max-memory 1.0 GiB")
+    assert checked.stderr.rstrip().endswith('[matrix cell 3 (roles.A.batch=65536 roles.A.sizes="1MiB")]')
+    line = _refused([str(scenario), "--max-memory", "1GiB"], tmp_path)
+    assert line.endswith('[matrix cell 3 (roles.A.batch=65536 roles.A.sizes="1MiB")]') and "\n" not in line
+    scenario.write_text('[roles.A]\naction = "alloc_free"\n[matrix]\nroles.A.batch = [64, 128]\n')
+    fits = CliRunner().invoke(main, ["validate", str(scenario)])
+    assert fits.exit_code == 0 and "matrix of 2 cells" in fits.output and "in its largest cell, 1 (roles.A.batch=128)" in fits.output
