@@ -39,6 +39,8 @@ Watchdog hooks (docs/diagnostics.md): ``testing_hold_role`` ROLE[@SECONDS] stops
 threads (a planted stall), ``testing_crash_role`` ROLE[@SECONDS] makes its thread 0 dereference
 NULL inside its step function (a planted crash), ``testing_recirculate`` 1 lets retire roles
 pass retired blocks on (two retire roles feeding each other then deadlock).
+``testing_seed_filter`` M/R plants the other hooks only in a replica whose seed % M == R: a
+failure that only some seeds hit (tests of `run --until-failure`, docs/scale.md).
 
 The watchdog: every conductor tick reads each thread's state and heartbeat
 (``sk_run_thread_states``); a role with no progress for ``plan.stall_timeout_s`` and nothing
@@ -333,7 +335,7 @@ def run_replica(
         if lib.sk_run_prepare(run, ops_target, max(0, plan.warmup_ops)) != 0:
             raise MemoryError("sk_run_prepare: out of memory")
 
-        hooks = {**plan.extra, **_hooks_from_environment()}
+        hooks = _for_this_seed({**plan.extra, **_hooks_from_environment()}, plan.seed)
         _aim_hooks(lib, run, hooks, plan)
         corrupt = int(hooks.get("testing_corrupt_blocks", 0) or 0)
         duplicate = int(hooks.get("testing_double_handoffs", 0) or 0)
@@ -574,7 +576,7 @@ def _plant_due(run, planted: list[_Planted], elapsed: float) -> None:
 HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"
 _COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks", "testing_recirculate")
 # their values are names: an invariant's, a role's (ROLE or ROLE@SECONDS for the watchdog's hooks)
-_NAME_HOOKS = ("testing_break_invariant", "testing_hold_role", "testing_crash_role")
+_NAME_HOOKS = ("testing_break_invariant", "testing_hold_role", "testing_crash_role", "testing_seed_filter")
 # Aim a hook at one role's threads (sk_engine_testing_hook_role): the value is a role name.
 # corrupt and leak fire in the role that verifies and frees; double hand-off in the role that pushes.
 HOOK_ROLES = {"testing_corrupt_role": 0, "testing_double_handoff_role": 1, "testing_leak_role": 2}
@@ -592,6 +594,18 @@ def _hooks_from_environment() -> dict[str, int | str]:
         elif (name in HOOK_ROLES or name in _NAME_HOOKS) and value:
             out[name] = value
     return out
+
+
+def _for_this_seed(hooks: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``testing_seed_filter`` "M/R": the hooks apply only to a replica whose seed % M == R
+    (a planted failure that some seeds hit and others do not); malformed, it plants nothing."""
+    spec = hooks.get("testing_seed_filter")
+    if spec is None:
+        return hooks
+    modulus, _, residue = str(spec).partition("/")
+    if modulus.isdigit() and residue.isdigit() and int(modulus) > 0 and seed % int(modulus) == int(residue):
+        return hooks
+    return {k: v for k, v in hooks.items() if not k.startswith("testing_")}
 
 
 def _aim_hooks(lib, run, hooks: dict, plan: ReplicaPlan) -> None:

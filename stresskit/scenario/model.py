@@ -276,3 +276,8 @@ class Scenario(_Strict):
     checks: Checks = Field(default_factory=Checks, description="built-in safety checks to skip")
     profile: bool = Field(False, description="sample workers with py-spy, like `run --profile`")
     extra: Extra = Field(default_factory=Extra, description="engine tunables")
+    matrix: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keys to sweep, each a scenario key path with an array of values (`roles.A.threads = [1, 2, 4]`): "
+        "`stresskit run` runs one scenario per cell of their cartesian product (docs/scenarios.md, Matrices)",
+    )

@@ -296,6 +296,17 @@ def _drain(checks: Generator[ScenarioError, None, object], into: list[ScenarioEr
             return done.value
 
 
+def matrix_problems(file: str, s: Scenario, default_name: str) -> list[ScenarioError]:
+    """The ``[matrix]`` table: real key paths, and every cell a valid scenario (stresskit.matrix)."""
+    from stresskit.matrix.expand import checked_cells
+
+    try:
+        checked_cells(file, s.model_dump(mode="json", by_alias=True, exclude_unset=True), default_name=default_name)
+    except ScenarioError as err:
+        return list(getattr(err, "problems", [err]))
+    return []
+
+
 def check(file: str, s: Scenario, default_name: str) -> CheckedScenario:
     """Every cross-key problem of the file at once (ScenarioErrors), or the checked scenario."""
     problems: list[ScenarioError] = []
@@ -303,6 +314,8 @@ def check(file: str, s: Scenario, default_name: str) -> CheckedScenario:
     problems.extend(load_problems(file, s))
     graph = _drain(graph_problems(file, s), problems)
     thresholds = _drain(threshold_problems(file, s), problems)
+    if s.matrix and not problems:  # each cell is checked as a scenario of its own: only a sound base has cells
+        problems.extend(matrix_problems(file, s, default_name))
     error = combined(problems)
     if error is not None:
         raise error
