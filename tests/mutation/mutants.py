@@ -87,8 +87,6 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("failed_not_counted", "failed_count never incremented", "glue_books",
            (("alloc.c", "        cc_stats_add(&r->failed_count, 1);\n", ""),
             ("alloc.c", "    cc_stats_add(counted, (uint64_t)-1);\n    cc_stats_add(&r->failed_count, 1);\n", "    cc_stats_add(counted, (uint64_t)-1);\n"))),
-    Mutant("failure_kept_as_alloc", "a class-counted cc_alloc that fails keeps its count as an allocation (no undo, no failure counted)", "glue_books",
-           (("alloc.c", "    _Atomic uint64_t *counted = r->pending;\n", "    _Atomic uint64_t *counted = NULL;\n"),)),
     Mutant("null_free_counted", "cc_free(NULL) counted as a free when statistics are on", "glue_books",
            (("alloc.c", "static CC_NOINLINE void free_slow(void *ptr, size_t size) {\n    if (ptr == NULL) return;",
              "static CC_NOINLINE void free_slow(void *ptr, size_t size) {\n    if (ptr == NULL) { if (cc_stats_active()) count_free(ptr); return; }"),)),
