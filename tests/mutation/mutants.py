@@ -81,7 +81,7 @@ MUTANTS: tuple[Mutant, ...] = (
            (("alloc.c", "    return alignment >= sizeof(void *) && (alignment & (alignment - 1)) == 0;", "    return alignment != 0;"),)),
     Mutant("unsized_free_uncounted", "cc_free_unsized never counts its free", "glue_books",
            (("alloc.c", "    free_slow(ptr, 0);\n}", "    mi_free(ptr);\n}"),)),
-    Mutant("bytes_requested", "alloc_bytes counts the requested instead of the usable size (cc_alloc; by class: the class's largest request)", "glue_books",
+    Mutant("bytes_requested", "alloc_bytes counts the requested instead of the usable size (cc_alloc)", "glue_books",
            (("alloc.c", _COUNT_ALLOC, "    count_alloc(p, size);\n    return p;"),
             ("stats.c", "allocs * cc_stats_class_usable[k];", "allocs * (uint64_t)(8 * k);"))),
     Mutant("failed_not_counted", "failed_count never incremented", "glue_books",
