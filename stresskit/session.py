@@ -18,10 +18,12 @@ from stresskit.diagnostics import replay_record as replay
 from stresskit.metrics import aggregate
 from stresskit.planner import Overrides, RunPlan, plan
 from stresskit.profiling import Profiler, ProfileReport
+from stresskit.report import environment as where_run
 from stresskit.report import json_report
 from stresskit.report.console import Display
 from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
 from stresskit.runner import signals
+from stresskit.runner.inprocess import InProcess
 from stresskit.scenario.validation import CheckedScenario
 from stresskit.thresholds import ThresholdResult, evaluate
 
@@ -36,6 +38,7 @@ class Options:
     profile_dir: Path = Path("stresskit-profile")
     engine_ref: str = DEFAULT_ENGINE
     sanitize: Any = None  # a stresskit.sanitize.SanitizedRun for `run --sanitize`
+    isolate: bool = True  # False: replicas run in this process (stresskit/runner/inprocess.py)
 
 
 def exit_code(status: str, interrupted: bool | str = False) -> int:
@@ -108,7 +111,7 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     rerun of `replay` and candidate of `shrink`, go through here."""
     checked = run.scenario
     started = time.time()
-    environment = replay.run_environment()  # the library is hashed once per run
+    environment = where_run.current()  # once per process: the library is hashed once
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
     live: dict[int, WorkerRecord] = {}
 
@@ -129,7 +132,8 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     interrupted: str | bool = False
     errors: list[str] = []
     replicas = opts.sanitize.adapt(run.replicas) if opts.sanitize is not None else run.replicas
-    supervisor = Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
+    supervisor: Supervisor | InProcess = (Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
+                                          if opts.isolate else InProcess(replicas, on_event))
     try:
         records = supervisor.run()
     except Interrupted as stop:

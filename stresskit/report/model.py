@@ -78,6 +78,38 @@ class ReplicaReport(_Open):
     diagnostics: dict[str, Any] = {}
 
 
+class NativeLibrary(_Open):
+    """The native library a run loaded (``error`` when none could be): `replay` reruns with it."""
+
+    path: str | None = None
+    origin: str | None = None
+    sha256: str | None = None
+    glue_version: str | None = None
+    mimalloc_version: str | None = None
+    compiler: str | None = None
+    optimized: bool | None = None
+    system_allocator: str | None = None
+    error: str | None = None
+
+
+class PythonInfo(_Open):
+    version: str | None = None
+    implementation: str | None = None
+    executable: str | None = None
+
+
+class Environment(_Open):
+    """Where a run happened and with what (stresskit/report/environment.py, its one producer)."""
+
+    stresskit: str | None = None
+    machine: dict[str, Any] = {}
+    os: dict[str, Any] = {}
+    python: PythonInfo = PythonInfo()
+    native: NativeLibrary | None = None
+    git_commit: str | None = None
+    command_line: list[str] = []
+
+
 class RolePlan(_Open):
     name: str
     action: str
@@ -121,7 +153,25 @@ class ProfileView(_Open):
     problems: list[str] = []
 
 
-class Report(_Open):
+class CellRef(_Open):
+    """Which cell of a matrix a report is (stresskit/matrix): its index and swept values."""
+
+    index: StrictInt
+    params: dict[str, Any]
+
+
+class _Written(_Open):
+    """A document as stresskit wrote it, kept whole beside the typed view."""
+
+    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The JSON document exactly as stresskit wrote it (the report's full detail)."""
+        return self._data
+
+
+class Report(_Written):
     schema_version: StrictInt
     scenario: ScenarioRef
     status: str
@@ -139,19 +189,15 @@ class Report(_Open):
     throughput_series: list[SeriesEntry] = []
     latency_histograms: list[HistogramEntry] = []
     profile: ProfileView | None = None
-    environment: dict[str, Any] = {}
-    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+    environment: Environment = Environment()
+    cell: CellRef | None = None
+    soak: dict[str, Any] | None = None  # stresskit/soak: how the soak went, a summary per replica
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
         report = cls.model_validate(data)
         report._data = data
         return report
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The JSON document exactly as stresskit wrote it (the report's full detail)."""
-        return self._data
 
     @property
     def name(self) -> str:
@@ -186,6 +232,48 @@ class _Multi(_Open):
     reports: list[dict[str, Any]]
 
 
+class MatrixInfo(_Open):
+    keys: list[str]
+    cells: StrictInt
+
+
+class MatrixReport(_Written):
+    """A matrix run (stresskit/matrix): one run Report per cell, each with its ``cell``."""
+
+    schema_version: StrictInt
+    status: str
+    matrix: MatrixInfo
+    reports: list[Report]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatrixReport:
+        matrix = cls.model_validate(data)
+        matrix._data = data
+        for cell, doc in zip(matrix.reports, data["reports"]):
+            cell._data = doc
+        return matrix
+
+    @property
+    def cells(self) -> list[Report]:
+        return self.reports
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def exit_code(self) -> int:
+        """Any cell failing fails the matrix (1); an error or interruption outranks it."""
+        from stresskit.session import exit_code
+
+        interrupted = next((r.interrupted for r in self.reports if r.interrupted), False)
+        return exit_code(self.status, interrupted=interrupted)
+
+
+def is_matrix(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("matrix"), dict) and "reports" in data
+
+
 def read_reports(path: Path | str) -> list[Report]:
     """Every run report in a file written by `stresskit run --json` (one scenario, or several
     under "reports"). Raises JsonInputError with one line naming the file and key."""
@@ -202,4 +290,5 @@ def read_reports(path: Path | str) -> list[Report]:
     return out
 
 
-__all__ = ["JsonInputError", "ReplicaReport", "Report", "ScenarioRef", "ThresholdOutcome", "read_reports"]
+__all__ = ["CellRef", "Environment", "JsonInputError", "MatrixReport", "NativeLibrary", "ReplicaReport", "Report", "ScenarioRef",
+           "ThresholdOutcome", "read_reports"]
