@@ -8,10 +8,13 @@ usage · 3 a worker crashed or infrastructure failed · 4 (`doctor` only) can ru
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -203,6 +206,20 @@ class _Duration(click.ParamType):
         return seconds
 
 
+class _Executor(click.ParamType):
+    name = "executor"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from stresskit.executors import ExecutorSpec, parse_spec
+
+        if isinstance(value, ExecutorSpec):
+            return value
+        try:
+            return parse_spec(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--workers", "-w", type=click.IntRange(1, 64), help="Worker processes at once (default: min(replicas, CPUs)).")
@@ -223,10 +240,13 @@ class _Duration(click.ParamType):
               help="Run the workers on the native library and mimalloc built with this sanitizer, or under valgrind's "
                    "memcheck (built once, cached); "
                    "a sanitizer report fails the run (docs/sanitizers.md).")
+@click.option("--executor", "executor_spec", type=_Executor(), default="local", show_default=True, metavar="local|dask|dask://HOST:PORT",
+              help="Where replicas run: worker processes here, a Dask LocalCluster sized to this machine, or an existing "
+                   "Dask scheduler (needs stresskit[dask]; docs/scale.md).")
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
         html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%", junit_path: str | None = None,
-        sanitize: str | None = None) -> None:
+        sanitize: str | None = None, executor_spec: Any = None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
@@ -260,24 +280,26 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         html_out = _claim_html(html_path, loaded)
         junit_out = _claim_junit(junit_path, loaded)
         gate = _baseline(baseline, fail_above)
+        _refuse_remote_only_here(executor_spec, sanitize, profile or any(c.model.profile for c in loaded))
         sanitized = None
         if sanitize is not None:
             from stresskit.sanitize.command import prepare_or_exit
 
             sanitized = prepare_or_exit(sanitize)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
-        opts = Options(overrides, workers, profile, profile_dir, sanitize=sanitized)
-        display = Display(quiet=quiet)
-        writer = ReportWriter(json_path, multiple=len(loaded) > 1)
-        reports = []
-        for i, checked in enumerate(loaded):
-            report, interrupted = run_checked(checked, opts, display, writer, i)
-            reports.append(report.data)
-            display.summary(report.data, str(json_path) if json_path else None)
-            if interrupted:
-                _write_html(html_out, reports)
-                _write_junit(junit_out, reports, json_path)
-                sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
+        with _opened_executor(executor_spec) as executor:
+            opts = Options(overrides, workers, profile, profile_dir, sanitize=sanitized, executor=executor)
+            display = Display(quiet=quiet)
+            writer = ReportWriter(json_path, multiple=len(loaded) > 1)
+            reports = []
+            for i, checked in enumerate(loaded):
+                report, interrupted = run_checked(checked, opts, display, writer, i)
+                reports.append(report.data)
+                display.summary(report.data, str(json_path) if json_path else None)
+                if interrupted:
+                    _write_html(html_out, reports)
+                    _write_junit(junit_out, reports, json_path)
+                    sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
         written = max(_write_html(html_out, reports), _write_junit(junit_out, reports, json_path))  # 3 if one failed
         code = written or exit_code(overall_status(reports))
         if gate is not None and code == 0:
@@ -295,6 +317,36 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001
         _internal_error(exc)
+
+
+def _refuse_remote_only_here(spec: Any, sanitize: str | None, profile: bool) -> None:
+    """--sanitize and --profile work on this machine's processes only: refused with dask (exit 2)."""
+    if spec.kind == "local" or not (sanitize or profile):
+        return
+    from stresskit.executors.dask_client import unsupported
+
+    click.echo(f"stresskit: {unsupported('--sanitize' if sanitize else '--profile')}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def _opened_executor(spec: Any) -> Iterator[Any]:
+    """One executor (one Dask cluster or connection) for every scenario of the command; an
+    executor that cannot be used, or refuses the run, is one line and its exit code."""
+    from stresskit.executors import ExecutorError, open_executor
+
+    try:
+        executor = open_executor(spec)
+    except ExecutorError as exc:
+        click.echo(f"stresskit: {exc.line}", err=True)
+        sys.exit(exc.code)
+    try:
+        yield executor
+    except ExecutorError as exc:
+        click.echo(f"stresskit: {exc.line}", err=True)
+        sys.exit(exc.code)
+    finally:
+        executor.close()
 
 
 def _claim_html(html_path: str | None, loaded: list) -> Path | None:  # noqa: ANN001 - CheckedScenarios

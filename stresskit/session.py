@@ -15,12 +15,14 @@ from typing import Any
 
 from stresskit.checks.builtin import evaluate_builtin
 from stresskit.diagnostics import replay_record as replay
+from stresskit.executors import Executor
+from stresskit.executors.local import LocalExecutor
 from stresskit.metrics import aggregate
 from stresskit.planner import Overrides, RunPlan, plan
 from stresskit.profiling import Profiler, ProfileReport
 from stresskit.report import json_report
 from stresskit.report.console import Display
-from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
+from stresskit.runner import DEFAULT_ENGINE, Interrupted, WorkerRecord
 from stresskit.runner import signals
 from stresskit.scenario.validation import CheckedScenario
 from stresskit.thresholds import ThresholdResult, evaluate
@@ -36,6 +38,7 @@ class Options:
     profile_dir: Path = Path("stresskit-profile")
     engine_ref: str = DEFAULT_ENGINE
     sanitize: Any = None  # a stresskit.sanitize.SanitizedRun for `run --sanitize`
+    executor: Executor | None = None  # where replicas run (stresskit/executors/); None: this machine's Supervisor
 
 
 def exit_code(status: str, interrupted: bool | str = False) -> int:
@@ -104,11 +107,15 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
 
 
 def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.ReportWriter, index: int) -> tuple[dict[str, Any], str | bool]:
-    """Run a planned scenario (every replica in its own worker) and report it: `run`, and each
-    rerun of `replay` and candidate of `shrink`, go through here."""
+    """Run a planned scenario (every replica in its own worker process, on the executor of
+    ``opts``) and report it: `run`, and each rerun of `replay` and candidate of `shrink`, go
+    through here. Raises ExecutorError when the executor refuses the run."""
     checked = run.scenario
     started = time.time()
     environment = replay.run_environment()  # the library is hashed once per run
+    executor = opts.executor or LocalExecutor()
+    if executor.name != "local":  # a local run's report stays as it was
+        environment["executor"] = executor.describe()
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
     live: dict[int, WorkerRecord] = {}
 
@@ -129,7 +136,7 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     interrupted: str | bool = False
     errors: list[str] = []
     replicas = opts.sanitize.adapt(run.replicas) if opts.sanitize is not None else run.replicas
-    supervisor = Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
+    supervisor = executor.execution(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
     try:
         records = supervisor.run()
     except Interrupted as stop:
