@@ -30,7 +30,8 @@ from stresskit.runner.signals import name_of
 EXIT_USAGE, EXIT_ERROR = 2, 3
 CONNECT_TIMEOUT_S = 10
 WORKERS_TIMEOUT_S = 30
-MAX_ATTEMPTS = 2  # a task whose worker died is retried once, on whatever worker the cluster picks
+MAX_ATTEMPTS = 2  # a replica whose worker died is retried once, on whatever worker the cluster picks
+MAX_REQUEUES = 3  # a task lost with its worker before the replica started is only resubmitted, this often
 POLL_S = 0.1
 INSTALL_HINT = "--executor dask needs Dask's distributed package: pip install 'stresskit[dask]'"
 
@@ -50,7 +51,9 @@ def local_cluster(n_workers: int, **kwargs: Any) -> Any:
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    # worker-saturation 1.0: a task waits at the scheduler until a worker thread is free, so a
+    # worker that dies takes only the replica it was running with it.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                             dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR, **kwargs)
 
@@ -135,7 +138,8 @@ class DaskExecution:
         self.events: queue.Queue[Any] = queue.Queue()
         self.environment = test_environment()  # the client's hooks and mimalloc options, for replay too
         self.futures: dict[Any, ReplicaPlan] = {}
-        self.tried: dict[int, dict[int, str]] = {}  # replica -> attempt -> the Dask worker given it
+        self.tried: dict[int, dict[int, str]] = {}  # replica -> attempt -> the Dask worker that started it
+        self.requeued: dict[int, int] = {}  # replica -> times its task died queued, before it started
 
     # -- submitting and collecting ------------------------------------------------------------
     def _submit(self, plan: ReplicaPlan) -> Any:
@@ -185,17 +189,22 @@ class DaskExecution:
         from distributed import KilledWorker
 
         if isinstance(exc, KilledWorker):
-            dead = getattr(getattr(exc, "last_worker", None), "address", None)
-            if dead:  # the scheduler knows best where it was when the worker died
-                self.tried.setdefault(rec.replica, {})[rec.attempts] = dead
-            rec.executor_workers = self._tried(rec)
-            if rec.attempts < MAX_ATTEMPTS:
+            self._drain_events()  # did the replica start there before the worker died?
+            started = rec.attempts in self.tried.get(rec.replica, {})
+            if not started:  # queued on the worker that died: not an attempt, only resubmitted
+                self.requeued[rec.replica] = self.requeued.get(rec.replica, 0) + 1
+                if self.requeued[rec.replica] <= MAX_REQUEUES:
+                    pending.add(self._submit(plan))
+                    return
+            elif rec.attempts < MAX_ATTEMPTS:
                 rec.attempts += 1
                 rec.pid = None
                 pending.add(self._submit(plan))
                 return
+            rec.executor_workers = self._tried(rec) if started else rec.executor_workers
             rec.status = "crashed"
-            rec.error = f"its Dask worker died in each of {rec.attempts} attempts ({', '.join(rec.executor_workers)})"
+            rec.error = (f"its Dask worker died in each of {rec.attempts} attempts ({', '.join(rec.executor_workers)})" if started
+                         else f"its task was lost with {self.requeued[rec.replica]} Dask workers before it started")
         else:
             rec.status = "failed"
             rec.error = f"the Dask task raised {type(exc).__name__}: {exc}"

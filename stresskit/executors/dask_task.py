@@ -41,11 +41,8 @@ def check_library(expected: Mapping[str, Any], where: str) -> None:
         raise LibraryMismatch(f"Dask worker {where}: {problem}")
 
 
-def _watch_stop(event_name: str, supervisor: Supervisor, done: threading.Event) -> None:
+def _watch_stop(stop: Any, supervisor: Supervisor, done: threading.Event) -> None:
     """The client sets a Dask Event on Ctrl-C; the supervisor then stops as on a local Ctrl-C."""
-    from distributed import Event
-
-    stop = Event(event_name)
     while not done.is_set():
         try:
             if stop.wait(timeout=STOP_POLL_S):
@@ -57,9 +54,11 @@ def _watch_stop(event_name: str, supervisor: Supervisor, done: threading.Event) 
 
 def run_replica(plan: ReplicaPlan, engine_ref: str, expected_library: Mapping[str, Any], environment: dict[str, str],
                 topic: str, stop_event: str) -> WorkerRecord:
-    from distributed import get_worker
+    from distributed import Event, get_client, get_worker
 
     worker = get_worker()
+    # The client is looked up here: only the task's own thread knows its worker's client.
+    stop = Event(stop_event, client=get_client())
     check_library(expected_library, worker.address)
 
     def on_event(kind: str, rec: WorkerRecord) -> None:
@@ -70,7 +69,7 @@ def run_replica(plan: ReplicaPlan, engine_ref: str, expected_library: Mapping[st
 
     supervisor = Supervisor([plan], 1, engine_ref, on_event, environment=environment)
     done = threading.Event()
-    threading.Thread(target=_watch_stop, args=(stop_event, supervisor, done), name="stresskit-stop-watch", daemon=True).start()
+    threading.Thread(target=_watch_stop, args=(stop, supervisor, done), name="stresskit-stop-watch", daemon=True).start()
     try:
         records = supervisor.run()
     except Interrupted as stop:

@@ -1,0 +1,256 @@
+"""`run --executor dask://...` on a real 2-worker Dask LocalCluster (issue 13): same verdicts as
+local worker processes, a worker killed mid-replica retried once elsewhere, a planted crash
+contained, another native library refused, Ctrl-C. One cluster for the module: it costs seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.scenarios.scenario_helpers import REPO, SCENARIOS, read_json, stresskit
+
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: pip install -e '.[dask]'")
+
+from stresskit.executors.dask_client import local_cluster  # noqa: E402 - needs distributed
+
+pytestmark = pytest.mark.tier4
+
+REPLICAS = 4
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    # The workers are spawned from here: no test hook may leak into their environment.
+    assert "STRESSKIT_TEST_ENGINE_HOOKS" not in os.environ
+    cl = local_cluster(2)
+    client = distributed.Client(cl)
+    try:
+        yield cl, client
+    finally:
+        client.close()
+        cl.close()
+
+
+@pytest.fixture
+def client(cluster: Any) -> Any:
+    cl, client = cluster
+    client.wait_for_workers(2, timeout=60)  # a test that killed one leaves its restart behind
+    return client
+
+
+@pytest.fixture
+def executor(cluster: Any, client: Any) -> str:
+    return "dask://" + cluster[0].scheduler_address.removeprefix("tcp://")
+
+
+def _scenario(tmp_path: Path, name: str = "cross_thread_free", replicas: int = REPLICAS) -> Path:
+    """A shipped scenario with more replicas than workers."""
+    text = (SCENARIOS / f"{name}.toml").read_text()
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text.replace("replicas = 2", f"replicas = {replicas}", 1))
+    return path
+
+
+def _workers(report: dict) -> dict[int, dict]:
+    return {w["replica"]: w for w in report["workers"]}
+
+
+def _verdicts(report: dict) -> dict[str, Any]:
+    """What must not depend on where replicas ran: the verdict, every check's outcome, each
+    replica's failure signature and the counts its seed decides."""
+    return {
+        "status": report["status"],
+        "thresholds": sorted((t.get("name") or t["expression"], t["ok"]) for t in report["thresholds"]),
+        "replicas": {r: (w["replay"]["signature"], w["replay"]["seed"]) for r, w in _workers(report).items()},
+        "ops": report["metrics"]["ops.total"],
+    }
+
+
+@pytest.mark.parametrize("hooks", ["", "testing_leak_blocks=3"], ids=["clean", "planted-leak"])
+def test_dask_gives_the_same_verdicts_as_local(tmp_path: Path, executor: str, client: Any, hooks: str) -> None:
+    scenario = _scenario(tmp_path)
+    env = {"STRESSKIT_TEST_ENGINE_HOOKS": hooks} if hooks else {}
+    runs = {}
+    for name, spec in (("local", "local"), ("dask", executor)):
+        out = tmp_path / f"{name}.json"
+        result = stresskit("run", str(scenario), "--ops", "20000", "--json", str(out), "--executor", spec, env=env)
+        assert result.returncode == (1 if hooks else 0), result.stdout + result.stderr
+        runs[name] = read_json(out)
+    assert _verdicts(runs["dask"]) == _verdicts(runs["local"])
+    if hooks:  # the client's hook reached the replicas on the workers: they fail as local ones do
+        assert runs["dask"]["status"] == "fail"
+    dask_workers = _workers(runs["dask"])
+    assert all(w["dask"]["attempts"] == 1 for w in dask_workers.values())
+    assert len({w["dask"]["worker"] for w in dask_workers.values()}) == 2  # both workers took replicas
+    assert set(client.scheduler_info()["workers"]) >= {w["dask"]["worker"] for w in dask_workers.values()}
+    assert "dask" not in _workers(runs["local"])[0]
+    assert runs["dask"]["tool"]["executor"]["scheduler"].startswith("tcp://127.0.0.1:")
+
+
+def _processing_worker(client: Any, since: float) -> str | None:
+    """A worker that has been running a replica task for ``since`` seconds (polled)."""
+    for address, keys in client.processing().items():
+        if any(str(k).startswith("stresskit-replica-") for k in keys):
+            time.sleep(since)
+            return address
+    return None
+
+
+def _start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "from stresskit.cli import main; main()", *args], cwd=REPO,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+
+
+def _wait_for_task(client: Any, proc: subprocess.Popen, timeout: float = 60) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.communicate()
+        address = _processing_worker(client, 0.8)
+        if address is not None:
+            return address
+        time.sleep(0.05)
+    raise AssertionError("no replica task started on the cluster")
+
+
+def test_a_dask_worker_killed_mid_replica_is_retried_once_on_another(tmp_path: Path, executor: str, client: Any) -> None:
+    scenario = _scenario(tmp_path, replicas=3)
+    out = tmp_path / "r.json"
+    proc = _start_cli("run", str(scenario), "--duration", "2s", "--json", str(out), "--executor", executor)
+    try:
+        victim = _wait_for_task(client, proc)
+        pids = client.run(os.getpid)
+        os.kill(pids[victim], signal.SIGKILL)  # the worker process (its nanny restarts it), and with it the replica
+        stdout, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stdout + stderr
+    workers = _workers(read_json(out))
+    retried = [w for w in workers.values() if w["dask"]["attempts"] == 2]
+    assert len(retried) == 1, workers
+    tried = retried[0]["dask"]["workers"]
+    assert tried[0] == victim and tried[1] != victim and retried[0]["dask"]["worker"] == tried[1]
+    assert all(w["status"] == "ok" for w in workers.values())
+    assert all(w["dask"]["attempts"] == 1 for w in workers.values() if w is not retried[0])
+    assert f"attempt 2: {victim} then {tried[1]}" in stdout  # the console says so too
+
+
+def test_a_planted_crash_is_contained_and_the_others_pass(tmp_path: Path, executor: str, client: Any) -> None:
+    crashing = sorted(client.scheduler_info()["workers"])[0]
+
+    def plant(value: str | None) -> None:
+        if value is None:
+            os.environ.pop("STRESSKIT_TEST_ENGINE_HOOKS", None)
+        else:
+            os.environ["STRESSKIT_TEST_ENGINE_HOOKS"] = value
+
+    # Only on one worker: its replicas crash, the other worker's pass.
+    client.run(plant, "testing_crash_role=consumer@0.3", workers=[crashing])
+    try:
+        out = tmp_path / "r.json"
+        result = stresskit("run", str(_scenario(tmp_path)), "--duration", "1s", "--json", str(out), "--executor", executor)
+    finally:
+        client.run(plant, None, workers=[crashing])
+    assert result.returncode == 3, result.stdout + result.stderr
+    workers = _workers(read_json(out))
+    crashed = [w for w in workers.values() if w["dask"]["worker"] == crashing]
+    passed = [w for w in workers.values() if w["dask"]["worker"] != crashing]
+    assert crashed and passed, workers
+    for w in crashed:
+        assert (w["status"], w["signal"]) == ("crashed", "SIGSEGV"), w
+        assert w["diagnostics"]["crash"]["faulting_thread"] == "sk-consumer-0"
+        assert w["dask"]["attempts"] == 1  # a replica's crash is not a dead Dask worker: no retry
+    for w in passed:
+        # (a replica on the glue's stats-off path lacks glue.* metrics: its signature alone says
+        # "fail" with nothing failed, locally too; the run's thresholds pass)
+        assert w["status"] == "ok" and w["replay"]["signature"]["failed"] == [], w
+
+
+def test_another_native_library_on_a_worker_is_refused_with_one_line(tmp_path: Path) -> None:
+    from stresskit import _native
+
+    planted = tmp_path / "libstresskit_native.so"
+    shutil.copyfile(_native.load().path, planted)
+    with open(planted, "ab") as fh:  # one more byte: loads the same, hashes differently
+        fh.write(b"\0")
+    with local_cluster(1, env={"STRESSKIT_NATIVE_LIB": str(planted)}) as other:
+        out = tmp_path / "r.json"
+        result = stresskit("run", "cross_thread_free", "--ops", "20000", "--json", str(out),
+                           "--executor", "dask://" + other.scheduler_address.removeprefix("tcp://"))
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("stresskit: --executor dask: Dask worker tcp://127.0.0.1:")
+    assert f"another native library at {planted}: sha256" in lines[0] and lines[0].endswith("refusing to run")
+    assert not out.exists()  # nothing ran
+
+
+def test_ctrl_c_stops_running_replicas_and_cancels_the_rest(tmp_path: Path, executor: str, client: Any) -> None:
+    out = tmp_path / "r.json"
+    proc = _start_cli("run", str(_scenario(tmp_path, replicas=3)), "--duration", "20s", "--json", str(out), "--executor", executor)
+    try:
+        _wait_for_task(client, proc)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+        took = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert took < 10, took  # not the 20 s the replicas were planned for
+    report = read_json(out)
+    assert report["interrupted"] == "SIGINT" and report["complete"] is True
+    workers = _workers(report)
+    ran = [w for w in workers.values() if w["status"] != "not_started"]
+    assert len(ran) == 2 and workers[2]["status"] == "not_started", workers  # two workers: the third never started
+    for w in ran:  # stopped inside their tasks, as a local Ctrl-C stops them: what they measured came back
+        assert w["status"] == "ok" and w["replay"]["signature"]["stop_reason"] == "interrupted", w
+        assert 0 < w["elapsed_s"] < 15
+    assert "Traceback" not in stderr
+    assert not any(str(k).startswith("stresskit-replica-") for keys in client.processing().values() for k in keys)
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["--sanitize", "address"], "stresskit: --sanitize cannot be combined with --executor dask"),
+    (["--profile"], "stresskit: --profile cannot be combined with --executor dask"),
+])
+def test_sanitize_and_profile_are_refused_with_dask(tmp_path: Path, args: list[str], line: str) -> None:
+    result = stresskit("run", "cross_thread_free", "--executor", "dask", *args, "--profile-dir", str(tmp_path / "p"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and result.stderr.startswith(line), result.stderr
+
+
+BLOCK_DISTRIBUTED = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "distributed" or name.startswith("distributed."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, Block())
+from stresskit.cli import main
+main()
+"""
+
+
+def test_without_distributed_dask_is_exit_2_with_the_install_hint() -> None:
+    result = subprocess.run([sys.executable, "-c", BLOCK_DISTRIBUTED, "run", "cross_thread_free", "--executor", "dask"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == "stresskit: --executor dask needs Dask's distributed package: pip install 'stresskit[dask]'"
+
+
+def test_a_bad_executor_is_one_line_exit_2() -> None:
+    result = stresskit("run", "cross_thread_free", "--executor", "dask://nohost")
+    assert result.returncode == 2
+    assert "expected local, dask or dask://HOST:PORT (got 'dask://nohost')" in result.stderr
+    assert "Traceback" not in result.stderr
