@@ -159,7 +159,10 @@ class DaskExecution:
                 continue
             if msg["kind"] == "started":
                 rec.pid = msg.get("pid")
-                self.tried.setdefault(rec.replica, {})[rec.attempts] = msg["worker"]
+                where = self.tried.setdefault(rec.replica, {})
+                if rec.attempts in where:  # started again with no KilledWorker: a scheduler with allowed-failures > 0 retried it
+                    rec.attempts += 1
+                where[rec.attempts] = msg["worker"]
                 rec.executor_workers = self._tried(rec)
             else:
                 rec.progress = dict(msg.get("progress") or {})
