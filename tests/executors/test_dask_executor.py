@@ -254,3 +254,17 @@ def test_a_bad_executor_is_one_line_exit_2() -> None:
     assert result.returncode == 2
     assert "expected local, dask or dask://HOST:PORT (got 'dask://nohost')" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_executor_dask_starts_a_local_cluster_sized_to_the_machine_and_closes_it(tmp_path: Path) -> None:
+    from stresskit.executors.dask_client import machine_cpus
+
+    out = tmp_path / "r.json"
+    result = stresskit("run", "parallel_alloc", "--ops", "20000", "--json", str(out), "--executor", "dask")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = read_json(out)
+    assert report["tool"]["executor"]["local_cluster"] is True
+    assert report["tool"]["executor"]["workers"] == machine_cpus()
+    assert report["tool"]["executor"]["scheduler"].startswith("tcp://127.0.0.1:")  # loopback only
+    assert all(w["dask"]["attempts"] == 1 and w["status"] == "ok" for w in report["workers"])
+    assert "Traceback" not in result.stderr and not result.stderr.strip(), result.stderr  # the cluster closed quietly
