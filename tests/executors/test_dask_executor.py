@@ -5,10 +5,13 @@ contained, another native library refused, Ctrl-C. One cluster for the module: i
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -95,48 +98,68 @@ def test_dask_gives_the_same_verdicts_as_local(tmp_path: Path, executor: str, cl
     assert runs["dask"]["tool"]["executor"]["scheduler"].startswith("tcp://127.0.0.1:")
 
 
-def _processing_worker(client: Any, since: float) -> str | None:
-    """A worker that has been running a replica task for ``since`` seconds (polled)."""
+class _Cli:
+    """The CLI in a subprocess whose console lines are read as they come (a thread drains them)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", "from stresskit.cli import main; main()", *args], cwd=REPO,
+                                     env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     stdin=subprocess.DEVNULL)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stdout: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.stdout.append(line)
+            self.lines.put(line)
+
+    def wait_started(self, count: int, timeout: float = 60) -> list[int]:
+        """The replicas the client has heard start (their console line), once ``count`` have."""
+        started: list[int] = []
+        end = time.monotonic() + timeout
+        while len(started) < count:
+            try:
+                line = self.lines.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"only {started} started: {''.join(self.stdout)}") from None
+            found = re.match(r"replica (\d+): started", line)
+            if found:
+                started.append(int(found.group(1)))
+        return started
+
+    def finish(self, timeout: float) -> tuple[int, str, str]:
+        try:
+            self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        self.reader.join(timeout=10)
+        return self.proc.returncode, "".join(self.stdout), self.proc.stderr.read()  # type: ignore[union-attr]
+
+
+def _worker_running(client: Any, replica: int) -> str:
     for address, keys in client.processing().items():
-        if any(str(k).startswith("stresskit-replica-") for k in keys):
-            time.sleep(since)
+        if any(str(k).startswith(f"stresskit-replica-{replica}-") for k in keys):
             return address
-    return None
-
-
-def _start_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "from stresskit.cli import main; main()", *args], cwd=REPO,
-                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
-
-
-def _wait_for_task(client: Any, proc: subprocess.Popen, timeout: float = 60) -> str:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        assert proc.poll() is None, proc.communicate()
-        address = _processing_worker(client, 0.8)
-        if address is not None:
-            return address
-        time.sleep(0.05)
-    raise AssertionError("no replica task started on the cluster")
+    raise AssertionError(f"replica {replica} is not running on any worker: {client.processing()}")
 
 
 def test_a_dask_worker_killed_mid_replica_is_retried_once_on_another(tmp_path: Path, executor: str, client: Any) -> None:
-    scenario = _scenario(tmp_path, replicas=3)
     out = tmp_path / "r.json"
-    proc = _start_cli("run", str(scenario), "--duration", "2s", "--json", str(out), "--executor", executor)
+    cli = _Cli("run", str(_scenario(tmp_path, replicas=3)), "--duration", "2s", "--json", str(out), "--executor", executor)
     try:
-        victim = _wait_for_task(client, proc)
-        pids = client.run(os.getpid)
-        os.kill(pids[victim], signal.SIGKILL)  # the worker process (its nanny restarts it), and with it the replica
-        stdout, stderr = proc.communicate(timeout=90)
+        replica = cli.wait_started(1)[0]
+        victim = _worker_running(client, replica)
+        time.sleep(0.3)  # mid-replica
+        os.kill(client.run(os.getpid)[victim], signal.SIGKILL)  # the worker process (its nanny restarts it), and with it the replica
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, stdout + stderr
+        code, stdout, stderr = cli.finish(timeout=90)
+    assert code == 0, stdout + stderr
     workers = _workers(read_json(out))
     retried = [w for w in workers.values() if w["dask"]["attempts"] == 2]
-    assert len(retried) == 1, workers
+    assert [w["replica"] for w in retried] == [replica], workers
     tried = retried[0]["dask"]["workers"]
     assert tried[0] == victim and tried[1] != victim and retried[0]["dask"]["worker"] == tried[1]
     assert all(w["status"] == "ok" for w in workers.values())
@@ -196,24 +219,24 @@ def test_another_native_library_on_a_worker_is_refused_with_one_line(tmp_path: P
 
 def test_ctrl_c_stops_running_replicas_and_cancels_the_rest(tmp_path: Path, executor: str, client: Any) -> None:
     out = tmp_path / "r.json"
-    proc = _start_cli("run", str(_scenario(tmp_path, replicas=3)), "--duration", "20s", "--json", str(out), "--executor", executor)
+    cli = _Cli("run", str(_scenario(tmp_path, replicas=3)), "--duration", "20s", "--json", str(out), "--executor", executor)
     try:
-        _wait_for_task(client, proc)
+        started = cli.wait_started(2)
+        time.sleep(0.3)
         began = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-        took = time.monotonic() - began
+        cli.proc.send_signal(signal.SIGINT)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, stdout + stderr
+        code, stdout, stderr = cli.finish(timeout=30)
+    took = time.monotonic() - began
+    assert code == 130, stdout + stderr
     assert took < 10, took  # not the 20 s the replicas were planned for
     report = read_json(out)
     assert report["interrupted"] == "SIGINT" and report["complete"] is True
     workers = _workers(report)
-    ran = [w for w in workers.values() if w["status"] != "not_started"]
-    assert len(ran) == 2 and workers[2]["status"] == "not_started", workers  # two workers: the third never started
-    for w in ran:  # stopped inside their tasks, as a local Ctrl-C stops them: what they measured came back
+    never = ({0, 1, 2} - set(started)).pop()
+    assert workers[never]["status"] == "not_started" and workers[never]["pid"] is None, workers  # two workers: the third waited
+    for replica in started:  # stopped inside their tasks, as a local Ctrl-C stops them: what they measured came back
+        w = workers[replica]
         assert w["status"] == "ok" and w["replay"]["signature"]["stop_reason"] == "interrupted", w
         assert 0 < w["elapsed_s"] < 15
     assert "Traceback" not in stderr
