@@ -55,7 +55,10 @@ def local_cluster(n_workers: int, **kwargs: Any) -> Any:
     # worker that dies takes only the replica it was running with it.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}):
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR, **kwargs)
+                            dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR,
+                            # the scheduler's HTTP routes (health, metrics) run even without a
+                            # dashboard: on any free loopback port, not 8787 (another cluster's)
+                            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, **kwargs)
 
 
 def machine_cpus() -> int:
