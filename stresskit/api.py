@@ -146,17 +146,28 @@ def require_native() -> None:
 def run(scenario: ScenarioLike, *, seed: int | None = None, ops: int | None = None, duration: float | str | None = None,
         workers: int | None = None, max_memory: int | None = None, profile: bool = False,
         profile_dir: str | os.PathLike[str] = "stresskit-profile", json_path: str | os.PathLike[str] | None = None,
-        verbose: bool = False) -> Report:
+        verbose: bool = False, isolate: bool = True) -> Report:
     """Run one scenario and check its thresholds; the Report is what `stresskit run` prints and
     writes. Overrides are the CLI's options (``duration`` in seconds or as text, "2s").
-    A failing threshold is a Report with ``status == "fail"``, not an exception."""
+    A failing threshold is a Report with ``status == "fail"``, not an exception.
+    ``isolate=False`` runs the replicas in this process, one after another (milliseconds instead
+    of a worker start, for Hypothesis): no crash containment, no OOM bound (refused), see
+    docs/workflow.md."""
     from stresskit.io.outputs import OutputError, claim_dir, claim_file, release_all
     from stresskit.profiling import Profiler
     from stresskit.report.console import Display
     from stresskit.report.json_report import ReportWriter
     from stresskit.session import Options
 
+    if not isolate:
+        workers = 1  # one replica after another, in this process
     ready = validate(scenario, seed=seed, ops=ops, duration=duration, workers=workers, max_memory=max_memory)
+    if not isolate:
+        from stresskit.runner.inprocess import refusal
+
+        why = refusal(ready.plan.replicas, profile or ready.scenario.model.profile)
+        if why is not None:
+            raise ScenarioInvalid([f"stresskit: {ready.scenario.file}: isolate=False: {why}"])
     require_native()
     checked = ready.scenario
     try:
@@ -165,7 +176,7 @@ def run(scenario: ScenarioLike, *, seed: int | None = None, ops: int | None = No
             claim_dir("profile_dir", profile_dir, Profiler.files(checked.name))
     except OutputError as exc:
         raise ScenarioInvalid([f"stresskit: {exc.line()}"]) from None
-    opts = Options(_overrides(seed, ops, duration), workers, profile, Path(profile_dir))
+    opts = Options(_overrides(seed, ops, duration), workers, profile, Path(profile_dir), isolate=isolate)
     writer = ReportWriter(path, multiple=False)
     try:
         report, _interrupted = run_checked(checked, opts, Display(quiet=not verbose), writer, 0)

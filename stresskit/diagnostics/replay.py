@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stresskit.diagnostics.replay_record import NATIVE_ENV, library_identity, recordable, sha256_of
+from stresskit.diagnostics.replay_record import NATIVE_ENV, recordable
+from stresskit.report.environment import library_identity, sha256_of
 from stresskit.diagnostics.replay_report import Recorded, ReplayInputError, read_report
 
 
@@ -156,7 +157,7 @@ def command(report: str, replica: int | None, runs: int, json_out: str | None, a
     try:
         library, note = choose_library(rec.native, allow_other_library)
     except LibraryMismatch as exc:
-        return fail(f"{report}: tool.native: {exc}", EXIT_USAGE)
+        return fail(f"{report}: environment.native: {exc}", EXIT_USAGE)
     except OSError as exc:
         return fail(f"{exc} (`stresskit doctor` shows where it looks)", EXIT_ERROR)
     p = rec.plan

@@ -1,16 +1,13 @@
 """What every replica records so that `stresskit replay` can rerun it (docs/diagnostics.md,
 Replay): ``workers[i].replay`` (seed, the whole ReplicaPlan, the test hooks in force, the failure
-signature) and, once per run, ``tool.python``/``tool.native`` (the library's path, versions and
-sha256). session.py calls ``run_environment`` once per run and ``record`` per replica.
+signature); the library it ran with is the report's ``environment.native``
+(stresskit/report/environment.py). session.py calls ``record`` per replica.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from stresskit.plan import ReplicaPlan
@@ -31,37 +28,6 @@ def recordable(name: str) -> bool:
 def test_environment() -> dict[str, str]:
     return {k: v for k, v in sorted(os.environ.items()) if recordable(k)}
 
-
-_hashed: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_of(path: Path) -> str:
-    """Hashed once per file version (path, size, mtime): `shrink` runs many candidates."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _hashed:
-        with open(path, "rb") as fh:
-            _hashed[key] = hashlib.file_digest(fh, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else hashlib.sha256(fh.read()).hexdigest()
-    return _hashed[key]
-
-
-def library_identity() -> dict[str, Any]:
-    """The native library this process loads (and its workers find the same way)."""
-    from stresskit import _native
-
-    try:
-        lib = _native.load()
-        mi = int(lib.lib.cc_mimalloc_version())
-        return {"path": str(lib.path.resolve()), "origin": lib.origin, "sha256": sha256_of(lib.path),
-                "glue_version": lib.ffi.string(lib.lib.cc_glue_version()).decode(),
-                "mimalloc_version": f"{mi // 10000}.{mi // 100 % 100}.{mi % 100}"}
-    except (_native.NativeLibraryError, OSError) as exc:
-        return {"error": str(exc)}
-
-
-def run_environment() -> dict[str, Any]:
-    """The run-wide facts of a replay record (under the report's ``tool``)."""
-    return {"python": platform.python_version(), "native": library_identity()}
 
 
 def failed_names(thresholds: Sequence[ThresholdResult]) -> list[str]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from stresskit.diagnostics.replay_record import HOOK_VARIABLES, MIMALLOC_PREFIX, recordable
 from stresskit.plan import ReplicaPlan
 from stresskit.plan_codec import PlanDecodeError, plan_from_dict
+from stresskit.report.model import Environment
 
 class ReplayInputError(Exception):
     """The report cannot be replayed: one line naming the file and the key (exit 2)."""
@@ -43,19 +44,6 @@ class _Worker(_Open):
     replay: _Replay | None = None
 
 
-class _Native(_Open):
-    path: str | None = None
-    sha256: str | None = None
-    glue_version: str | None = None
-    error: str | None = None
-
-
-class _Tool(_Open):
-    version: str
-    python: str | None = None
-    native: _Native | None = None
-
-
 class _ScenarioInfo(_Open):
     name: str
     file: str
@@ -63,7 +51,7 @@ class _ScenarioInfo(_Open):
 
 
 class _Report(_Open):
-    tool: _Tool
+    environment: Environment
     scenario: _ScenarioInfo
     seed: int
     workers: list[_Worker]
@@ -87,6 +75,17 @@ def _key(loc: Sequence[Any]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
 
 
+def _from_schema_1(data: object) -> object:
+    """A report written before `tool` (the library, Python, stresskit) went into `environment`."""
+    if not isinstance(data, dict) or not isinstance(data.get("tool"), dict) or "native" in (data.get("environment") or {}):
+        return data
+    tool, env = data["tool"], data.get("environment")
+    env = dict(env) if isinstance(env, dict) else {}
+    python = env.get("python") if isinstance(env.get("python"), dict) else {}
+    env.update(stresskit=tool.get("version"), native=tool.get("native"), python={**python, "version": tool.get("python")})
+    return {**data, "environment": env}
+
+
 def _model(path: str, data: object, scenario: str | None = None) -> tuple[_Report, str]:
     """The (single-scenario) report to replay and the key path that leads to it."""
     prefix = ""
@@ -105,7 +104,7 @@ def _model(path: str, data: object, scenario: str | None = None) -> tuple[_Repor
         prefix = f"reports[{data['reports'].index(chosen)}]."
         data = chosen
     try:
-        return _Report.model_validate(data), prefix
+        return _Report.model_validate(_from_schema_1(data)), prefix
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = list(err["loc"])
@@ -134,7 +133,7 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
     workers = [w for w in report.workers if w.replay is not None]
     if not workers:
         raise ReplayInputError(f"{name}: {at}workers[*].replay: expected a replay record per replica (the report was written by "
-                               f"stresskit {report.tool.version}, which does not record them; rerun the scenario)")
+                               f"stresskit {report.environment.stresskit}, which does not record them; rerun the scenario)")
     if replica is None:
         chosen = next((w for w in workers if w.replay.signature.status != "pass"), workers[0])  # type: ignore[union-attr]
     else:
@@ -169,10 +168,11 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
     difference = _unplanned(checked, report.seed, plan)
     if difference is not None:
         raise ReplayInputError(f"{name}: {at}workers[{index}].replay.plan.{difference}")
-    native = report.tool.native.model_dump(exclude_none=True) if report.tool.native else {}
+    env = report.environment
+    native = env.native.model_dump(exclude_none=True) if env.native else {}
     return Recorded(scenario=checked, base_seed=report.seed, plan=plan, environment=dict(rec.environment),
-                    signature=rec.signature.model_dump(), native=native, stresskit=report.tool.version,
-                    python=report.tool.python)
+                    signature=rec.signature.model_dump(), native=native, stresskit=env.stresskit or "an unknown version",
+                    python=env.python.version)
 
 
 def _unplanned(checked: Any, base_seed: int, plan: ReplicaPlan) -> str | None:

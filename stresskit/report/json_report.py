@@ -15,20 +15,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stresskit._version import __version__
+from stresskit.report import environment as where_run
 from stresskit.io.outputs import WriteFailed
 from stresskit.io.outputs import write_atomic as _write_atomic
 from stresskit.planner import RunPlan
 from stresskit.profiling import ProfileReport
-from stresskit.report import environment as where_run
 from stresskit.results import FULL_RUN_STOPS
 from stresskit.runner.records import WorkerRecord
 from stresskit.thresholds import ThresholdResult
 
-SCHEMA_VERSION = 1  # bumped when a key changes meaning or goes away; added keys keep it
+SCHEMA_VERSION = 2  # 2: `tool` went into `environment`. Bumped when a key changes meaning or goes away; added keys keep it
 MAX_SERIES_POINTS = 2000
 REPORT_KEYS = (
-    "schema_version", "tool", "scenario", "status", "complete", "interrupted", "seed", "started_at",
+    "schema_version", "scenario", "status", "complete", "interrupted", "seed", "started_at",
     "elapsed_s", "plan", "metrics", "thresholds", "workers", "unreclaimed_series", "hotspots", "profile", "errors",
     "environment", "latency_histograms", "throughput_series",
 )
@@ -112,8 +111,8 @@ def build(
     replays: Mapping[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``interrupted``: False, or the name of the signal that stopped the run ("SIGINT",
-    "SIGTERM", "SIGHUP"; True is reported as "SIGINT"). ``environment`` (what ran: Python, the
-    native library) goes under ``tool``; ``replays`` (stresskit/diagnostics/replay_record.py) under
+    "SIGTERM", "SIGHUP"; True is reported as "SIGINT"). ``environment`` is
+    stresskit/report/environment.py's record (where and with what the run happened); ``replays`` (stresskit/diagnostics/replay_record.py) under
     each ``workers[i].replay``."""
     first = run.replicas[0]
     status = status_of(records, thresholds, interrupted) if complete else "error"
@@ -123,7 +122,6 @@ def build(
         errs.append("the run did not finish (report written while running)")
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "stresskit", "version": __version__, **(environment or {})},
         "scenario": {"name": run.scenario.name, "file": run.scenario.file, "description": run.scenario.model.description,
                      # the validated scenario itself: `replay` judges a rerun by its checks even
                      # when the file has changed or is gone
@@ -153,7 +151,7 @@ def build(
         "hotspots": [h.to_json() for h in profile.hotspots] if profile else None,
         "profile": profile.to_json() if profile else None,
         "errors": errs,
-        "environment": where_run.current(),
+        "environment": dict(environment) if environment is not None else where_run.current(),
         "latency_histograms": _histograms(records),
         "throughput_series": _throughput(progress or {}),
     }

@@ -78,6 +78,38 @@ class ReplicaReport(_Open):
     diagnostics: dict[str, Any] = {}
 
 
+class NativeLibrary(_Open):
+    """The native library a run loaded (``error`` when none could be): `replay` reruns with it."""
+
+    path: str | None = None
+    origin: str | None = None
+    sha256: str | None = None
+    glue_version: str | None = None
+    mimalloc_version: str | None = None
+    compiler: str | None = None
+    optimized: bool | None = None
+    system_allocator: str | None = None
+    error: str | None = None
+
+
+class PythonInfo(_Open):
+    version: str | None = None
+    implementation: str | None = None
+    executable: str | None = None
+
+
+class Environment(_Open):
+    """Where a run happened and with what (stresskit/report/environment.py, its one producer)."""
+
+    stresskit: str | None = None
+    machine: dict[str, Any] = {}
+    os: dict[str, Any] = {}
+    python: PythonInfo = PythonInfo()
+    native: NativeLibrary | None = None
+    git_commit: str | None = None
+    command_line: list[str] = []
+
+
 class RolePlan(_Open):
     name: str
     action: str
@@ -139,7 +171,7 @@ class Report(_Open):
     throughput_series: list[SeriesEntry] = []
     latency_histograms: list[HistogramEntry] = []
     profile: ProfileView | None = None
-    environment: dict[str, Any] = {}
+    environment: Environment = Environment()
     _data: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @classmethod
@@ -202,4 +234,4 @@ def read_reports(path: Path | str) -> list[Report]:
     return out
 
 
-__all__ = ["JsonInputError", "ReplicaReport", "Report", "ScenarioRef", "ThresholdOutcome", "read_reports"]
+__all__ = ["Environment", "JsonInputError", "NativeLibrary", "ReplicaReport", "Report", "ScenarioRef", "ThresholdOutcome", "read_reports"]

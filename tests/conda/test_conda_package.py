@@ -5,6 +5,8 @@ Once per module: mimalloc's upstream source comes from PyPI (the cmeel-mimalloc 
 local channel (the recipe's own tests run too), and py-rattler solves and links it into a fresh
 prefix. The tests then check the .conda, the prefix, and use the prefix's library from C, from
 the Python binding and from a scenario run - and check that it is that library which got loaded.
+The stresskit (noarch: python) output is built against stand-ins for python and its dependencies
+and installed next to it: its pytest11 entry point runs a scenario under `pytest --stresskit`.
 
 Needs a C compiler, cmake and ninja on PATH, and py-rattler-build + py-rattler (test extra).
 Cold (download + build): about 1.5-2 min on 2 cores; warm (sdist cached): about 30 s.
@@ -215,3 +217,62 @@ def test_scenario_runs_against_the_prefix_library(conda, tmp_path):
     data = json.loads(report.read_text())
     assert (data["scenario"]["name"], data["status"], data["complete"]) == ("conda_smoke", "pass", True), data
     assert len([t for t in data["thresholds"] if not t.get("builtin")]) == 3, data["thresholds"]
+
+
+# ---- the stresskit (noarch: python) package and its pytest plugin -------------------------------
+# Built by rattler-build from the recipe as written (its script: `pip install ./stresskit
+# --no-deps`), against stand-ins for what only a real channel has: `python` is a venv of this
+# interpreter, the dependencies are empty packages whose code this interpreter's site-packages
+# provides (tools/conda/build_local.py, build_python). Installed with py-rattler (solve + link,
+# noarch: python relinked into lib/pythonX.Y/site-packages as conda does).
+@pytest.fixture(scope="module")
+def conda_python(conda):
+    work = conda.root / "python-work"
+    package = build_local.build_python(conda.root / "python-out", conda.root / "bld", conda.tree, work)
+    prefix = conda.root / "python-prefix"
+    build_local.install([work / "stand-ins", conda.root / "bld", conda.root / "python-out"], ["stresskit"], prefix,
+                        cache_dir=conda.root / "rattler-cache")
+    extracted = conda.root / "python-extracted"
+    extract(package, extracted)
+    python = prefix / "bin" / "python"
+    env = {**_env(CONDA_PREFIX=str(prefix)), "PYTHONNOUSERSITE": "1"}
+    env.pop("PYTHONPATH", None)
+    return SimpleNamespace(package=package, prefix=prefix, extracted=extracted, python=python, env=env)
+
+
+def test_python_package_carries_the_pytest11_entry_point(conda_python):
+    """pip writes the project's entry points (pyproject.toml) into the dist-info; rattler-build keeps
+    the file, so the plugin is registered without a conda-side declaration (`python.entry_points`
+    only makes console scripts)."""
+    (dist,) = (conda_python.extracted / "site-packages").glob("stresskit-*.dist-info")
+    text = (dist / "entry_points.txt").read_text()
+    assert re.search(r"^\[pytest11\]\nstresskit = stresskit\.pytest_plugin$", text, re.M), text
+    link = json.loads((conda_python.extracted / "info" / "link.json").read_text())
+    assert link["noarch"]["entry_points"] == ["stresskit = stresskit.cli:main"]
+    assert not (conda_python.extracted / "site-packages" / "stresskit" / "_lib").exists()  # the library is stresskit-native's
+
+
+def test_pytest_stresskit_runs_a_scenario_in_the_conda_environment(conda_python, tmp_path):
+    python, env = str(conda_python.python), conda_python.env
+    which = subprocess.run([python, "-c", textwrap.dedent("""
+        import importlib.metadata as md, stresskit, stresskit._native as n
+        dists = [d for d in md.distributions() if d.metadata["Name"] == "stresskit"]
+        eps = [e.value for e in md.entry_points(group="pytest11") if e.name == "stresskit"]
+        print(len(dists), dists[0].locate_file(""), eps, stresskit.__file__, n.load().origin)
+        """)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert which.returncode == 0, which.stderr
+    count, location, eps, module, origin = which.stdout.split(" ", 4)
+    prefix = str(conda_python.prefix)
+    # the conda package's copy is the only stresskit there, and its library is the prefix's
+    assert count == "1" and location.startswith(prefix) and module.startswith(prefix), which.stdout
+    assert eps == "['stresskit.pytest_plugin']" and origin.strip() == "conda", which.stdout
+
+    shutil.copyfile(SCENARIO, tmp_path / "conda_smoke.toml")
+    pytest_cmd = [python, "-m", "pytest", "conda_smoke.toml", "--stresskit", "-v", "-p", "no:cacheprovider"]
+    run = subprocess.run(pytest_cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert re.search(r"conda_smoke\.toml::conda_smoke PASSED", run.stdout) and "1 passed" in run.stdout, run.stdout
+    # the option exists only through the entry point: with the plugin blocked, pytest refuses it
+    blocked = subprocess.run(pytest_cmd + ["-p", "no:stresskit"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert blocked.returncode == 4 and "unrecognized arguments: --stresskit" in blocked.stderr, blocked.stdout + blocked.stderr

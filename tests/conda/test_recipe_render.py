@@ -1,7 +1,7 @@
 """recipe/recipe.yaml renders for every platform the way real channels would build it.
 
-The stresskit (noarch: python) output needs python from a channel, so it cannot be built here;
-rendering it with rattler-build (schema, Jinja, selectors, variants, pins) is the offline check,
+The stresskit (noarch: python) output needs python from a channel; tests/conda/test_conda_package.py
+builds it against stand-ins, and rendering it with rattler-build (schema, Jinja, selectors, variants, pins) is the offline check,
 plus the facts below compared with pyproject.toml so the two cannot drift apart.
 """
 

@@ -54,7 +54,7 @@ def test_a_planted_corruption_replays_without_the_hook_being_set_again(tmp_path:
     assert rec["environment"] == {HOOKS_ENV: "testing_corrupt_blocks=3"}
     # (replica 1 runs the glue's fast path; there a damaged block also shows as no_glue_leak)
     assert "no_corruption" in rec["signature"]["failed"] and rec["seed"] == doc["workers"][1]["seed"]
-    assert len(doc["tool"]["native"]["sha256"]) == 64 and doc["tool"]["python"]
+    assert len(doc["environment"]["native"]["sha256"]) == 64 and doc["environment"]["python"]["version"]
 
     # the hook is not in replay's environment: it comes from the report
     proc = stresskit("replay", str(report), "--replica", "1", "--runs", "2", "--json", "replay.json", cwd=tmp_path)
@@ -98,7 +98,7 @@ def test_a_mutant_glue_replays_with_the_recorded_library(tmp_path: Path, mutant_
     scenario = tmp_path / "bare.toml"
     scenario.write_text('[load]\nops = 20_000\nstats = true\n\n[roles.a]\naction = "alloc_free"\n')
     report = _report(tmp_path, scenario, "mutant.json", {"STRESSKIT_NATIVE_LIB": str(mutant_library)}, code=1)
-    assert json.loads(report.read_text())["tool"]["native"]["path"] == str(mutant_library.resolve())
+    assert json.loads(report.read_text())["environment"]["native"]["path"] == str(mutant_library.resolve())
     proc = stresskit("replay", str(report), "--runs", "1", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"the recorded library {mutant_library.resolve()}" in proc.stdout
@@ -109,13 +109,13 @@ def test_a_mutant_glue_replays_with_the_recorded_library(tmp_path: Path, mutant_
 def test_another_library_is_refused_unless_allowed(tmp_path: Path, scenario: Path) -> None:
     report = _report(tmp_path, scenario, "r.json", {HOOKS_ENV: "testing_corrupt_blocks=1"}, code=1)
     doc = json.loads(report.read_text())
-    doc["tool"]["native"].update(path=str(tmp_path / "gone.so"), sha256="0" * 64)
+    doc["environment"]["native"].update(path=str(tmp_path / "gone.so"), sha256="0" * 64)
     other = tmp_path / "other.json"
     other.write_text(json.dumps(doc))
     proc = stresskit("replay", str(other), cwd=tmp_path)
     assert proc.returncode == 2
     line = one_line(proc)
-    assert line.startswith(f"stresskit: {other}: tool.native: the report was run with {tmp_path / 'gone.so'} (sha256 000000000000")
+    assert line.startswith(f"stresskit: {other}: environment.native: the report was run with {tmp_path / 'gone.so'} (sha256 000000000000")
     assert "--allow-other-library" in line
     proc = stresskit("replay", str(other), "--allow-other-library", "--runs", "1", cwd=tmp_path)
     assert proc.returncode == 1 and "NOT the recorded library" in proc.stdout, proc.stdout + proc.stderr
@@ -234,8 +234,27 @@ def test_no_library_to_load_is_exit_3(tmp_path: Path, scenario: Path) -> None:
     """The recorded library is gone and none can be found: infrastructure, not input (exit 3)."""
     report = _report(tmp_path, scenario, "r.json")
     doc = json.loads(report.read_text())
-    doc["tool"]["native"].update(path=str(tmp_path / "gone.so"), sha256="0" * 64)
+    doc["environment"]["native"].update(path=str(tmp_path / "gone.so"), sha256="0" * 64)
     report.write_text(json.dumps(doc))
     proc = stresskit("replay", str(report), cwd=tmp_path, env={"STRESSKIT_NATIVE_LIB": str(tmp_path / "missing.so")})
     assert proc.returncode == 3 and proc.stdout == ""
     assert one_line(proc).startswith(f"stresskit: STRESSKIT_NATIVE_LIB={tmp_path / 'missing.so'} does not name a file")
+
+
+@pytest.mark.tier5
+def test_a_schema_1_report_with_tool_is_still_read(tmp_path: Path, scenario: Path) -> None:
+    """Reports written before `tool` went into `environment` name their library under
+    tool.native: replay reads it from there."""
+    from stresskit.diagnostics.replay_report import read_report
+
+    report = _report(tmp_path, scenario, "r.json")
+    doc = json.loads(report.read_text())
+    env = doc["environment"]
+    native = env.pop("native")
+    doc["tool"] = {"name": "stresskit", "version": env.pop("stresskit"), "python": env["python"].pop("version"), "native": native}
+    doc["schema_version"] = 1
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    rec = read_report(old)
+    assert rec.native["sha256"] == native["sha256"] and rec.native["path"] == native["path"]
+    assert rec.python == doc["tool"]["python"] and rec.stresskit == doc["tool"]["version"]

@@ -142,7 +142,7 @@ def test_disk_full_mid_run_on_a_small_tmpfs(tmp_path: Path, tmpfs) -> None:
 
 def test_disk_full_variant_file_size_limit(tmp_path: Path) -> None:
     """RLIMIT_FSIZE: writes past 6500 bytes fail with EFBIG (Python ignores SIGXFSZ). The first
-    report (no results; with the run-wide replay facts, tool.native and scenario.definition, and
+    report (no results; with the run-wide replay facts, environment.native and scenario.definition, and
     the report's environment) fits; one with a replica's results and replay record does not."""
     import resource
 

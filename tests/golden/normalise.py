@@ -23,7 +23,7 @@ VOLATILE_INTS = frozenset({
 })
 # String fields that name the machine, the time or the build.
 VOLATILE_STRINGS = frozenset({"started_at", "version", "glue_version", "python", "platform", "hostname", "sha256", "commit",
-                              "path", "origin"})  # tool.native: where this machine's library was found
+                              "path", "origin"})  # environment.native: where this machine's library was found
 
 _ADDR = re.compile(r"0x[0-9a-fA-F]{4,}")
 _PID = re.compile(r"\b(pid|PID) \d+")

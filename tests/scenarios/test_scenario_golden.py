@@ -79,9 +79,9 @@ def test_exit_codes_are_documented() -> None:
 def test_report_key_set() -> None:
     # The report's top-level keys are a contract: changing them needs a SCHEMA_VERSION bump
     # and an update of this list and of the docs.
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     assert REPORT_KEYS == (
-        "schema_version", "tool", "scenario", "status", "complete", "interrupted", "seed", "started_at",
+        "schema_version", "scenario", "status", "complete", "interrupted", "seed", "started_at",
         "elapsed_s", "plan", "metrics", "thresholds", "workers", "unreclaimed_series", "hotspots", "profile", "errors",
         "environment", "latency_histograms", "throughput_series",
     )
@@ -107,15 +107,17 @@ def test_built_report_has_exactly_the_documented_keys() -> None:
     assert doc["throughput_series"] == []  # nor progress
     assert build(run, [rec], {}, [], started_at=0.0, complete=True, progress={0: [(0.5, 100), (1.0, 300)]})["throughput_series"] == [
         {"replica": 0, "columns": ["t_s", "ops", "ops_per_s"], "points": [[0.5, 100, 200.0], [1.0, 300, 400.0]]}]
-    assert set(doc["environment"]) == {"machine", "os", "python", "stresskit", "git_commit", "command_line"}
+    assert set(doc["environment"]) == {"machine", "os", "python", "stresskit", "native", "git_commit", "command_line"}
+    assert set(doc["environment"]["native"]) >= {"path", "origin", "sha256", "glue_version", "mimalloc_version", "compiler"}
+    assert len(doc["environment"]["native"]["sha256"]) == 64
     json.dumps(doc, allow_nan=False)
     assert sys.modules["stresskit.report.json_report"].status_of([rec], [], False) == "pass"
 
 
 def test_every_replica_carries_its_replay_record() -> None:
     """`stresskit replay` reads these keys (stresskit/diagnostics/replay_report.py); they are as much a
-    contract as the top-level ones. tool.python/tool.native and scenario.definition are the
-    run-wide part of the record."""
+    contract as the top-level ones. environment.native (the library) and scenario.definition
+    are the run-wide part of the record."""
     from stresskit.diagnostics import replay_record as replay
     from stresskit.metrics import aggregate
     from stresskit.plan_codec import plan_from_dict
@@ -130,9 +132,10 @@ def test_every_replica_carries_its_replay_record() -> None:
     rec = WorkerRecord(0, "ok", pid=1, exitcode=0, result=result, cpu_s=1.0, elapsed_s=1.0, peak_rss_bytes=1)
     replays = {0: replay.record(run.replicas[0], rec, judge(run, [rec])[1])}
     doc = build(run, [rec], aggregate([result], [rec]), [], started_at=0.0, complete=True,
-                environment={"python": "3.x", "native": {"path": "/lib.so", "sha256": "0" * 64}}, replays=replays)
+                environment={"stresskit": "0.x", "python": {"version": "3.x"}, "native": {"path": "/lib.so", "sha256": "0" * 64}},
+                replays=replays)
     assert tuple(doc) == REPORT_KEYS
-    assert set(doc["tool"]) == {"name", "version", "python", "native"}
+    assert doc["environment"]["native"] == {"path": "/lib.so", "sha256": "0" * 64}
     assert set(doc["scenario"]) == {"name", "file", "description", "definition"}
     worker = doc["workers"][0]
     assert set(worker["replay"]) == {"seed", "plan", "environment", "signature"}

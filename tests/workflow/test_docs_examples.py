@@ -1,6 +1,7 @@
 """Every code block of docs/workflow.md, run as written: python blocks executed, shell blocks run
 line by line with the installed `stresskit` (a line ending in `# exit N` must exit N, others 0),
-all in order in one scratch directory (later blocks read what earlier ones wrote)."""
+all in order in one scratch directory (later blocks read what earlier ones wrote). The
+```python planted-bug block needs a mutant glue: tests/strategies/test_planted_glue_bug.py runs it."""
 
 from __future__ import annotations
 

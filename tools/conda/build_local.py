@@ -8,8 +8,10 @@ What it does (docs/conda.md has the user-facing version):
      empty local channel, the machine's cc/cmake/ninja, and mimalloc compiled from that tree;
      the recipe's own tests (package contents, a C program through the glue) run too;
   3. installs it with py-rattler (solve + link) into a fresh conda prefix (conda-meta/ and all).
-The stresskit (noarch: python) output needs python from a real channel, so offline it is only
-rendered for every platform (render_all); build it with `rattler-build build -r recipe -c conda-forge`.
+The stresskit (noarch: python) output needs python from a real channel: offline it is rendered for
+every platform (render_all), and tests/conda builds it against stand-ins for python and its
+dependencies (build_python) to check what the package holds (the pytest11 entry point);
+build it for real with `rattler-build build -r recipe -c conda-forge`.
 
 Usage: python tools/conda/build_local.py [--prefix DIR] [--output-dir DIR] [--no-recipe-tests]
 Needs: pip install py-rattler-build py-rattler (and a C compiler, cmake, ninja on PATH).
@@ -23,6 +25,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -220,6 +223,65 @@ def build_native(output_dir: Path, channel_dir: Path, mimalloc_tree: Path, *, re
     if len(packages) != 1 or not packages[0].is_file():
         raise RuntimeError(f"expected one .conda file, got {packages}")
     return NativeBuild(packages[0], Path(output_dir), log.lines, time.monotonic() - start)
+
+
+# The stresskit output's host and run requirements (recipe.yaml) that only a real channel provides.
+STUB_NAMES = ("pip", "scikit-build-core", "cffi", "click", "multiprocess", "pydantic", "py-spy", "rich", "tomli-w", "tomli")
+_OWN_FILES = ("stresskit", "_stresskit", "_editable_skbc_stresskit", "__editable__")  # this checkout's install
+
+
+def _stub_recipe(deps: Path) -> str:
+    """A channel's worth of stand-ins: ``python`` is a venv of this interpreter whose site-packages
+    reaches ``deps`` through a .pth file (this interpreter's packages, without stresskit), and the
+    other names are empty packages whose code is in ``deps`` too."""
+    v = sys.version_info
+    base = getattr(sys, "_base_executable", sys.executable)
+    site = f"$PREFIX/lib/python{v.major}.{v.minor}/site-packages"
+    script = [f'{shlex.quote(base)} -m venv --without-pip "$PREFIX"', f'echo {shlex.quote(str(deps))} > "{site}/offline_deps.pth"']
+    outputs = [{"package": {"name": "python"}, "build": {"script": script}}]
+    outputs += [{"package": {"name": name, "version": "99"}, "build": {"noarch": "generic"}} for name in STUB_NAMES]
+    recipe = {"schema_version": 1, "recipe": {"name": "offline-stand-ins", "version": f"{v.major}.{v.minor}.{v.micro}"},
+              "build": {"number": 0}, "outputs": outputs}
+    return json.dumps(recipe, indent=1)  # JSON is YAML
+
+
+def build_python(output_dir: Path, native_channel: Path, mimalloc_tree: Path, work: Path, *, echo: bool = False) -> Path:
+    """Build the stresskit (noarch: python) output with rattler-build, offline, exactly as the
+    recipe says (its script: `pip install . --no-deps`), against a local channel of stand-ins for
+    what only a real channel has (_stub_recipe); ``python_min`` is this interpreter's version.
+    The recipe's own tests are skipped (they need the real run requirements). Returns the .conda;
+    ``work/stand-ins`` is left as a channel for ``install``."""
+    from rattler_build import JinjaConfig, PlatformConfig, RenderConfig, Stage0Recipe, ToolConfiguration, VariantConfig
+
+    import sysconfig
+
+    deps = work / "deps"
+    deps.mkdir(parents=True, exist_ok=True)
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.lower().startswith(_OWN_FILES):
+            (deps / entry.name).symlink_to(entry)
+    (work / "stand-ins.yaml").write_text(_stub_recipe(deps))
+    empty = make_empty_channel(work / "empty-channel")
+    stand_ins = work / "stand-ins"
+    log = _Log(echo)
+    platform = PlatformConfig()
+    env = _offline_env(mimalloc_tree)
+    try:
+        for variant in Stage0Recipe.from_file(work / "stand-ins.yaml").render(VariantConfig(), RenderConfig(platform=platform)):
+            variant.run_build(tool_config=ToolConfiguration(test_strategy="skip"), output_dir=stand_ins, channels=[empty],
+                              progress_callback=log)
+        with scoped_environ(env):
+            variants = VariantConfig.from_file_with_context(VARIANTS, JinjaConfig(platform=platform)).merge(
+                VariantConfig({"python_min": [f"{sys.version_info.major}.{sys.version_info.minor}"]}))
+            python = [v for v in Stage0Recipe.from_file(RECIPE).render(variants, RenderConfig(platform=platform))
+                      if v.recipe.package.name == "stresskit"]
+            result = python[0].run_build(tool_config=ToolConfiguration(test_strategy="skip"), output_dir=output_dir,
+                                         channels=[stand_ins.resolve().as_uri(), native_channel.resolve().as_uri()],
+                                         progress_callback=log)
+    except Exception as exc:
+        tail = "\n".join(log.lines[-60:])
+        raise RuntimeError(f"rattler-build failed: {exc}\n--- last lines of the build log ---\n{tail}") from exc
+    return Path(result.packages[0])
 
 
 def install(channel_dirs: list[Path], specs: list[str], prefix: Path, cache_dir: Path | None = None) -> list:
