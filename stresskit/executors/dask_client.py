@@ -19,13 +19,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from stresskit.diagnostics.replay_record import library_identity, test_environment
+from stresskit.diagnostics.replay_record import test_environment
+from stresskit.report.environment import library_identity
 from stresskit.executors.base import ExecutorError
 from stresskit.executors.dask_task import LibraryMismatch, library_difference, run_replica, worker_library
 from stresskit.plan import ReplicaPlan
-from stresskit.runner.pool import STOP_GRACE_S, Attacher, EventFn, Sanitizer
+from stresskit.runner.pool import STOP_GRACE_S, Attacher, EventFn, Interrupted, Sanitizer
 from stresskit.runner.records import WorkerRecord
-from stresskit.runner.signals import name_of
+from stresskit.runner.signals import described, name_of
 
 EXIT_USAGE, EXIT_ERROR = 2, 3
 CONNECT_TIMEOUT_S = 10
@@ -223,8 +224,6 @@ class DaskExecution:
     def run(self) -> list[WorkerRecord]:
         from distributed import Event, as_completed
 
-        from stresskit.runner.pool import Interrupted
-
         self.client.subscribe_topic(self.topic, self.events.put)
         stop = Event(self.stop_name, client=self.client)
         pending = as_completed([self._submit(p) for p in self.plans])
@@ -262,8 +261,6 @@ class DaskExecution:
                 time.sleep(POLL_S)
             except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
                 break
-        from stresskit.runner.signals import described
-
         for rec in self.records.values():
             if rec.status == "not_started" and rec.pid is not None:
                 rec.status = "interrupted"

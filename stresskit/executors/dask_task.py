@@ -3,7 +3,7 @@ stresskit.runner.Supervisor (the same start, crash containment, deadline and RSS
 local run). Imported by reference on the worker: the same stresskit must be installed there.
 
 Before it starts anything the task compares the native library this worker would load with the
-client's (sha256 and versions, stresskit/diagnostics/replay_record.py): a replica measured on
+client's (sha256 and versions, stresskit/report/environment.py): a replica measured on
 another build is not the run that was asked for. Events ("started", "progress") go back on a
 per-run Dask event topic; the WorkerRecord is the task's result.
 """
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from stresskit.diagnostics.replay_record import library_identity
+from stresskit.report.environment import library_identity
 from stresskit.plan import ReplicaPlan
 from stresskit.runner.pool import Interrupted, Supervisor
 from stresskit.runner.records import WorkerRecord

@@ -95,7 +95,7 @@ def test_dask_gives_the_same_verdicts_as_local(tmp_path: Path, executor: str, cl
     assert len({w["dask"]["worker"] for w in dask_workers.values()}) == 2  # both workers took replicas
     assert set(client.scheduler_info()["workers"]) >= {w["dask"]["worker"] for w in dask_workers.values()}
     assert "dask" not in _workers(runs["local"])[0]
-    assert runs["dask"]["tool"]["executor"]["scheduler"].startswith("tcp://127.0.0.1:")
+    assert runs["dask"]["environment"]["executor"]["scheduler"].startswith("tcp://127.0.0.1:")
 
 
 class _Cli:
@@ -286,8 +286,8 @@ def test_executor_dask_starts_a_local_cluster_sized_to_the_machine_and_closes_it
     result = stresskit("run", "parallel_alloc", "--ops", "20000", "--json", str(out), "--executor", "dask")
     assert result.returncode == 0, result.stdout + result.stderr
     report = read_json(out)
-    assert report["tool"]["executor"]["local_cluster"] is True
-    assert report["tool"]["executor"]["workers"] == machine_cpus()
-    assert report["tool"]["executor"]["scheduler"].startswith("tcp://127.0.0.1:")  # loopback only
+    assert report["environment"]["executor"]["local_cluster"] is True
+    assert report["environment"]["executor"]["workers"] == machine_cpus()
+    assert report["environment"]["executor"]["scheduler"].startswith("tcp://127.0.0.1:")  # loopback only
     assert all(w["dask"]["attempts"] == 1 and w["status"] == "ok" for w in report["workers"])
     assert "Traceback" not in result.stderr and not result.stderr.strip(), result.stderr  # the cluster closed quietly
