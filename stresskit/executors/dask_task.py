@@ -72,8 +72,8 @@ def run_replica(plan: ReplicaPlan, engine_ref: str, expected_library: Mapping[st
     threading.Thread(target=_watch_stop, args=(stop, supervisor, done), name="stresskit-stop-watch", daemon=True).start()
     try:
         records = supervisor.run()
-    except Interrupted as stop:
-        records = stop.records
+    except Interrupted as interrupted:
+        records = interrupted.records
     finally:
         done.set()
     rec = records[0]
