@@ -4,6 +4,7 @@ contained, another native library refused, Ctrl-C. One cluster for the module: i
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -18,13 +19,24 @@ from typing import Any
 
 import pytest
 
-from tests.scenarios.scenario_helpers import REPO, SCENARIOS, read_json, stresskit
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: pip install -e '.[dask]'")
 
 from stresskit.executors.dask_client import local_cluster  # noqa: E402 - needs distributed
 
 pytestmark = pytest.mark.tier4
+
+
+def stresskit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, in a subprocess (a Ctrl-C, a dead worker: only its own process is at stake)."""
+    return subprocess.run([sys.executable, "-c", "from stresskit.cli import main; main()", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})}, cwd=REPO, stdin=subprocess.DEVNULL)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 REPLICAS = 4
 
