@@ -8,11 +8,9 @@ usage · 3 a worker crashed or infrastructure failed · 4 (`doctor` only) can ru
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -280,14 +278,16 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         html_out = _claim_html(html_path, loaded)
         junit_out = _claim_junit(junit_path, loaded)
         gate = _baseline(baseline, fail_above)
-        _refuse_remote_only_here(executor_spec, sanitize, profile or any(c.model.profile for c in loaded))
+        from stresskit.executors.command import opened, refuse_unsupported
+
+        refuse_unsupported(executor_spec, sanitize, profile or any(c.model.profile for c in loaded))
         sanitized = None
         if sanitize is not None:
             from stresskit.sanitize.command import prepare_or_exit
 
             sanitized = prepare_or_exit(sanitize)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
-        with _opened_executor(executor_spec) as executor:
+        with opened(executor_spec) as executor:
             opts = Options(overrides, workers, profile, profile_dir, sanitize=sanitized, executor=executor)
             display = Display(quiet=quiet)
             writer = ReportWriter(json_path, multiple=len(loaded) > 1)
@@ -317,36 +317,6 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001
         _internal_error(exc)
-
-
-def _refuse_remote_only_here(spec: Any, sanitize: str | None, profile: bool) -> None:
-    """--sanitize and --profile work on this machine's processes only: refused with dask (exit 2)."""
-    if spec.kind == "local" or not (sanitize or profile):
-        return
-    from stresskit.executors.dask_client import unsupported
-
-    click.echo(f"stresskit: {unsupported('--sanitize' if sanitize else '--profile')}", err=True)
-    sys.exit(EXIT_USAGE)
-
-
-@contextlib.contextmanager
-def _opened_executor(spec: Any) -> Iterator[Any]:
-    """One executor (one Dask cluster or connection) for every scenario of the command; an
-    executor that cannot be used, or refuses the run, is one line and its exit code."""
-    from stresskit.executors import ExecutorError, open_executor
-
-    try:
-        executor = open_executor(spec)
-    except ExecutorError as exc:
-        click.echo(f"stresskit: {exc.line}", err=True)
-        sys.exit(exc.code)
-    try:
-        yield executor
-    except ExecutorError as exc:
-        click.echo(f"stresskit: {exc.line}", err=True)
-        sys.exit(exc.code)
-    finally:
-        executor.close()
 
 
 def _claim_html(html_path: str | None, loaded: list) -> Path | None:  # noqa: ANN001 - CheckedScenarios
