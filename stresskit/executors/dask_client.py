@@ -11,6 +11,7 @@ the tasks not yet started and raises Interrupted with what finished.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -239,6 +240,8 @@ class DaskExecution:
         except KeyboardInterrupt as exc:
             stop.set()
             self._interrupt(pending, name_of(exc))
+            with contextlib.suppress(Exception):  # a cleared Event without waiters leaves the scheduler's memory
+                stop.clear()
             raise Interrupted(self.collected(), name_of(exc)) from None
         finally:
             self.client.unsubscribe_topic(self.topic)
