@@ -22,7 +22,7 @@ _GLUE_API = (
 )
 
 # The workflow API (stresskit/api.py, docs/workflow.md): loaded on first use like the glue's.
-_WORKFLOW_API = ("run", "load", "validate", "Report", "ScenarioInvalid", "StresskitError")
+_WORKFLOW_API = ("run", "load", "validate", "Report", "MatrixReport", "ScenarioInvalid", "StresskitError")
 
 __all__ = ["__version__", *_GLUE_API, *_WORKFLOW_API]
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         counting,
         stats_enabled,
     )
-    from stresskit.api import Report, ScenarioInvalid, StresskitError, load, run, validate  # noqa: F401
+    from stresskit.api import MatrixReport, Report, ScenarioInvalid, StresskitError, load, run, validate  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

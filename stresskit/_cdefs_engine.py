@@ -66,6 +66,9 @@ typedef struct sk_role_config {
     uint64_t edge_probe_every;
     uint64_t calloc_count_max;
     uint64_t limbo_max;
+    uint64_t writes;
+    uint64_t live_set;
+    uint64_t handover_every;
 } sk_role_config_t;
 
 typedef struct sk_role_stats {
@@ -93,6 +96,11 @@ typedef struct sk_role_stats {
     uint64_t oom_limit_applied;
     uint64_t oom_hit_safety_cap;
     uint64_t oom_peak_bytes;
+    uint64_t writes;
+    uint64_t foreign_writes;
+    uint64_t handovers;
+    uint64_t handover_blocks;
+    uint64_t foreign_frees;
 } sk_role_stats_t;
 
 typedef struct sk_run_totals {

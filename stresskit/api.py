@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from stresskit.planner import Overrides, PlanError, RunPlan, plan
-from stresskit.report.model import Report
+from stresskit.report.model import MatrixReport, Report
 from stresskit.scenario import CheckedScenario, Scenario, ScenarioError
 from stresskit.scenario.validation import check
 
@@ -146,13 +146,14 @@ def require_native() -> None:
 def run(scenario: ScenarioLike, *, seed: int | None = None, ops: int | None = None, duration: float | str | None = None,
         workers: int | None = None, max_memory: int | None = None, profile: bool = False,
         profile_dir: str | os.PathLike[str] = "stresskit-profile", json_path: str | os.PathLike[str] | None = None,
-        verbose: bool = False, isolate: bool = True) -> Report:
+        verbose: bool = False, isolate: bool = True, matrix: Sequence[str] = ()) -> Report | MatrixReport:
     """Run one scenario and check its thresholds; the Report is what `stresskit run` prints and
     writes. Overrides are the CLI's options (``duration`` in seconds or as text, "2s").
     A failing threshold is a Report with ``status == "fail"``, not an exception.
     ``isolate=False`` runs the replicas in this process, one after another (milliseconds instead
     of a worker start, for Hypothesis): no crash containment, no OOM bound (refused), see
-    docs/workflow.md."""
+    docs/workflow.md. With a matrix (``matrix=["roles.A.threads=1,2"]`` as `--matrix` takes them,
+    or the scenario's ``[matrix]``) every cell runs and a MatrixReport holds one Report per cell."""
     from stresskit.io.outputs import OutputError, claim_dir, claim_file, release_all
     from stresskit.profiling import Profiler
     from stresskit.report.console import Display
@@ -162,6 +163,11 @@ def run(scenario: ScenarioLike, *, seed: int | None = None, ops: int | None = No
     if not isolate:
         workers = 1  # one replica after another, in this process
     ready = validate(scenario, seed=seed, ops=ops, duration=duration, workers=workers, max_memory=max_memory)
+    if matrix or ready.scenario.model.matrix:
+        if not isolate:
+            raise ScenarioInvalid([f"stresskit: {ready.scenario.file}: isolate=False runs one scenario, not a matrix: run the cells one by one, or leave isolate on"])
+        return _run_matrix(ready.scenario, matrix, seed=seed, ops=ops, duration=duration, workers=workers,
+                           max_memory=max_memory, json_path=json_path, verbose=verbose)
     if not isolate:
         from stresskit.runner.inprocess import refusal
 
@@ -187,6 +193,37 @@ def run(scenario: ScenarioLike, *, seed: int | None = None, ops: int | None = No
     return report
 
 
+def _run_matrix(checked: CheckedScenario, specs: Sequence[str], *, seed: int | None, ops: int | None, duration: float | str | None,
+                workers: int | None, max_memory: int | None, json_path: str | os.PathLike[str] | None, verbose: bool) -> MatrixReport:
+    from stresskit.io.outputs import OutputError, claim_file, release_all
+    from stresskit.matrix.command import expand, shared_seed
+    from stresskit.matrix.session import MatrixWriter, run_cells
+    from stresskit.report.console import Display
+    from stresskit.session import Options
+
+    try:
+        cells = expand(checked, specs)
+    except ScenarioError as err:
+        raise ScenarioInvalid(err.lines()) from None
+    if seed is None and not any("load.seed" in cell.params for cell, _ in cells[:1]):
+        seed = shared_seed(checked)
+    for _cell, cell_scenario in cells:
+        validate(cell_scenario, seed=seed, ops=ops, duration=duration, workers=workers, max_memory=max_memory)
+    require_native()
+    try:
+        path = claim_file("json_path", json_path, inputs=[checked.file]) if json_path is not None else None
+    except OutputError as exc:
+        raise ScenarioInvalid([f"stresskit: {exc.line()}"]) from None
+    writer = MatrixWriter(path, [cell for cell, _ in cells])
+    try:
+        run_cells(cells, Options(_overrides(seed, ops, duration), workers), Display(quiet=not verbose), writer)
+    finally:
+        release_all()
+    if writer.failure is not None:
+        raise StresskitError([f"stresskit: {writer.failure.line()}"])
+    return MatrixReport.from_dict(writer.document())
+
+
 def run_checked(checked: CheckedScenario, opts: Any, display: Any, writer: Any, index: int) -> tuple[Report, str | bool]:
     """The one place a checked scenario is run (the CLI's `run` and `stresskit.run`): the Report
     and the name of the signal that ended the run, or False."""
@@ -196,4 +233,4 @@ def run_checked(checked: CheckedScenario, opts: Any, display: Any, writer: Any, 
     return Report.from_dict(data), interrupted
 
 
-__all__ = ["NativeUnavailable", "Report", "ScenarioInvalid", "StresskitError", "Validated", "load", "run", "validate"]
+__all__ = ["MatrixReport", "NativeUnavailable", "Report", "ScenarioInvalid", "StresskitError", "Validated", "load", "run", "validate"]

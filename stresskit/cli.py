@@ -152,6 +152,10 @@ def validate(files: tuple[str, ...], max_memory: int | None) -> None:
         m = s.model
         try:
             estimate = check(s, max_memory=max_memory).memory
+            if m.matrix:  # each cell is planned too: the largest one decides (stresskit/matrix)
+                from stresskit.matrix.command import validate_cells
+
+                cells, estimate = validate_cells(s, max_memory)
         except ScenarioInvalid as err:
             for line in err.lines:
                 click.echo(line, err=True)
@@ -159,6 +163,8 @@ def validate(files: tuple[str, ...], max_memory: int | None) -> None:
             continue
         counts = ", ".join(_count(n, what) for n, what in ((len(m.roles), "role"), (sum(r.threads for r in m.roles.values()), "thread"),
                                                             (len(s.graph.queues), "queue"), (len(s.thresholds), "threshold")))
+        if m.matrix:
+            counts += f", matrix of {_count(cells, 'cell')}"
         click.echo(f"{s.file}: ok ({s.name}: {counts}); {estimate}")
     sys.exit(EXIT_USAGE if bad else 0)
 
@@ -192,6 +198,9 @@ def list_() -> None:
 class _Duration(click.ParamType):
     name = "DURATION"
 
+    def __init__(self, limit: float = 3600) -> None:
+        self.limit = limit
+
     def convert(self, value, param, ctx):  # noqa: ANN001, ANN201
         from stresskit.units import parse_duration_s
 
@@ -199,8 +208,8 @@ class _Duration(click.ParamType):
             seconds = parse_duration_s(str(value))
         except ValueError as exc:
             self.fail(f"expected {exc} (got {value!r})", param, ctx)
-        if not 0 < seconds <= 3600:
-            self.fail(f"expected a duration in (0, 3600] seconds (got {value!r})", param, ctx)
+        if not 0 < seconds <= self.limit:
+            self.fail(f"expected a duration in (0, {self.limit:g}] seconds (got {value!r})", param, ctx)
         return seconds
 
 
@@ -241,20 +250,54 @@ class _Executor(click.ParamType):
 @click.option("--executor", "executor_spec", type=_Executor(), default="local", show_default=True, metavar="local|dask|dask://HOST:PORT",
               help="Where replicas run: worker processes here, a Dask LocalCluster sized to this machine, or an existing "
                    "Dask scheduler (needs stresskit[dask]; docs/scale.md).")
+# -- matrices and soaks (stresskit/matrix, stresskit/soak; docs/scale.md) --
+@click.option("--matrix", "matrix", multiple=True, metavar="KEY=V1,V2",
+              help="Sweep a scenario key (repeatable): one run per cell of the cartesian product, e.g. roles.A.threads=1,2,4.")
+@click.option("--plot", "plot_path", type=click.Path(), help="With a matrix: draw throughput and p99 latency against the swept keys (.svg/.png, needs stresskit[plot]).")
+@click.option("--repeat", type=click.IntRange(1, 10**9), help="Soak: run N replicas, each with its own seed derived from the run's seed.")
+@click.option("--until-failure", is_flag=True, help="Soak: keep starting replicas until one fails (with --repeat and --max-time as limits).")
+@click.option("--max-time", "max_time", type=_Duration(limit=10**7), help="Soak: start no replica after this long, e.g. 2h.")
+# -- end of matrices and soaks --
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
         html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%", junit_path: str | None = None,
-        sanitize: str | None = None, executor_spec: Any = None) -> None:
+        sanitize: str | None = None, executor_spec: Any = None,
+        matrix: tuple[str, ...] = (), plot_path: str | None = None, repeat: int | None = None, until_failure: bool = False,
+        max_time: float | None = None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
 
     Exit 0 all thresholds pass, 1 a threshold failed, 2 invalid input, 3 a worker crashed or
-    infrastructure failed, 130 interrupted.
+    infrastructure failed, 130 interrupted. A matrix (--matrix, a [matrix] table) or a soak
+    (--repeat, --until-failure, --max-time) fails if any cell or replica does (docs/scale.md).
     """
     try:
         loaded, bad = _load_all(files)
         if bad:
             sys.exit(EXIT_USAGE)
         _require_native()
+        from stresskit.executors.command import opened, refuse_unsupported
+
+        refuse_unsupported(executor_spec, sanitize, profile or any(c.model.profile for c in loaded))
+        # -- matrices and soaks: their own commands (stresskit/matrix, stresskit/soak) --
+        scale = dict(workers=workers, seed=seed, ops=ops, duration=duration, json_path=json_path, profile=profile,
+                     profile_dir=profile_dir, quiet=quiet, max_memory=max_memory, html_path=html_path, baseline=baseline,
+                     junit_path=junit_path, sanitize=sanitize, executor=executor_spec)
+        from stresskit.matrix import command as matrix_command
+        from stresskit.soak import command as soak_command
+
+        soaking = soak_command.wanted(repeat, until_failure, max_time)
+        if matrix_command.wanted(loaded, matrix):
+            if soaking:
+                click.echo("stresskit: --repeat/--until-failure/--max-time: cannot soak a matrix (soak one cell: run it with "
+                           "that cell's values)", err=True)
+                sys.exit(EXIT_USAGE)
+            matrix_command.run(loaded, matrix, plot_path, scale)
+        if plot_path is not None:
+            click.echo("stresskit: --plot: expected a matrix to plot (--matrix KEY=V1,V2 or a [matrix] table)", err=True)
+            sys.exit(EXIT_USAGE)
+        if soaking:
+            soak_command.run(loaded, repeat, until_failure, max_time, scale)
+        # -- end of matrices and soaks --
         from stresskit.api import ScenarioInvalid, run_checked
         from stresskit.api import validate as check
         from stresskit.planner import Overrides
@@ -278,9 +321,6 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         html_out = _claim_html(html_path, loaded)
         junit_out = _claim_junit(junit_path, loaded)
         gate = _baseline(baseline, fail_above)
-        from stresskit.executors.command import opened, refuse_unsupported
-
-        refuse_unsupported(executor_spec, sanitize, profile or any(c.model.profile for c in loaded))
         sanitized = None
         if sanitize is not None:
             from stresskit.sanitize.command import prepare_or_exit
@@ -393,7 +433,7 @@ def _write_html(path: Path | None, reports: list) -> int:  # noqa: ANN001 - repo
               "replayed (unreadable, damaged, or run with another native library). Exit 3: the native library "
               "cannot be loaded. See docs/diagnostics.md and docs/exit-codes.md.")
 @click.argument("report", type=str)
-@click.option("--replica", type=click.IntRange(0, 63), help="Which replica to rerun (default: the first that failed, else the first).")
+@click.option("--replica", type=click.IntRange(0, None), help="Which replica to rerun (default: the first that failed, else the first).")
 @click.option("--runs", type=click.IntRange(1, 1000), default=3, show_default=True, help="How many times to rerun it, one worker process each.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the reruns' verdicts here (docs/files.md: what may be written).")
 @click.option("--allow-other-library", is_flag=True, help="Rerun with the native library at hand even if its sha256 differs from the recorded one.")

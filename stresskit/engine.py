@@ -31,7 +31,7 @@ reserved earlier stays usable under it, so such a worker should start with
 
 Test hooks (plan.extra, for tests of the detection path only): ``testing_corrupt_blocks`` N
 flips a byte in the next N blocks before they are verified; ``testing_double_handoffs`` N pushes
-the next N blocks twice; ``testing_leak_blocks`` N drops the next N blocks instead of freeing
+the next N blocks twice (a live-set role: keeps a copy of its next N sets handed over); ``testing_leak_blocks`` N drops the next N blocks instead of freeing
 them (the engine's books say freed). They must show up in canary_failures / double_handoffs /
 the mimalloc-side leak count. ``testing_corrupt_role`` / ``testing_leak_role`` (the role that
 frees) and ``testing_double_handoff_role`` (the role that pushes) aim them at one role by name.
@@ -39,6 +39,8 @@ Watchdog hooks (docs/diagnostics.md): ``testing_hold_role`` ROLE[@SECONDS] stops
 threads (a planted stall), ``testing_crash_role`` ROLE[@SECONDS] makes its thread 0 dereference
 NULL inside its step function (a planted crash), ``testing_recirculate`` 1 lets retire roles
 pass retired blocks on (two retire roles feeding each other then deadlock).
+``testing_seed_filter`` M/R plants the other hooks only in a replica whose seed % M == R: a
+failure that only some seeds hit (tests of `run --until-failure`, docs/scale.md).
 
 The watchdog: every conductor tick reads each thread's state and heartbeat
 (``sk_run_thread_states``); a role with no progress for ``plan.stall_timeout_s`` and nothing
@@ -66,7 +68,7 @@ from stresskit.results import CONTRACT_VIOLATIONS, Histogram, OomResult, Replica
 
 ACTIONS = {"alloc_free": 0, "produce": 1, "consume": 2, "retire": 3, "reclaim": 4, "oom": 5}
 KINDS = {"plain": 0, "calloc": 1, "aligned": 2, "node": 3}
-SIZE_KINDS = {"fixed": 0, "uniform": 1, "choice": 2}
+SIZE_KINDS = {"fixed": 0, "uniform": 1, "choice": 2, "loguniform": 3}
 OOM_MECHANISMS = {"mimalloc-arena": 0, "rlimit-as": 1}
 OPS = {"alloc": 0, "free": 1, "handoff": 2, "lifetime": 3}
 HIST_BUCKETS = 512
@@ -188,6 +190,9 @@ def _role_config(ffi, role: RolePlan, queues: dict[str, int], plan: ReplicaPlan)
     cfg.edge_probe_every = role.edge_probe_every
     cfg.calloc_count_max = role.calloc_count_max
     cfg.limbo_max = role.limbo if role.action == "reclaim" else 0
+    cfg.writes = role.writes
+    cfg.live_set = role.live_set
+    cfg.handover_every = role.handover_every
     mechanism = _oom_mechanism(plan)
     if mechanism not in OOM_MECHANISMS:
         raise EngineError(f"extra.oom_mechanism: expected one of {sorted(OOM_MECHANISMS)}, got {mechanism!r}")
@@ -330,7 +335,7 @@ def run_replica(
         if lib.sk_run_prepare(run, ops_target, max(0, plan.warmup_ops)) != 0:
             raise MemoryError("sk_run_prepare: out of memory")
 
-        hooks = {**plan.extra, **_hooks_from_environment()}
+        hooks = _for_this_seed({**plan.extra, **_hooks_from_environment()}, plan.seed)
         _aim_hooks(lib, run, hooks, plan)
         corrupt = int(hooks.get("testing_corrupt_blocks", 0) or 0)
         duplicate = int(hooks.get("testing_double_handoffs", 0) or 0)
@@ -571,7 +576,7 @@ def _plant_due(run, planted: list[_Planted], elapsed: float) -> None:
 HOOKS_ENV = "STRESSKIT_TEST_ENGINE_HOOKS"
 _COUNT_HOOKS = ("testing_corrupt_blocks", "testing_double_handoffs", "testing_leak_blocks", "testing_recirculate")
 # their values are names: an invariant's, a role's (ROLE or ROLE@SECONDS for the watchdog's hooks)
-_NAME_HOOKS = ("testing_break_invariant", "testing_hold_role", "testing_crash_role")
+_NAME_HOOKS = ("testing_break_invariant", "testing_hold_role", "testing_crash_role", "testing_seed_filter")
 # Aim a hook at one role's threads (sk_engine_testing_hook_role): the value is a role name.
 # corrupt and leak fire in the role that verifies and frees; double hand-off in the role that pushes.
 HOOK_ROLES = {"testing_corrupt_role": 0, "testing_double_handoff_role": 1, "testing_leak_role": 2}
@@ -589,6 +594,18 @@ def _hooks_from_environment() -> dict[str, int | str]:
         elif (name in HOOK_ROLES or name in _NAME_HOOKS) and value:
             out[name] = value
     return out
+
+
+def _for_this_seed(hooks: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``testing_seed_filter`` "M/R": the hooks apply only to a replica whose seed % M == R
+    (a planted failure that some seeds hit and others do not); malformed, it plants nothing."""
+    spec = hooks.get("testing_seed_filter")
+    if spec is None:
+        return hooks
+    modulus, _, residue = str(spec).partition("/")
+    if modulus.isdigit() and residue.isdigit() and int(modulus) > 0 and seed % int(modulus) == int(residue):
+        return hooks
+    return {k: v for k, v in hooks.items() if not k.startswith("testing_")}
 
 
 def _aim_hooks(lib, run, hooks: dict, plan: ReplicaPlan) -> None:
@@ -697,6 +714,11 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
             retired_blocks=int(s.retired_blocks),
             min_age_at_free_ns=None if s.min_age_at_free_ns == none else int(s.min_age_at_free_ns),
             min_epochs_at_free=None if s.min_epochs_at_free == none else int(s.min_epochs_at_free),
+            writes=int(s.writes),
+            foreign_writes=int(s.foreign_writes),
+            handovers=int(s.handovers),
+            handover_blocks=int(s.handover_blocks),
+            foreign_frees=int(s.foreign_frees),
         )
         rr.threads_done = int(s.threads_done)
         lib.sk_run_role_checks(run, ri, checks)
@@ -752,7 +774,7 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
     # A producer that found no chunk left stops; the others' claimed chunks may be partly unused,
     # so "spent" is: within one chunk per producing thread of the capacity.
     capacity = min(SERIAL_CAPACITY, -(-(plan.tracked_max or SERIAL_CAPACITY) // _OWN_CHUNK) * _OWN_CHUNK)
-    producing = sum(r.threads for r in plan.roles if r.action == "produce")
+    producing = sum(r.threads for r in plan.roles if r.action == "produce" or r.handover_every)
     result.serials_exhausted = producing > 0 and int(t.serials_used) + _OWN_CHUNK * producing > capacity
     lib.sk_run_checks(run, checks)
     c = checks[0]

@@ -21,6 +21,18 @@ PERCENTILES = ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
 LATENCY_OPS = ("alloc", "free", "handoff", "lifetime")
 GLUE_STATS = ("alloc_count", "free_count", "alloc_bytes", "free_bytes", "current_allocated", "failed_count")
 ROLE_COUNTERS = ("ops", "allocs", "frees", "failed_allocs", "canary_failures", "double_handoffs")
+# Canonical workloads (docs/scenarios.md): what the writes / live_set / handover_every keys did.
+# Each group is reported only for roles where it happened (other roles would carry zeros).
+WRITE_COUNTERS = (
+    ("writes", "passes", "rewrite passes over blocks before their free (writes; only roles that rewrote)"),
+    ("foreign_writes", "passes", "of those, over blocks another thread allocated (only roles that rewrote)"),
+)
+HANDOVER_COUNTERS = (
+    ("handovers", "sets", "live sets handed to the role's next thread (handover_every; only roles that did)"),
+    ("handover_blocks", "blocks", "blocks in those sets (only roles that handed sets over)"),
+    ("foreign_frees", "blocks", "live-set blocks freed by a thread other than their allocator (only roles that handed sets over)"),
+)
+WORKLOAD_COUNTERS = WRITE_COUNTERS + HANDOVER_COUNTERS
 _MASK64 = (1 << 64) - 1
 
 
@@ -102,6 +114,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("roles.<role>.min_age_at_free_ns", "ns", "min", "reclaim: age of the youngest retired block freed (>= grace)"),
     MetricSpec("roles.<role>.min_epochs_at_free", "epochs", "min", "reclaim: fewest epochs elapsed at a free (>= grace_epochs)"),
     MetricSpec("roles.<role>.max_threads_inside", "threads", "max", "most of the role's threads in native code at once"),
+    *(MetricSpec(f"roles.<role>.{c}", unit, "sum", what) for c, unit, what in WORKLOAD_COUNTERS),
     *_ROLE_LAT,
 )
 
@@ -262,6 +275,10 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
         m[prefix + "threads"] = max(x.threads for x in mine)
         for counter in ("full_retries", "empty_retries"):
             m[prefix + counter] = sum(int(getattr(x, counter, 0)) for x in mine)
+        for group, trigger in ((WRITE_COUNTERS, "writes"), (HANDOVER_COUNTERS, "handovers")):
+            if any(getattr(x, trigger, 0) for x in mine):
+                for counter, _, _ in group:
+                    m[prefix + counter] = sum(int(getattr(x, counter, 0)) for x in mine)
         for low in ("min_age_at_free_ns", "min_epochs_at_free"):
             values = [v for x in mine if (v := getattr(x, low, None)) is not None]
             if values:

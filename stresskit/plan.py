@@ -15,6 +15,9 @@ Roles and flows:
                       ``grace_epochs`` epochs and ``grace_ns`` nanoseconds (an SMR poll).
   * ``oom``         - under ``memory_limit_bytes``, allocate until NULL, record what was obtained,
                       free ``oom_free_fraction`` of it and prove allocation works again.
+  ``writes`` (alloc_free, consume) rewrites each block before its free; ``live_set`` turns
+  alloc_free into random replacement in a set of live blocks, ``handover_every`` hands that set
+  to the role's next thread every N ops (native/src/engine_workloads.c).
 Roles that free run until every upstream role has finished and their inbox is drained.
 """
 
@@ -31,9 +34,10 @@ FreeMode = Literal["sized", "unsized"]
 @dataclass(frozen=True)
 class SizeDistribution:
     """Block sizes in bytes. ``fixed``: always values[0]; ``uniform``: integer uniform in
-    [values[0], values[1]]; ``choice``: one of values, with ``weights`` (same length) if given."""
+    [values[0], values[1]]; ``choice``: one of values, with ``weights`` (same length) if given;
+    ``loguniform``: in [values[0], values[1]], each power-of-two class equally likely."""
 
-    kind: Literal["fixed", "uniform", "choice"]
+    kind: Literal["fixed", "uniform", "choice", "loguniform"]
     values: tuple[int, ...]
     weights: tuple[float, ...] = ()
 
@@ -58,6 +62,10 @@ class RolePlan:
     edge_probe_every: int = 0  # allocating roles: probe a contract edge every N ops (0 = never)
     calloc_count_max: int = 1  # calloc: count factor of cc_calloc(count, size) uniform in [1, N]
     limbo: int = 0  # reclaim: most blocks a thread holds in its grace period (0: 4 x inbox capacity)
+    # canonical workloads (docs/scenarios.md, Canonical workloads)
+    writes: int = 0  # alloc_free, consume: rewrite each block this many times before freeing it
+    live_set: int = 0  # alloc_free: blocks each thread keeps live, one replaced per op (0: batches)
+    handover_every: int = 0  # live_set: ops between hand-overs of the set to the next thread (0: never)
 
 
 @dataclass(frozen=True)

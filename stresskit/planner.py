@@ -48,8 +48,8 @@ def replica_seed(base: int, replica: int) -> int:
 def _sizes(s: Sizes) -> SizeDistribution:
     if s.dist == "fixed":
         return SizeDistribution("fixed", (int(s.size),))  # type: ignore[arg-type]
-    if s.dist == "uniform":
-        return SizeDistribution("uniform", (int(s.min), int(s.max)))  # type: ignore[arg-type]
+    if s.dist in ("uniform", "loguniform"):
+        return SizeDistribution(s.dist, (int(s.min), int(s.max)))  # type: ignore[arg-type]
     return SizeDistribution("choice", tuple(s.values or ()), tuple(s.weights or ()))
 
 
@@ -73,6 +73,9 @@ def _role(name: str, role: Role, inbox: str | None, outbox: str | None, limbo: i
         edge_probe_every=role.edge_probes or 0,
         calloc_count_max=role.calloc_count or 1,
         limbo=limbo if role.action == "reclaim" else 0,
+        writes=role.writes or 0,
+        live_set=role.live_set or 0,
+        handover_every=role.handover_every or 0,
     )
 
 
@@ -121,9 +124,15 @@ def limbo_for(role: Role | RolePlan, inbox_capacity: int) -> int:
     return min(max(4 * inbox_capacity, MIN_LIMBO), MAX_LIMBO)
 
 
+def tracking_threads(roles: tuple[RolePlan, ...]) -> int:
+    """Threads whose blocks go into the ownership table: producers, and live-set threads that hand
+    their sets over."""
+    return sum(r.threads for r in roles if r.action == "produce" or r.handover_every)
+
+
 def tracked_max(roles: tuple[RolePlan, ...], ops: int | None, duration_s: float | None) -> int | None:
     """Handed-off blocks the run may track: None (the engine's 2^32) when `ops` bounds them."""
-    producers = sum(r.threads for r in roles if r.action == "produce")
+    producers = tracking_threads(roles)
     if ops is not None or duration_s is None or producers == 0:
         return None
     return min(SERIAL_CAPACITY, math.ceil(duration_s * HANDOFF_RATE_MAX) * producers)
@@ -148,7 +157,12 @@ def memory_parts(roles: tuple[RolePlan, ...], queues: tuple[QueuePlan, ...], ops
     blocks = sum(q.capacity * producers[q.name] for q in queues)
     book = sum(q.capacity * CELL_BYTES for q in queues)
     for r in roles:
-        if r.action == "alloc_free":
+        if r.action == "alloc_free" and r.live_set:
+            # each thread's set, and with hand-overs one more per thread in the mailboxes
+            sets = r.threads * r.live_set * (2 if r.handover_every else 1)
+            blocks += sets * largest(r)
+            book += sets * ENTRY_BYTES
+        elif r.action == "alloc_free":
             blocks += r.threads * r.batch * largest(r)
             book += r.threads * r.batch * ENTRY_BYTES
         elif r.action in ("produce", "retire"):
@@ -163,7 +177,7 @@ def memory_parts(roles: tuple[RolePlan, ...], queues: tuple[QueuePlan, ...], ops
             book += min(OOM_MAX_LEDGER, bound // _smallest(r) + 64) * ENTRY_BYTES * 3 // 2
     threads = sum(r.threads for r in roles)
     book += threads * HIST_BYTES_PER_THREAD + SERIES_MAX_POINTS * SERIES_POINT_BYTES
-    producing = sum(r.threads for r in roles if r.action == "produce")
+    producing = tracking_threads(roles)
     if producing:
         limit = tracked_max(roles, ops, duration_s)
         serials = min(SERIAL_CAPACITY, (ops if ops is not None else (limit or SERIAL_CAPACITY)) + OWN_CHUNK * producing)

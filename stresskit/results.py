@@ -45,6 +45,12 @@ class RoleResult:
     threads_done: int = 0  # threads that finished their work (not aborted)
     min_age_at_free_ns: int | None = None  # reclaim: youngest retired block freed (>= grace_ns)
     min_epochs_at_free: int | None = None  # reclaim: fewest epochs elapsed at a free (>= grace_epochs)
+    # canonical workloads (RolePlan.writes, live_set, handover_every)
+    writes: int = 0  # rewrite passes over blocks before their free
+    foreign_writes: int = 0  # ... over blocks another thread allocated
+    handovers: int = 0  # live sets handed to the role's next thread
+    handover_blocks: int = 0  # blocks in those sets
+    foreign_frees: int = 0  # live-set blocks freed by a thread other than their allocator
 
 
 @dataclass

@@ -22,7 +22,7 @@ BYTE_UNITS: dict[str, int] = {
 }
 # Time suffixes are for scenario files (converted to seconds). Threshold literals take byte and
 # count suffixes only: a metric's own name carries its time unit (``p99_ns < 2000``).
-TIME_UNITS_S: dict[str, float] = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
+TIME_UNITS_S: dict[str, float] = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
 COUNT_UNITS: dict[str, float] = {"k": 1e3, "M": 1e6, "G": 1e9}
 
 NUMBER = r"[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9]+)?"

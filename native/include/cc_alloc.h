@@ -102,7 +102,9 @@ CC_API size_t cc_usable_size(const void *ptr);
  * not in others. So once writers are quiescent (joined, or synchronised with), a snapshot is exact;
  * while they run, it is a consistent-per-field estimate and current_allocated may be briefly off. Enabling or disabling while other threads
  * allocate only decides, per operation, whether it is counted: a block allocated while off and
- * freed while on is counted as a free only (current_allocated then underflows and wraps).
+ * freed while on is counted as a free only (current_allocated then underflows and wraps). One
+ * exception: an allocation of up to 1 KiB that has started counted when statistics are switched
+ * off, and then fails, stays counted as an allocation (docs/c-api.md, "How a call is counted").
  * All counters are uint64_t and wrap modulo 2^64.
  * ------------------------------------------------------------------------------------------- */
 

@@ -81,7 +81,9 @@ enum {
     SK_MIN_LIMBO = 4096,      /* a reclaim thread's limbo holds at least this many blocks... */
     SK_MAX_LIMBO = 1 << 24,   /* ...and at most this many (sk_role_config_t.limbo_max) */
     SK_SERIES_MAX = 8192,     /* unreclaimed time series: most points kept (sk_run_sample) */
-    SK_OOM_MAX_LEDGER = 1 << 24 /* most blocks an oom role's ledger remembers */
+    SK_OOM_MAX_LEDGER = 1 << 24, /* most blocks an oom role's ledger remembers */
+    SK_MAX_LIVE_SET = 1 << 20,  /* most blocks one thread of a live-set role keeps live */
+    SK_MAX_WRITES = 1 << 16     /* most rewrites of one block before its free */
 };
 
 /* What a role's threads do (see stresskit/plan.py for the meaning of each). */
@@ -97,7 +99,9 @@ typedef enum sk_action {
 typedef enum sk_size_kind {
     SK_SIZE_FIXED = 0,   /* values[0] */
     SK_SIZE_UNIFORM = 1, /* integer uniform in [values[0], values[1]] */
-    SK_SIZE_CHOICE = 2   /* one of values[0..count), weighted by weights (all 0 = equal) */
+    SK_SIZE_CHOICE = 2,  /* one of values[0..count), weighted by weights (all 0 = equal) */
+    SK_SIZE_LOG_UNIFORM = 3 /* in [values[0], values[1]]: a power-of-two class uniformly (each as
+                               likely), then uniform inside it: weighted towards small sizes */
 } sk_size_kind_t;
 
 /* Timed operations (latency histograms). */
@@ -154,6 +158,19 @@ typedef struct sk_role_config {
      * the thread stop popping its inbox (its retirers, then producers, wait on full queues) until
      * its oldest block is due: the grace is never cut short to make room. */
     uint64_t limbo_max;
+    /* Canonical workloads (engine_workloads.c). `writes` (alloc_free, consume; 0 = none): the
+     * thread that frees a block first rewrites its whole verified layout this many times (the
+     * same bytes, so verification still holds; a compiler barrier between passes keeps every pass):
+     * the cache-line traffic of cache-thrash (own blocks) and cache-scratch (handed-over blocks).
+     * `live_set` (alloc_free; 0 = batches): each thread keeps this many blocks live and every op
+     * frees a random one of them and allocates its replacement (larson, mstress).
+     * `handover_every` (with live_set; 0 = never): after this many ops a thread hands its whole
+     * live set to the next thread of its role (index + 1, wrapping) and carries on with the set
+     * handed to it: blocks outlive their allocating thread's round and are freed by another
+     * thread. Such blocks are tracked in the ownership table like queued ones. */
+    uint64_t writes;
+    uint64_t live_set;
+    uint64_t handover_every;
 } sk_role_config_t;
 
 /* A role's counters summed over its threads. Allocation and byte counts include warm-up;
@@ -185,6 +202,12 @@ typedef struct sk_role_stats {
     uint64_t oom_limit_applied;    /* 1: the bound was installed */
     uint64_t oom_hit_safety_cap;   /* 1: stopped at the safety cap without seeing NULL */
     uint64_t oom_peak_bytes;       /* most usable bytes all oom threads held at once (bound full) */
+    /* canonical workloads (sk_role_config_t.writes, live_set, handover_every) */
+    uint64_t writes;          /* rewrite passes over blocks before their free */
+    uint64_t foreign_writes;  /* ... of those, over blocks another thread allocated */
+    uint64_t handovers;       /* live sets handed to the role's next thread */
+    uint64_t handover_blocks; /* blocks in those sets */
+    uint64_t foreign_frees;   /* live-set blocks freed by a thread other than their allocator */
 } sk_role_stats_t;
 
 /* Whole-run figures. Valid once every role thread returned from its last sk_role_step. */
@@ -262,7 +285,9 @@ CC_API int32_t sk_run_add_queue(sk_run_t *run, uint64_t capacity);
  * a size of 0 or above 2^40, a uniform range with min > max, a negative weight, an alignment that
  * is not a power of two in [8, 2^20], an inbox/outbox missing where the action needs one (produce:
  * outbox; consume, reclaim: inbox; retire: both) or present where it makes no sense, a queue index
- * not added, an oom role without a limit or with a free fraction outside [0, 1]; or when
+ * not added, an oom role without a limit or with a free fraction outside [0, 1], `writes` above
+ * SK_MAX_WRITES or on an action other than alloc_free/consume, `live_set` above SK_MAX_LIVE_SET or
+ * on an action other than alloc_free, `handover_every` without `live_set`; or when
  * SK_MAX_ROLES roles exist or the run is already prepared. */
 CC_API int32_t sk_run_add_role(sk_run_t *run, const sk_role_config_t *config);
 
@@ -386,7 +411,9 @@ CC_API uint64_t sk_queue_test_consume(sk_queue_t *queue, uint64_t *out, uint64_t
 CC_API void sk_engine_testing_corrupt_next(sk_run_t *run, uint64_t count);
 
 /* The next `count` successful pushes push the same block a second time (a planted double
- * hand-off): the ownership check must count each in double_handoffs and touch nothing. */
+ * hand-off): the ownership check must count each in double_handoffs and touch nothing. A
+ * live-set role (handover_every) instead keeps a copy of its next `count` sets handed over, so
+ * every block of those sets is freed from two threads' sets: each must be refused once. */
 CC_API void sk_engine_testing_double_handoff_next(sk_run_t *run, uint64_t count);
 
 /* The next `count` blocks about to be freed are verified and counted as freed but never given
@@ -403,8 +430,9 @@ typedef enum sk_invariant {
     SK_INV_QUEUE_CELL = 1,           /* a slot's sequence number disagrees with the positions */
     SK_INV_OWNERSHIP_STATE = 2,      /* a serial in the one state no transition produces */
     SK_INV_OWNED_AFTER_DRAIN = 3,    /* a handed-off block still live or retired after the drain */
-    SK_INV_IN_FLIGHT_NOT_OWNED = 4,  /* a block in a queue, pending push or limbo whose ownership
-                                        state is not live (not yet retired) or retired (stamped) */
+    SK_INV_IN_FLIGHT_NOT_OWNED = 4,  /* a block in a queue, pending push, limbo or handed-over live
+                                        set whose ownership state is not live (not yet retired) or
+                                        retired (stamped) */
     SK_INV_LIMBO_BOUNDS = 5,         /* a reclaim thread's limbo ring outside its capacity/limit */
     SK_INV_FUTURE_EPOCH = 6,         /* a retired block stamped with an epoch the run has not
                                         reached (epochs only grow) */
@@ -443,7 +471,8 @@ CC_API void sk_engine_testing_hook_role(sk_run_t *run, int32_t hook, int32_t rol
  *                              then thread order, from 0)
  *   SK_WHO_DRAIN + location    the drain after the run, freeing what it found at `location`:
  *                              q (0..63) queue q; 64 + r role r's pending push; 128 + r role
- *                              r's reclaim limbo (retire list); 192 + r role r's oom holdings.
+ *                              r's reclaim limbo (retire list); 192 + r role r's holdings (an
+ *                              oom role's ledger, a live-set role's sets, handed over or not).
  * Times are nanoseconds since sk_run_start. Times taken on the hot path (allocation of an
  * unsampled block, the free stamp) are the thread's last budget check (the clock a role reads
  * anyway: every 32 operations, after each batch of a local role, on each empty pop), truncated

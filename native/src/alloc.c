@@ -6,12 +6,14 @@
  * errno = ENOMEM on failure is set by a mimalloc error handler registered at load time, so the
  * fast path need not look at mimalloc's result.
  *
- * Statistics count usable bytes. An allocation learns its block's usable size from mimalloc
- * with the block (mi_umalloc/mi_ucalloc: no second lookup); aligned blocks, which mimalloc may
- * place inside a larger block, and every free look it up (mi_usable_size). The free's lookup is
- * unconditional on purpose: skipping it for pointers that cannot be interior to an aligned block
- * made it a data-dependent branch that mispredicted on half the frees of a mixed workload and
- * halved statistics-on throughput (docs/performance.md). */
+ * Statistics count usable bytes, with one counter increment per call where possible, done
+ * before the call into mimalloc so that call stays a tail call (measured: work after the call
+ * costs ~0.7 ns more than the same work before it; docs/c-api.md, "Cost per call"). cc_alloc of
+ * up to CC_STATS_CLASS_MAX bytes counts its size class, whose usable size is known from a
+ * load-time probe; should mimalloc then fail, the error handler takes that count back. Other
+ * allocations learn the usable size with the block (mi_umalloc/mi_ucalloc) or, for aligned
+ * blocks that mimalloc may place inside a larger block, from the pointer. Every free looks the
+ * usable size up (mi_usable_size): cc_free's size is only a hint, and cc_free_unsized has none. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,9 +56,25 @@ static inline size_t at_least_min_block(size_t size) {
  * handler replaces mimalloc's default one, so keep what that one does for corruption: EFAULT
  * (a corrupted free list or invalid pointer, detected by debug/secure builds) stops the process
  * there, where the evidence is. Other codes are informational. */
+/* A cc_alloc counted by class before its tail call failed: take the count back and count the
+ * failure. mimalloc reports every failed allocation here, on the failing thread, before it
+ * returns NULL (errno above relies on the same). Only while statistics are on: every counted
+ * allocation path sets or clears `pending` before calling mimalloc, so it is current then; a
+ * failure while off is not counted, and a stale `pending` left from before is ignored. */
+static void undo_precount(void) {
+    cc_stats_record_t *r = cc_stats_tls;
+    if (r == NULL || !cc_stats_active()) return;
+    _Atomic uint64_t *counted = r->pending;
+    if (counted == NULL) return;
+    r->pending = NULL;
+    cc_stats_add(counted, (uint64_t)-1);
+    cc_stats_add(&r->failed_count, 1);
+}
+
 static void on_mimalloc_error(int err, void *arg) {
     (void)arg;
     if (err == ENOMEM || err == EOVERFLOW) {
+        undo_precount();
         errno = ENOMEM;
     } else if (err == EFAULT) {
         abort();
@@ -81,9 +99,28 @@ static void probe_umalloc(void) {
     umalloc_usable_exact = exact;
 }
 
+/* Class counting needs every request of a class to get the same usable size: check each class's
+ * smallest and largest request (after the minimum block) against each other. */
+static void probe_classes(void) {
+    for (size_t k = 1; k < CC_STATS_CLASSES; k++) {
+        size_t usable = 0;
+        for (size_t size = 8 * k - 7; size <= 8 * k; size += 7) {
+            void *p = mi_malloc(at_least_min_block(size));
+            if (p == NULL) return;
+            size_t u = mi_usable_size(p);
+            mi_free(p);
+            if (usable != 0 && u != usable) return;
+            usable = u;
+        }
+        cc_stats_class_usable[k] = usable;
+    }
+    cc_stats_by_class = true;
+}
+
 __attribute__((constructor)) static void register_error_handler(void) {
     mi_register_error(on_mimalloc_error, NULL);
     probe_umalloc();
+    probe_classes();
 }
 #  define CC_RETURN_ALLOC(expr) return (expr)
 #else
@@ -109,11 +146,24 @@ static inline void count_alloc(void *p, size_t usable) {
     }
 }
 
+/* One increment when the usable size is a class size (every small block), two otherwise. */
 static inline void count_free(void *p) {
     cc_stats_record_t *r = cc_stats_self();
     if (r == NULL) return;
+    size_t usable = mi_usable_size(p);
+    if (CC_LIKELY(usable <= CC_STATS_CLASS_MAX && (usable & 7) == 0)) {
+        cc_stats_add(&r->free_class[usable >> 3], 1);
+        return;
+    }
     cc_stats_add(&r->free_count, 1);
-    cc_stats_add(&r->free_bytes, mi_usable_size(p));
+    cc_stats_add(&r->free_bytes, usable);
+}
+
+/* Called by every counted allocation path that counts after its mimalloc call, before that call:
+ * a failure is then counted by the path itself, not taken back from an earlier allocation. */
+static inline void no_precount(void) {
+    cc_stats_record_t *r = cc_stats_tls;
+    if (r != NULL) r->pending = NULL;
 }
 
 static inline void *finish_alloc(void *p, size_t usable) {
@@ -129,16 +179,36 @@ static inline void *finish_aligned(void *p) {
 
 /* ---- allocation ---- */
 
-/* Reached for size 0, or with statistics on (cc_alloc's gate; aligned_slow's small alignments):
- * counts without testing the switch again, so an allocation that raced with turning statistics
- * off is still counted, as one that started while they were on. */
-static CC_NOINLINE void *alloc_slow(size_t size) {
-    if (size == 0) return NULL;
+/* Statistics on, a class-sized request: one increment, then a tail call (undo_precount() takes
+ * the count back if mimalloc fails). */
+static inline void *alloc_precounted(cc_stats_record_t *r, size_t size) {
+    _Atomic uint64_t *counter = &r->alloc_class[cc_stats_class_of(size)];
+    cc_stats_add(counter, 1);
+    r->pending = counter;
+    return mi_malloc(at_least_min_block(size));
+}
+
+/* Statistics on, counted one by one: sizes above the classes, or class counting unavailable. */
+static CC_NOINLINE void *alloc_counted(size_t size) {
+    no_precount();
     size_t usable = 0;
     void *p = mi_umalloc(at_least_min_block(size), &usable);
     if (CC_UNLIKELY(p == NULL)) errno = ENOMEM;
     count_alloc(p, p != NULL && !umalloc_usable_exact ? mi_usable_size(p) : usable);
     return p;
+}
+
+/* Reached for size 0, or with statistics on (cc_alloc's gate; aligned_slow's small alignments):
+ * counts without testing the switch again, so an allocation that raced with turning statistics
+ * off is still counted, as one that started while they were on. Kept to the class path's few
+ * instructions (no stack frame); a thread's first counted allocation claims its record in
+ * alloc_counted. */
+static CC_NOINLINE void *alloc_slow(size_t size) {
+    if (size == 0) return NULL;
+    cc_stats_record_t *r = cc_stats_tls;
+    if (CC_LIKELY(size <= CC_STATS_CLASS_MAX && cc_stats_by_class && r != NULL))
+        return alloc_precounted(r, size);
+    return alloc_counted(size);
 }
 
 CC_HOT void *cc_alloc(size_t size) {
@@ -151,6 +221,7 @@ static CC_NOINLINE void *calloc_slow(size_t count, size_t size) {
     if (count == 0 || size == 0) return NULL;
     /* Checked here rather than left to mi_calloc so that errno and failed_count are ours. */
     if (count > SIZE_MAX / size) return finish_alloc(NULL, 0);
+    no_precount();
     size_t usable = 0;
     void *p = mi_ucalloc(1, at_least_min_block(count * size), &usable);
     return finish_alloc(p, p != NULL && !umalloc_usable_exact ? mi_usable_size(p) : usable);
@@ -180,6 +251,7 @@ static CC_NOINLINE void *aligned_slow(size_t size, size_t alignment) {
     }
     if (size == 0) return NULL;
     if (alignment <= CC_MIN_BLOCK) return alloc_slow(size);
+    no_precount();
     return finish_aligned(mi_malloc_aligned(size, alignment));
 }
 
@@ -196,6 +268,7 @@ static CC_NOINLINE void *node_slow(size_t size) {
     if (size == 0) return NULL;
     if (size > SIZE_MAX - (CC_CACHE_LINE_SIZE - 1)) return finish_alloc(NULL, 0);
     size_t rounded = (size + CC_CACHE_LINE_SIZE - 1) & ~(size_t)(CC_CACHE_LINE_SIZE - 1);
+    no_precount();
     return finish_aligned(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));
 }
 

@@ -34,6 +34,17 @@ uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng) {
             size = c->size_values[i];
             break;
         }
+        case SK_SIZE_LOG_UNIFORM: {
+            /* every power-of-two class in [lo, hi] equally likely, uniform inside the class */
+            uint64_t lo = c->size_values[0], hi = c->size_values[1];
+            unsigned first = 63u - (unsigned)__builtin_clzll(lo), last = 63u - (unsigned)__builtin_clzll(hi);
+            unsigned k = first + (unsigned)(sk_rand(rng) % (last - first + 1));
+            uint64_t a = UINT64_C(1) << k, b = (a << 1) - 1;
+            if (a < lo) a = lo;
+            if (b > hi) b = hi;
+            size = a + sk_rand(rng) % (b - a + 1);
+            break;
+        }
         case SK_SIZE_FIXED:
         default: size = c->size_values[0]; break;
     }
@@ -285,6 +296,11 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
         atomic_fetch_or_explicit(w, (uint64_t)SK_OWN_LIVE << shift, memory_order_relaxed);
     }
     return true;
+}
+
+void sk_block_rewrite(const sk_run_t *run, const sk_entry_t *e) {
+    write_block(run, e);
+    if (e->t_ns != 0) sk_block_stamp_retired(e);
 }
 
 void sk_block_stamp_retired(const sk_entry_t *e) {

@@ -86,6 +86,13 @@ static void decode_serial(const sk_run_t *run, uint64_t serial, uint32_t *who, u
     *index = (owner >> 20) << SK_OWN_CHUNK_BITS | (serial & ((UINT64_C(1) << SK_OWN_CHUNK_BITS) - 1));
 }
 
+uint32_t sk_diag_allocator(const sk_run_t *run, uint64_t serial) {
+    uint32_t who;
+    uint64_t index;
+    decode_serial(run, serial, &who, &index);
+    return who;
+}
+
 /* Absolute monotonic time -> since the run's start (0 stays unknown). */
 static uint64_t since_start(const sk_run_t *run, uint64_t ns) {
     if (ns == 0) return SK_DIAG_UNKNOWN;

@@ -153,6 +153,18 @@ enum {
 
 /* ---- per-thread and per-role state ---- */
 
+/* A live-set thread's state (engine_workloads.c). `mailbox` and `done` are the only fields
+ * other threads touch: the previous thread of the role publishes its set into `mailbox`. */
+typedef struct sk_wl_thread {
+    sk_entry_t *live;          /* cfg.live_set slots (ptr NULL: empty); NULL while handed over */
+    uint64_t since_handover;   /* ops since the last hand-over */
+    sk_entry_t *dup;           /* the double hand-off hook's copy of a set being handed over */
+    int32_t phase;             /* 0 working, 1 publishing its set, 2 waiting for the next one */
+    uint64_t writes, foreign_writes, handovers, handover_blocks, foreign_frees;
+    alignas(SK_CACHE_LINE) _Atomic(sk_entry_t *) mailbox; /* a set handed to this thread */
+    _Atomic bool done;         /* finished: it neither takes nor hands over sets any more */
+} sk_wl_thread_t;
+
 typedef struct sk_thread {
     alignas(SK_CACHE_LINE) uint64_t rng;
     uint32_t role, index, global_index;
@@ -206,6 +218,8 @@ typedef struct sk_thread {
     _Atomic uint32_t wstate;    /* sk_thread_state: kind | queue << 8, stored on the slow path only */
     _Atomic uint64_t heartbeat; /* work done so far, stored (relaxed) once per chunk */
     bool waiting;               /* owner-only mirror of "wstate is a wait": one plain test per op */
+
+    sk_wl_thread_t wl;          /* canonical workloads: writes, live sets, hand-overs */
 } sk_thread_t;
 
 typedef struct sk_role {
@@ -439,5 +453,30 @@ static inline void sk_watch_beat(sk_thread_t *t) {
 /* Test hooks, checked once per chunk: a held role idles its chunk away (1: the chunk is spent),
  * a crashing role faults here, inside its step_* frame. */
 int32_t sk_watch_hooks(sk_run_t *run, sk_thread_t *t, uint64_t deadline);
+
+/* ---- canonical workloads (engine_workloads.c) ---- */
+
+/* The workload keys of a role config (writes, live_set, handover_every) are consistent. */
+bool sk_wl_config_ok(const sk_role_config_t *c);
+/* An alloc_free role with a live set: its whole chunk (replaces step_alloc_free's batches). */
+int32_t sk_step_live_set(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline);
+/* Rewrite block e cfg.writes times before thread t frees it (counts writes, foreign writes). */
+void sk_wl_touch(sk_run_t *run, const sk_role_t *r, sk_thread_t *t, const sk_entry_t *e);
+/* Drain: reap every live set (held or in a mailbox) at location 192 + role. */
+void sk_wl_drain(sk_run_t *run);
+/* Destroy: the set arrays themselves (their blocks are gone by then). */
+void sk_wl_fini(sk_run_t *run);
+/* Role stats: add thread t's workload counters. */
+void sk_wl_stats(const sk_thread_t *t, sk_role_stats_t *out);
+/* Invariants: every block in a live set is owned (tracked ones live) - SK_INV_IN_FLIGHT_NOT_OWNED. */
+void sk_wl_invariants(const sk_run_t *run, uint64_t *counts);
+/* Plant SK_INV_IN_FLIGHT_NOT_OWNED in a live set (a run without a producer); 0, or -1 if none. */
+int32_t sk_wl_break_in_flight(sk_run_t *run);
+/* The drain's reap of one in-flight entry (engine_run.c). */
+void sk_run_reap(sk_run_t *run, const sk_entry_t *e, uint32_t loc);
+/* Rewrite a block's verified layout in place: header, retire stamp, body pattern (engine_block.c). */
+void sk_block_rewrite(const sk_run_t *run, const sk_entry_t *e);
+/* Who allocated the block with this serial (a "who" code; 0: unknown) (engine_diag.c). */
+uint32_t sk_diag_allocator(const sk_run_t *run, uint64_t serial);
 
 #endif /* SK_ENGINE_INTERNAL_H */

@@ -115,6 +115,7 @@ uint64_t sk_run_invariants(const sk_run_t *run, int32_t drained, uint64_t *count
     sk_run_t *m = (sk_run_t *)run; /* atomics are read, never written */
     for (uint32_t q = 0; q < run->nqueues; q++) check_queue(run, &run->queues[q], counts);
     check_threads(run, counts, drained != 0);
+    sk_wl_invariants(run, counts);
     check_ownership(run, counts, drained != 0);
     uint64_t blocks = atomic_load(&m->unreclaimed_blocks), bytes = atomic_load(&m->unreclaimed_bytes);
     if (drained && (blocks != 0 || bytes != 0)) counts[SK_INV_UNRECLAIMED_AFTER_DRAIN]++;
@@ -166,6 +167,7 @@ int32_t sk_engine_testing_break_invariant(sk_run_t *run, uint32_t reason) {
             /* a real block left pending on a producer: the table says retired while the entry says
              * live, or it carries a retire epoch the run has not reached; the drain frees it */
             r = first_role(run, SK_ACT_PRODUCE);
+            if (r == NULL && reason == SK_INV_IN_FLIGHT_NOT_OWNED) return sk_wl_break_in_flight(run);
             if (r == NULL || r->threads[0].has_pending) return -1;
             sk_thread_t *t = &r->threads[0];
             sk_entry_t e;

@@ -151,7 +151,10 @@ static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_threa
             if (sk_block_new(run, r, t, false, !warm && sk_should_time(run, t), size, &t->buf[got], &exhausted))
                 got++;
         }
-        for (uint64_t i = 0; i < got; i++) sk_block_free(run, r, t, &t->buf[i], !warm && sk_should_time(run, t));
+        for (uint64_t i = 0; i < got; i++) {
+            if (r->cfg.writes != 0 && !warm) sk_wl_touch(run, r, t, &t->buf[i]);
+            sk_block_free(run, r, t, &t->buf[i], !warm && sk_should_time(run, t));
+        }
         if (warm) {
             t->warmup_left -= n;
             t->warmup_ops += n;
@@ -221,6 +224,7 @@ static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t
         if (got == SK_POP_DRAINED) break;
         if (!take_for_free(run, t, &e, r->cfg.inbox)) continue;
         if (e.t_ns != 0) sk_unreclaimed_release(run, t, &e, sk_now_ns());
+        if (r->cfg.writes != 0) sk_wl_touch(run, r, t, &e);
         sk_block_free(run, r, t, &e, sk_should_time(run, t));
         t->ops++;
     }
@@ -418,7 +422,9 @@ int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t bud
     uint64_t deadline = sk_clock(t) + budget_ns;
     int32_t rc;
     switch (r->cfg.action) {
-        case SK_ACT_ALLOC_FREE: rc = step_alloc_free(run, r, t, deadline); break;
+        case SK_ACT_ALLOC_FREE:
+            rc = r->cfg.live_set != 0 ? sk_step_live_set(run, r, t, deadline) : step_alloc_free(run, r, t, deadline);
+            break;
         case SK_ACT_PRODUCE: rc = step_produce(run, r, t, deadline); break;
         case SK_ACT_CONSUME: rc = step_consume(run, r, t, deadline); break;
         case SK_ACT_RETIRE: rc = step_retire(run, r, t, deadline); break;

@@ -80,8 +80,12 @@ static bool config_ok(const sk_run_t *run, const sk_role_config_t *c) {
             if (c->size_count != 2 || c->size_values[0] > c->size_values[1]) return false;
             break;
         case SK_SIZE_CHOICE: if (c->size_count < 1 || c->size_count > SK_SIZE_MAX_VALUES) return false; break;
+        case SK_SIZE_LOG_UNIFORM:
+            if (c->size_count != 2 || c->size_values[0] > c->size_values[1]) return false;
+            break;
         default: return false;
     }
+    if (!sk_wl_config_ok(c)) return false;
     uint32_t used = c->size_kind == SK_SIZE_FIXED ? 1 : c->size_count;
     for (uint32_t i = 0; i < used; i++) {
         if (c->size_values[i] == 0 || c->size_values[i] > max_size) return false;
@@ -303,7 +307,10 @@ void sk_run_drain(sk_run_t *run) {
             if (r->cfg.action == SK_ACT_OOM) sk_oom_release(run, t);
         }
     }
+    sk_wl_drain(run);
 }
+
+void sk_run_reap(sk_run_t *run, const sk_entry_t *e, uint32_t loc) { reap(run, e, loc); }
 
 int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_stats_t *out) {
     if (run == NULL || out == NULL || !run->prepared || role >= run->nroles) return -1;
@@ -327,6 +334,7 @@ int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_stats_t *o
         out->empty_retries += t->empty_retries;
         out->warmup_ops += t->warmup_ops;
         out->retired_blocks += t->retired;
+        sk_wl_stats(t, out);
         if (t->finished) out->threads_done++;
         if (t->min_age_ns < out->min_age_at_free_ns) out->min_age_at_free_ns = t->min_age_ns;
         if (t->min_epochs < out->min_epochs_at_free) out->min_epochs_at_free = t->min_epochs;
@@ -410,6 +418,7 @@ void sk_run_destroy(sk_run_t *run) {
     if (run == NULL) return;
     sk_run_drain(run);
     if (run->prepared) {
+        sk_wl_fini(run);
         for (uint32_t i = 0; i < run->nroles; i++) {
             sk_role_t *r = &run->roles[i];
             for (uint32_t j = 0; j < r->cfg.threads; j++) {

@@ -11,6 +11,8 @@
 
 
 size_t cc_stats_gate = SIZE_MAX; /* off by default */
+size_t cc_stats_class_usable[CC_STATS_CLASSES];
+bool cc_stats_by_class = false;
 
 static _Atomic(cc_stats_record_t *) registry = NULL;
 CC_THREAD_LOCAL cc_stats_record_t *cc_stats_tls = NULL;
@@ -21,6 +23,7 @@ static void release_record(void *record) {
     cc_stats_record_t *r = (cc_stats_record_t *)record;
     if (r == NULL) return;
     if (cc_stats_tls == r) cc_stats_tls = NULL;
+    r->pending = NULL;
     atomic_store_explicit(&r->in_use, false, memory_order_release);
 }
 
@@ -100,11 +103,24 @@ static void lock_baseline(void) {
 }
 static void unlock_baseline(void) { atomic_flag_clear_explicit(&baseline_lock, memory_order_release); }
 
+/* Class counters become counts and bytes here, once per snapshot instead of once per call. */
+static void add_classes(const cc_stats_record_t *r, cc_alloc_stats_t *s) {
+    for (size_t k = 1; k < CC_STATS_CLASSES; k++) {
+        uint64_t allocs = atomic_load_explicit(&r->alloc_class[k], memory_order_relaxed);
+        uint64_t frees = atomic_load_explicit(&r->free_class[k], memory_order_relaxed);
+        s->alloc_count += allocs;
+        s->alloc_bytes += allocs * cc_stats_class_usable[k];
+        s->free_count += frees;
+        s->free_bytes += frees * (uint64_t)(8 * k);
+    }
+}
+
 static cc_alloc_stats_t raw_sums(void) {
     cc_alloc_stats_t s;
     memset(&s, 0, sizeof s);
     for (cc_stats_record_t *r = atomic_load_explicit(&registry, memory_order_acquire); r != NULL;
          r = r->next) {
+        add_classes(r, &s);
         s.alloc_count += atomic_load_explicit(&r->alloc_count, memory_order_relaxed);
         s.free_count += atomic_load_explicit(&r->free_count, memory_order_relaxed);
         s.alloc_bytes += atomic_load_explicit(&r->alloc_bytes, memory_order_relaxed);

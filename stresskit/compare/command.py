@@ -24,7 +24,11 @@ def parse_fail_above(text: str) -> float:
 def read(path: str) -> list:  # noqa: ANN201 - list of Report
     from stresskit.report.reading import read_or_exit
 
-    return read_or_exit(path)
+    reports = read_or_exit(path)
+    if any(r.cell is not None for r in reports):
+        fail(f"{path}: matrix: expected a run report, not a matrix of {len(reports)} cells (compare cells one by one: "
+             "rerun a cell with its values and --json)")
+    return reports
 
 
 def gate(baseline: list, reports: list, bound: float, fmt: str = "markdown") -> int:  # noqa: ANN001 - Reports

@@ -16,7 +16,8 @@ WHO_DRAIN = 1 << 19
 MAX_QUEUES = 64
 UNKNOWN = 2**64 - 1
 # Drain location codes: queue q; 64 + r: role r's pending push; 128 + r: role r's reclaim limbo
-# (its retire list); 192 + r: role r's oom holdings.
+# (its retire list); 192 + r: role r's holdings (an oom role's ledger, an alloc_free role's live
+# sets, reported as "live_set").
 _LOCATION_KINDS = ("queue", "pending_push", "retire_list", "oom_holdings")
 
 
@@ -63,10 +64,13 @@ class RunLayout:
             name = self.queues[index] if index < len(self.queues) else f"#{index}"
             return {"kind": kind, "queue": name, "label": f"waiting in queue {name!r}"}
         role = self.roles[index] if index < len(self.roles) else f"#{index}"
+        if kind == "oom_holdings" and any(t.role == role and t.action == "alloc_free" for t in self.threads):
+            kind = "live_set"
         label = {
             "pending_push": f"waiting to be pushed by {role}",
             "retire_list": f"on {role}'s retire list",
             "oom_holdings": f"held by {role} (oom)",
+            "live_set": f"in a live set of {role} (held or handed over)",
         }.get(kind, f"location {loc}")
         return {"kind": kind, "role": role, "label": label}
 

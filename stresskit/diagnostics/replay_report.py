@@ -165,7 +165,8 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
         # a ScenarioErrors is its first problem: one line is enough to say the record is damaged
         raise ReplayInputError(f"{name}: {at}scenario.definition.{err.path}: {err.expected}"
                                + (f" (got {err.got})" if err.got is not None else "")) from None
-    difference = _unplanned(checked, report.seed, plan)
+    soak = (rec.model_extra or {}).get("soak")  # a soak's replica: planned from its own base seed (stresskit/soak)
+    difference = _unplanned(checked, report.seed, plan, soak if isinstance(soak, dict) else None)
     if difference is not None:
         raise ReplayInputError(f"{name}: {at}workers[{index}].replay.plan.{difference}")
     env = report.environment
@@ -175,7 +176,7 @@ def read_report(path: str | Path, replica: int | None = None, scenario: str | No
                     python=env.python.version)
 
 
-def _unplanned(checked: Any, base_seed: int, plan: ReplicaPlan) -> str | None:
+def _unplanned(checked: Any, base_seed: int, plan: ReplicaPlan, soak: dict[str, Any] | None = None) -> str | None:
     """None if ``plan`` is what the planner makes of the recorded scenario, seed and ops or
     duration (the only choices `run` takes from its command line); else where it differs. A plan
     that no run could have made (edited, damaged) is refused rather than run: the scenario's
@@ -184,6 +185,17 @@ def _unplanned(checked: Any, base_seed: int, plan: ReplicaPlan) -> str | None:
     from stresskit.planner import Overrides, PlanError
     from stresskit.planner import plan as make_plan
 
+    if soak is not None:  # replica k of a soak is replica j of `run --seed base_seed`, numbered k
+        import dataclasses
+
+        base_seed, j = soak.get("base_seed"), soak.get("replica")
+        if not isinstance(base_seed, int) or not isinstance(j, int) or not 0 <= j < checked.model.load.replicas or not 0 <= base_seed < 2**64:
+            return "soak: expected the base seed and run replica this replica was planned from"
+        try:
+            expected = make_plan(checked, Overrides(seed=base_seed, ops=plan.ops, duration_s=plan.duration_s)).replicas[j]
+        except (PlanError, ValueError, OverflowError) as exc:
+            return f"duration_s: expected what `run` accepts ({exc})"
+        return _difference(plan_to_dict(dataclasses.replace(expected, replica=plan.replica)), plan_to_dict(plan))
     if not 0 <= base_seed < 2**64 or (plan.ops is not None and not 1 <= plan.ops <= 10**11) or plan.replica >= checked.model.load.replicas:
         return f"replica: expected a replica of the recorded scenario, seed and ops (got replica {plan.replica}, ops {plan.ops})"
     try:

@@ -51,7 +51,7 @@ def _distinct_sizes(sizes: Any) -> tuple[int, int]:
     """(how many sizes, the largest) of a role's validated ``sizes``."""
     if sizes.dist == "fixed":
         return 1, int(sizes.size)
-    if sizes.dist == "uniform":
+    if sizes.dist in ("uniform", "loguniform"):
         return int(sizes.max) - int(sizes.min) + 1, int(sizes.max)
     return len(set(sizes.values)), max(sizes.values)
 
@@ -140,10 +140,10 @@ def _smaller_sizes(sizes: Doc) -> Iterator[tuple[str, Doc]]:
         if keep == 1:  # one value is a fixed size: the next step can halve it
             out = {"dist": "fixed", "size": sizes["values"][0]}
         yield f"sizes {sizes['values']} -> {sizes['values'][:keep]}", out
-    elif dist == "uniform" and sizes["max"] > sizes["min"]:
-        yield f"sizes uniform {sizes['min']}..{sizes['max']} -> fixed {sizes['min']}", {"dist": "fixed", "size": sizes["min"]}
+    elif dist in ("uniform", "loguniform") and sizes["max"] > sizes["min"]:
+        yield f"sizes {dist} {sizes['min']}..{sizes['max']} -> fixed {sizes['min']}", {"dist": "fixed", "size": sizes["min"]}
         top = sizes["min"] + (sizes["max"] - sizes["min"]) // 2
-        yield f"sizes uniform {sizes['min']}..{sizes['max']} -> {sizes['min']}..{top}", {**sizes, "max": top}
+        yield f"sizes {dist} {sizes['min']}..{sizes['max']} -> {sizes['min']}..{top}", {**sizes, "max": top}
     elif dist == "fixed" and sizes["size"] > 1:
         yield f"size {sizes['size']} -> {sizes['size'] // 2}", {"dist": "fixed", "size": sizes["size"] // 2}
 

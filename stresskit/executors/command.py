@@ -26,11 +26,11 @@ def refuse_unsupported(spec: ExecutorSpec, sanitize: str | None, profile: bool) 
 
 
 @contextlib.contextmanager
-def opened(spec: ExecutorSpec) -> Iterator[Executor]:
-    """One executor (one Dask cluster or connection) for every scenario of the command; an
-    executor that cannot be used, or refuses the run, is one line and its exit code."""
+def opened(spec: ExecutorSpec | None) -> Iterator[Executor]:
+    """One executor (one Dask cluster or connection) for every scenario of the command (None:
+    local); an executor that cannot be used, or refuses the run, is one line and its exit code."""
     try:
-        executor = open_executor(spec)
+        executor = open_executor(spec or ExecutorSpec("local"))
     except ExecutorError as exc:
         click.echo(f"stresskit: {exc.line}", err=True)
         sys.exit(exc.code)

@@ -61,3 +61,15 @@ def flamegraph(tree: Tree, div_id: str) -> str:
     ))
     fig.update_layout(title=f"flamegraph: {tree.samples:,} samples, all workers (click a frame to zoom)")
     return _div(fig, div_id, height=640)
+
+
+def matrix(x_key: str, lines: list[Any], metric: str, y_title: str, div_id: str) -> str:
+    """A matrix's metric against the first swept key, one line per value of the others."""
+    go = _go()
+    fig = go.Figure()
+    for line in lines:
+        fig.add_trace(go.Scatter(x=line.x, y=getattr(line, metric), mode="lines+markers", name=line.label or y_title))
+    fig.update_layout(title=f"{y_title} per cell", showlegend=any(line.label for line in lines))
+    fig.update_xaxes(title=x_key, type="category")
+    fig.update_yaxes(title=y_title, rangemode="tozero")
+    return _div(fig, div_id)

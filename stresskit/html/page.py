@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 
 from stresskit.html import charts, data, flame
+from stresskit.matrix.cells import titled
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
@@ -98,7 +99,7 @@ def _flamegraph(report: dict[str, Any], n: int) -> str:
 
 def _section(report: dict[str, Any], n: int) -> str:
     word, tail = data.verdict(report)
-    name = report["scenario"]["name"]
+    name = titled(report)
     meta = (f'{escape(report["scenario"].get("description") or "")}<br>{escape(tail)}; seed {report.get("seed")}; '
             f'started {escape(str(report.get("started_at")))}, {report.get("elapsed_s") or 0:.2f} s; file {escape(report["scenario"].get("file") or "")}')
     rows = data.threshold_rows(report)
@@ -121,6 +122,18 @@ def _section(report: dict[str, Any], n: int) -> str:
             + "</section>")
 
 
+def _matrix(reports: list[dict[str, Any]]) -> str:
+    """A matrix's cells (stresskit/matrix): throughput and p99 latency against the swept keys."""
+    from stresskit.matrix.cells import lines, p99_metric
+    from stresskit.matrix.table import table_rows
+
+    key, chart_lines = lines(reports)
+    header, body = table_rows(reports)
+    return (f'<section id="matrix"><h1>matrix: {len(reports)} cells</h1>{_table(header, body, table_id="matrix-cells")}'
+            + charts.matrix(key, chart_lines, "ops_per_s", "throughput (ops/s)", "matrix-throughput")
+            + charts.matrix(key, chart_lines, "p99_ns", f"{p99_metric(reports)} (ns)", "matrix-p99") + "</section>")
+
+
 def render(reports: list[dict[str, Any]]) -> str:
     """The whole page for one or several run reports (report dicts as written by `run --json`)."""
     require_plotly()
@@ -129,6 +142,8 @@ def render(reports: list[dict[str, Any]]) -> str:
     status = "error" if any(r["status"] == "error" for r in reports) else "fail" if any(r["status"] == "fail" for r in reports) else "pass"
     title = f"stresskit: {', '.join(r['scenario']['name'] for r in reports)}: {status.upper()}"
     body = "".join(_section(r, i) for i, r in enumerate(reports))
+    if any(r.get("cell") for r in reports):
+        body = _matrix(reports) + body
     # "</script" inside the inlined library would end the tag early: escape it the standard way.
     plotly_js = get_plotlyjs().replace("</script", "<\\/script")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from stresskit.diagnostics.why import why_lines
+from stresskit.matrix.cells import titled
 from stresskit.report.console import threshold_line
 
 
 def _suite(report: dict[str, Any], json_path: str | None) -> ET.Element:
-    name = report["scenario"]["name"]
+    name = titled(report)  # a matrix's cells are suites of their own
     thresholds = report["thresholds"]
     failures = sum(1 for t in thresholds if not t["ok"])
     skipped = sum(1 for t in thresholds if t.get("skipped"))

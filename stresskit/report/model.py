@@ -155,7 +155,25 @@ class ProfileView(_Open):
     problems: list[str] = []
 
 
-class Report(_Open):
+class CellRef(_Open):
+    """Which cell of a matrix a report is (stresskit/matrix): its index and swept values."""
+
+    index: StrictInt
+    params: dict[str, Any]
+
+
+class _Written(_Open):
+    """A document as stresskit wrote it, kept whole beside the typed view."""
+
+    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The JSON document exactly as stresskit wrote it (the report's full detail)."""
+        return self._data
+
+
+class Report(_Written):
     schema_version: StrictInt
     scenario: ScenarioRef
     status: str
@@ -174,18 +192,14 @@ class Report(_Open):
     latency_histograms: list[HistogramEntry] = []
     profile: ProfileView | None = None
     environment: Environment = Environment()
-    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+    cell: CellRef | None = None
+    soak: dict[str, Any] | None = None  # stresskit/soak: how the soak went, a summary per replica
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
         report = cls.model_validate(data)
         report._data = data
         return report
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The JSON document exactly as stresskit wrote it (the report's full detail)."""
-        return self._data
 
     @property
     def name(self) -> str:
@@ -220,6 +234,48 @@ class _Multi(_Open):
     reports: list[dict[str, Any]]
 
 
+class MatrixInfo(_Open):
+    keys: list[str]
+    cells: StrictInt
+
+
+class MatrixReport(_Written):
+    """A matrix run (stresskit/matrix): one run Report per cell, each with its ``cell``."""
+
+    schema_version: StrictInt
+    status: str
+    matrix: MatrixInfo
+    reports: list[Report]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatrixReport:
+        matrix = cls.model_validate(data)
+        matrix._data = data
+        for cell, doc in zip(matrix.reports, data["reports"]):
+            cell._data = doc
+        return matrix
+
+    @property
+    def cells(self) -> list[Report]:
+        return self.reports
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def exit_code(self) -> int:
+        """Any cell failing fails the matrix (1); an error or interruption outranks it."""
+        from stresskit.session import exit_code
+
+        interrupted = next((r.interrupted for r in self.reports if r.interrupted), False)
+        return exit_code(self.status, interrupted=interrupted)
+
+
+def is_matrix(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("matrix"), dict) and "reports" in data
+
+
 def read_reports(path: Path | str) -> list[Report]:
     """Every run report in a file written by `stresskit run --json` (one scenario, or several
     under "reports"). Raises JsonInputError with one line naming the file and key."""
@@ -236,4 +292,5 @@ def read_reports(path: Path | str) -> list[Report]:
     return out
 
 
-__all__ = ["Environment", "JsonInputError", "NativeLibrary", "ReplicaReport", "Report", "ScenarioRef", "ThresholdOutcome", "read_reports"]
+__all__ = ["CellRef", "Environment", "JsonInputError", "MatrixReport", "NativeLibrary", "ReplicaReport", "Report", "ScenarioRef",
+           "ThresholdOutcome", "read_reports"]

@@ -51,6 +51,8 @@ def rows() -> list[tuple[str, str, str]]:
         ("reclaim limbo, per thread", f"{_count(m.MIN_LIMBO)} .. {_count(m.MAX_LIMBO)} blocks", f"{sm} MIN_LIMBO, MAX_LIMBO = SK_MIN_LIMBO, SK_MAX_LIMBO"),
         ("oom ledger", f"{_count(m.OOM_MAX_LEDGER)} blocks", f"{sm} OOM_MAX_LEDGER = SK_OOM_MAX_LEDGER"),
         ("unreclaimed series", f"{_count(m.SERIES_MAX_POINTS)} points", f"{sm} SERIES_MAX_POINTS = SK_SERIES_MAX"),
+        ("live_set, per thread", f"{_count(m.MAX_LIVE_SET)} blocks", f"{sm} MAX_LIVE_SET = SK_MAX_LIVE_SET"),
+        ("writes, per block", _count(m.MAX_WRITES), f"{sm} MAX_WRITES = SK_MAX_WRITES"),
         ("a scenario file", _bytes(inputs.MAX_SCENARIO_BYTES), f"{si} MAX_SCENARIO_BYTES"),
         ("TOML nesting in one key", f"{inputs.MAX_TOML_DEPTH} levels", f"{si} MAX_TOML_DEPTH"),
         ("TOML keys and table headers", _count(inputs.MAX_TOML_KEYS), f"{si} MAX_TOML_KEYS"),

@@ -38,6 +38,8 @@ MIN_LIMBO = 4096  # SK_MIN_LIMBO: a reclaim thread's limbo holds at least ...
 MAX_LIMBO = 1 << 24  # SK_MAX_LIMBO: ... and at most this many retired blocks
 SERIES_MAX_POINTS = 8192  # SK_SERIES_MAX: points of the unreclaimed time series
 OOM_MAX_LEDGER = 1 << 24  # SK_OOM_MAX_LEDGER: blocks an oom role's ledger remembers
+MAX_LIVE_SET = 1 << 20  # SK_MAX_LIVE_SET: blocks one thread of a live-set role keeps live
+MAX_WRITES = 1 << 16  # SK_MAX_WRITES: rewrites of one block before its free
 
 ROLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"
 
@@ -109,12 +111,13 @@ class _Strict(BaseModel):
 class Sizes(_Strict):
     """Block sizes in bytes. Shorthands: ``sizes = 64`` (fixed), ``sizes = [16, 64, 256]`` (choice)."""
 
-    dist: Literal["fixed", "uniform", "choice"] = Field(
-        description="fixed: always `size`; uniform: any integer in [min, max]; choice: one of `values`"
+    dist: Literal["fixed", "uniform", "choice", "loguniform"] = Field(
+        description="fixed: always `size`; uniform: any integer in [min, max]; choice: one of `values`; "
+        "loguniform: in [min, max], each power-of-two class equally likely (weighted towards small sizes)"
     )
     size: BlockSize | None = Field(None, description="fixed: the block size")
-    min: BlockSize | None = Field(None, description="uniform: smallest size")
-    max: BlockSize | None = Field(None, description="uniform: largest size")
+    min: BlockSize | None = Field(None, description="uniform, loguniform: smallest size")
+    max: BlockSize | None = Field(None, description="uniform, loguniform: largest size")
     values: list[BlockSize] | None = Field(None, min_length=1, max_length=64, description="choice: the sizes")
     weights: list[Annotated[float, Field(gt=0)]] | None = Field(
         None, description="choice: relative weight of each value (same length as values)"
@@ -122,14 +125,14 @@ class Sizes(_Strict):
 
     @model_validator(mode="after")
     def _fields_match_dist(self) -> Sizes:
-        needed = {"fixed": {"size"}, "uniform": {"min", "max"}, "choice": {"values"}}[self.dist]
+        needed = {"fixed": {"size"}, "uniform": {"min", "max"}, "choice": {"values"}, "loguniform": {"min", "max"}}[self.dist]
         allowed = needed | ({"weights"} if self.dist == "choice" else set())
         given = {k for k in ("size", "min", "max", "values", "weights") if getattr(self, k) is not None}
         if needed - given:
             raise ValueError(f"dist '{self.dist}' needs {', '.join(sorted(needed))}")
         if given - allowed:
             raise ValueError(f"dist '{self.dist}' takes {', '.join(sorted(allowed))}, not {', '.join(sorted(given - allowed))}")
-        if self.dist == "uniform" and self.min > self.max:  # type: ignore[operator]
+        if self.dist in ("uniform", "loguniform") and self.min > self.max:  # type: ignore[operator]
             raise ValueError(f"min <= max (got min={self.min}, max={self.max})")
         if self.weights is not None and len(self.weights) != len(self.values or []):
             raise ValueError(f"as many weights as values ({len(self.values or [])})")
@@ -177,6 +180,22 @@ class Role(_Strict):
         None, ge=1, le=MAX_LIMBO,
         description="reclaim: most retired blocks each thread holds while they wait out their grace (default: 4 x the "
         f"inbox's capacity, within [{MIN_LIMBO}, {MAX_LIMBO}]); a full limbo back-pressures the retirers",
+    )
+    # Canonical workloads (docs/scenarios.md, Canonical workloads; native/src/engine_workloads.c).
+    writes: Count | None = Field(
+        None, ge=1, le=MAX_WRITES,
+        description="alloc_free, consume: rewrite each block this many times before freeing it (cache-thrash on "
+        "a thread's own blocks, cache-scratch on blocks another thread allocated)",
+    )
+    live_set: Count | None = Field(
+        None, ge=1, le=MAX_LIVE_SET,
+        description="alloc_free: blocks each thread keeps live; every op frees a random one and allocates its "
+        "replacement (larson, mstress) instead of batches",
+    )
+    handover_every: Count | None = Field(
+        None, ge=1, le=MAX_OPS,
+        description="alloc_free with live_set: every N ops a thread hands its whole live set to the role's next "
+        "thread and carries on with the set handed to it (blocks outlive their allocator's round)",
     )
 
 
@@ -257,3 +276,8 @@ class Scenario(_Strict):
     checks: Checks = Field(default_factory=Checks, description="built-in safety checks to skip")
     profile: bool = Field(False, description="sample workers with py-spy, like `run --profile`")
     extra: Extra = Field(default_factory=Extra, description="engine tunables")
+    matrix: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keys to sweep, each a scenario key path with an array of values (`roles.A.threads = [1, 2, 4]`): "
+        "`stresskit run` runs one scenario per cell of their cartesian product (docs/scenarios.md, Matrices)",
+    )

@@ -45,6 +45,10 @@ ACTION_KEYS: dict[str, frozenset[str]] = {
     "free_fraction": frozenset({"oom"}),
     "edge_probes": frozenset({"produce", "alloc_free"}),
     "calloc_count": ALLOCATING_ACTIONS,
+    # canonical workloads
+    "writes": frozenset({"alloc_free", "consume"}),
+    "live_set": frozenset({"alloc_free"}),
+    "handover_every": frozenset({"alloc_free"}),
 }
 POINTER_SIZE = 8
 
@@ -113,6 +117,8 @@ def role_problems(file: str, s: Scenario) -> Iterator[ScenarioError]:
             yield from _alignment_problems(file, name, role)
         if "calloc_count" not in misplaced:
             yield from _calloc_problems(file, name, role)
+        if not misplaced & {"live_set", "handover_every"}:
+            yield from _workload_problems(file, name, role)
         if role.action == "oom" and role.memory_limit is None:
             yield _problem(file, ("roles", name, "memory_limit"), "a memory bound like \"256MiB\" for action 'oom'")
         elif role.action == "oom" and role.memory_limit > (OOM_MAX_LEDGER // 2) * smallest_size(role.sizes):
@@ -154,6 +160,12 @@ def _calloc_problems(file: str, name: str, role: Role) -> Iterator[ScenarioError
     elif role.calloc_count and largest_size(role.sizes) * role.calloc_count > MAX_BLOCK_BYTES:
         yield _problem(file, ("roles", name, "calloc_count"), f"calloc_count x the largest size at most {MAX_BLOCK_BYTES:,} bytes (1 GiB)",
                        f"{role.calloc_count} x {largest_size(role.sizes):,}", True)
+
+
+def _workload_problems(file: str, name: str, role: Role) -> Iterator[ScenarioError]:
+    if role.handover_every is not None and role.live_set is None:
+        yield _problem(file, ("roles", name, "handover_every"), "handover_every only with live_set (the set handed over); "
+                       "add live_set or remove it", "no live_set", True)
 
 
 def largest_size(sizes: Sizes) -> int:
@@ -284,6 +296,17 @@ def _drain(checks: Generator[ScenarioError, None, object], into: list[ScenarioEr
             return done.value
 
 
+def matrix_problems(file: str, s: Scenario, default_name: str) -> list[ScenarioError]:
+    """The ``[matrix]`` table: real key paths, and every cell a valid scenario (stresskit.matrix)."""
+    from stresskit.matrix.expand import checked_cells
+
+    try:
+        checked_cells(file, s.model_dump(mode="json", by_alias=True, exclude_unset=True), default_name=default_name)
+    except ScenarioError as err:
+        return list(getattr(err, "problems", [err]))
+    return []
+
+
 def check(file: str, s: Scenario, default_name: str) -> CheckedScenario:
     """Every cross-key problem of the file at once (ScenarioErrors), or the checked scenario."""
     problems: list[ScenarioError] = []
@@ -291,6 +314,8 @@ def check(file: str, s: Scenario, default_name: str) -> CheckedScenario:
     problems.extend(load_problems(file, s))
     graph = _drain(graph_problems(file, s), problems)
     thresholds = _drain(threshold_problems(file, s), problems)
+    if s.matrix and not problems:  # each cell is checked as a scenario of its own: only a sound base has cells
+        problems.extend(matrix_problems(file, s, default_name))
     error = combined(problems)
     if error is not None:
         raise error

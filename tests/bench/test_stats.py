@@ -138,3 +138,22 @@ def test_measure_interleaves_and_rotates_implementations():
     # Every repeat runs all four back to back (A B C D), the start rotating between repeats.
     assert [set(first_row[i:i + 4]) for i in (0, 4, 8)] == [set(IMPLS)] * 3
     assert first_row[0] != first_row[4] != first_row[8]
+
+
+@pytest.mark.tier2
+def test_wide_rows_get_settle_passes_and_tight_rows_do_not():
+    """A row whose samples spread wide (here: mimalloc alternating 1 and 3 ns on the first size)
+    is measured again, every implementation, up to half the repeats more; the others are not."""
+    cfg = Config.make(quick=True, repeats=7, ops=[Op.ALLOC], scale=0.01)
+    noisy_size = cfg.sizes[0]
+    calls = {"n": 0}
+
+    def fake(spec):
+        calls["n"] += 1
+        noisy = spec.size == noisy_size and spec.impl is Impl.MIMALLOC
+        return _sample(3.0 if noisy and calls["n"] % 2 else 1.0, spec.op)
+
+    measured, _ = measure(cfg, runner=fake)
+    counts = {m.key.size: {impl: len(v) for impl, v in m.samples.items()} for m in measured}
+    assert counts[noisy_size] == {impl: 7 + 3 for impl in IMPLS}
+    assert all(c == {impl: 7 for impl in IMPLS} for size, c in counts.items() if size != noisy_size)

@@ -20,7 +20,7 @@ SHIPPED = sorted((REPO / "scenarios").glob("*.toml"))
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
-sizes = st.builds(SizeDistribution, kind=st.sampled_from(["fixed", "uniform", "choice"]),
+sizes = st.builds(SizeDistribution, kind=st.sampled_from(["fixed", "uniform", "choice", "loguniform"]),
                   values=st.lists(st.integers(1, 1 << 40), min_size=1, max_size=4).map(tuple),
                   weights=st.lists(finite, max_size=4).map(tuple))
 roles = st.builds(
@@ -30,6 +30,7 @@ roles = st.builds(
     inbox=st.none() | names, outbox=st.none() | names, epoch_every=st.integers(1, 1 << 30), grace_epochs=st.integers(0, 1 << 20),
     grace_ns=st.integers(0, 60 * 10**9), memory_limit_bytes=st.integers(0, 1 << 40), oom_free_fraction=finite,
     edge_probe_every=st.integers(0, 1 << 30), calloc_count_max=st.integers(1, 4096), limbo=st.integers(0, 1 << 24),
+    writes=st.integers(0, 1 << 16), live_set=st.integers(0, 1 << 20), handover_every=st.integers(0, 10**11),
 )
 extra_values = st.one_of(st.text(max_size=12), st.integers(-(2**63), 2**64), finite, st.booleans())
 plans = st.builds(
@@ -68,6 +69,8 @@ def test_every_shipped_plan_round_trips(path: Path) -> None:
     (lambda d: d.pop("seed"), "seed"),
     (lambda d: d.update(roles={}), "roles"),
     (lambda d: d["queues"].append({"name": "q"}), "queues[2].capacity"),  # smr has two queues
+    (lambda d: d["roles"][0].update(live_set="1000"), "roles[0].live_set"),
+    (lambda d: d["roles"][0]["sizes"].update(kind="lognormal"), "roles[0].sizes.kind"),
 ])
 def test_a_damaged_plan_names_the_key(edit, key: str) -> None:
     d = plan_to_dict(plan(load(REPO / "scenarios" / "smr.toml")).replicas[0])

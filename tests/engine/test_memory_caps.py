@@ -102,6 +102,7 @@ def _header_enum(name: str) -> int:
 @pytest.mark.parametrize(("py", "c"), [
     ("MAX_BATCH", "SK_MAX_BATCH"), ("MAX_CALLOC_COUNT", "SK_MAX_CALLOC_COUNT"), ("MIN_LIMBO", "SK_MIN_LIMBO"),
     ("MAX_LIMBO", "SK_MAX_LIMBO"), ("SERIES_MAX_POINTS", "SK_SERIES_MAX"), ("OOM_MAX_LEDGER", "SK_OOM_MAX_LEDGER"),
+    ("MAX_LIVE_SET", "SK_MAX_LIVE_SET"), ("MAX_WRITES", "SK_MAX_WRITES"),
 ])
 def test_the_schema_bounds_are_the_engines(py: str, c: str):
     assert getattr(model, py) == _header_enum(c)

@@ -69,6 +69,8 @@ def plan_text(path: Path, max_ops: int = MAX_OPS) -> str:
                   r.batch, r.alignment, int(r.free_mode == "unsized"), SIZE_KINDS[r.sizes.kind], r.epoch_every,
                   r.grace_epochs, r.grace_ns, r.edge_probe_every, r.calloc_count_max, 0, len(r.sizes.values), *r.sizes.values]
         lines.append("role " + " ".join(str(int(f)) for f in fields))
+        if r.writes or r.live_set or r.handover_every:
+            lines.append(f"workload {r.writes} {r.live_set} {r.handover_every}")
     return "\n".join(lines) + "\n"
 
 

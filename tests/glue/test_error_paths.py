@@ -24,6 +24,7 @@ OOM_SCRIPT = textwrap.dedent(
     lib, ffi = _native.lib(), _native.ffi()
     MiB = 1 << 20
     slots = ffi.new("void *[]", 4096)   # everything Python needs, made before the limit
+    small = ffi.new("void *[]", 1 << 16)
     with open("/proc/self/statm") as f:
         vm = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     limit = vm + 512 * MiB
@@ -49,6 +50,21 @@ OOM_SCRIPT = textwrap.dedent(
     out["errno_counted"] = ffi.errno
     s = lib.cc_alloc_stats_snapshot()
     out["failed"], out["allocs"] = s.failed_count, s.alloc_count
+    # A class-sized request is counted before mimalloc is called; its failure must be taken back.
+    k, usable = 0, 0
+    ffi.errno = 0
+    while k < len(small):
+        p = lib.cc_alloc(1000)
+        if p == ffi.NULL:
+            break
+        small[k] = p
+        usable += lib.cc_usable_size(p)
+        k += 1
+    t = lib.cc_alloc_stats_snapshot()
+    out["small"] = [k, ffi.errno, t.alloc_count - s.alloc_count, t.failed_count - s.failed_count,
+                    t.alloc_bytes - s.alloc_bytes, usable]
+    for i in range(k):
+        lib.cc_free(small[i], 1000)
     try:
         Allocator().alloc(64 * MiB)
         out["python"] = "no error"
@@ -90,6 +106,11 @@ def test_oom_handling():
     assert out["null_counted"] and out["errno_counted"] == errno.ENOMEM, out
     assert out["failed"] == 1 and out["allocs"] == 0, (
         "failures are counted, not allocations"
+    )
+    k, err, allocs, failed, alloc_bytes, usable = out["small"]
+    assert 0 < k < 1 << 16 and err == errno.ENOMEM, f"1000-byte blocks never ran out: {out}"
+    assert (allocs, failed, alloc_bytes) == (k, 1, usable), (
+        "a failed class-sized cc_alloc must count as a failure, not as an allocation"
     )
     assert out["python"] == "MemoryError"
     assert out["again"], "memory freed after the failure must be allocatable again"

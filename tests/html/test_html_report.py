@@ -148,3 +148,32 @@ def test_run_html_writes_the_page(tmp_path: Path) -> None:
     assert f"html report: {page}" in result.output
     text = page.read_text()
     assert 'id="r0-verdict">PASS<' in text and "Plotly.newPlot" in text
+
+
+def test_a_matrix_page_charts_throughput_and_p99_per_cell(tmp_path: Path) -> None:
+    """`run --matrix ... --html`: the page opens with the cells' table and two charts whose
+    points are the cells' own numbers."""
+    browser = _browser()
+    from playwright.sync_api import sync_playwright
+
+    page_path, report = tmp_path / "matrix.html", tmp_path / "matrix.json"
+    result = CliRunner().invoke(main, ["run", "parallel_alloc", "--ops", "20000", "--matrix", "roles.worker.threads=2,4",
+                                       "--matrix", "load.replicas=1", "--json", str(report), "--html", str(page_path), "-q"])
+    assert result.exit_code in (0, 1), result.output + result.stderr  # a cell may miss the throughput threshold on a busy machine
+    cells = json.loads(report.read_text())["reports"]
+    with sync_playwright() as pw:
+        chrome = pw.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+        try:
+            page = chrome.new_page()
+            page.goto(page_path.as_uri())
+            page.wait_for_function("document.getElementById('matrix-p99') && document.getElementById('matrix-p99').data")
+            charts = page.evaluate("""['matrix-throughput', 'matrix-p99'].map(id =>
+                document.getElementById(id).data.map(t => [Array.from(t.x), Array.from(t.y)]))""")
+            rows = page.evaluate("document.querySelectorAll('#matrix-cells tbody tr').length")
+        finally:
+            chrome.close()
+    assert rows == 2
+    (tput,), (p99,) = charts
+    assert tput == [["2", "4"], [c["metrics"]["throughput.ops_per_s"] for c in cells]]
+    assert p99 == [["2", "4"], [c["metrics"]["latency.alloc.p99_ns"] for c in cells]]
+    assert all(isinstance(v, (int, float)) and v > 0 for v in tput[1] + p99[1])

@@ -33,7 +33,7 @@ _SLOW_ALIGNED = "return finish_aligned(mi_malloc_aligned(size, alignment));"
 _FAST_NODE = "        CC_RETURN_ALLOC(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));"
 _SLOW_NODE = "return finish_aligned(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));"
 _FAST_ALLOC = "if (CC_LIKELY(size - 1 < CC_GATE_LOAD())) CC_RETURN_ALLOC(mi_malloc(at_least_min_block(size)));"
-_SLOW_ALLOC = "    if (size == 0) return NULL;\n    size_t usable = 0;\n    void *p = mi_umalloc(at_least_min_block(size), &usable);"
+_SLOW_ALLOC = "    if (size == 0) return NULL;\n    cc_stats_record_t *r = cc_stats_tls;"
 _COUNT_ALLOC = "    count_alloc(p, p != NULL && !umalloc_usable_exact ? mi_usable_size(p) : usable);\n    return p;"
 _RESET = "    baseline = raw;\n"
 _EVERY = "static _Thread_local unsigned cc_mutant_n_; "
@@ -82,9 +82,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("unsized_free_uncounted", "cc_free_unsized never counts its free", "glue_books",
            (("alloc.c", "    free_slow(ptr, 0);\n}", "    mi_free(ptr);\n}"),)),
     Mutant("bytes_requested", "alloc_bytes counts the requested instead of the usable size (cc_alloc)", "glue_books",
-           (("alloc.c", _COUNT_ALLOC, "    count_alloc(p, size);\n    return p;"),)),
+           (("alloc.c", _COUNT_ALLOC, "    count_alloc(p, size);\n    return p;"),
+            ("stats.c", "allocs * cc_stats_class_usable[k];", "allocs * (uint64_t)(8 * k);"))),
     Mutant("failed_not_counted", "failed_count never incremented", "glue_books",
-           (("alloc.c", "        cc_stats_add(&r->failed_count, 1);\n", ""),)),
+           (("alloc.c", "        cc_stats_add(&r->failed_count, 1);\n", ""),
+            ("alloc.c", "    cc_stats_add(counted, (uint64_t)-1);\n    cc_stats_add(&r->failed_count, 1);\n", "    cc_stats_add(counted, (uint64_t)-1);\n"))),
     Mutant("null_free_counted", "cc_free(NULL) counted as a free when statistics are on", "glue_books",
            (("alloc.c", "static CC_NOINLINE void free_slow(void *ptr, size_t size) {\n    if (ptr == NULL) return;",
              "static CC_NOINLINE void free_slow(void *ptr, size_t size) {\n    if (ptr == NULL) { if (cc_stats_active()) count_free(ptr); return; }"),)),

@@ -3,6 +3,7 @@
  *   seed S / ops N / warmup N / sample N / queue CAPACITY (one line per queue, in index order)
  *   role ACTION KIND THREADS INBOX OUTBOX BATCH ALIGNMENT UNSIZED SIZE_KIND EPOCH_EVERY
  *        GRACE_EPOCHS GRACE_NS EDGE_PROBES CALLOC_COUNT N V1 .. VN
+ *   workload WRITES LIVE_SET HANDOVER_EVERY (optional, for the role just read)
  * then checks the run: nothing leaked or damaged, no contract violation, and the glue's books
  * equal the engine's ledger. Prints "scenario_driver: ok" and exits 0, or what differed. */
 #include <pthread.h>
@@ -81,6 +82,13 @@ int main(void) {
                 c->size_values[i] = x;
             }
             nroles++;
+            continue;
+        }
+        if (strcmp(word, "workload") == 0 && nroles > 0) {
+            sk_role_config_t *c = &roles[nroles - 1];
+            unsigned long long w[3];
+            if (scanf("%llu %llu %llu", &w[0], &w[1], &w[2]) != 3) return 2;
+            c->writes = w[0], c->live_set = w[1], c->handover_every = w[2];
             continue;
         }
         fprintf(stderr, "scenario_driver: unknown line '%s'\n", word);
