@@ -15,13 +15,15 @@ from typing import Any
 
 from stresskit.checks.builtin import evaluate_builtin
 from stresskit.diagnostics import replay_record as replay
+from stresskit.executors import Execution, Executor
+from stresskit.executors.local import LocalExecutor
 from stresskit.metrics import aggregate
 from stresskit.planner import Overrides, RunPlan, plan
 from stresskit.profiling import Profiler, ProfileReport
 from stresskit.report import environment as where_run
 from stresskit.report import json_report
 from stresskit.report.console import Display
-from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
+from stresskit.runner import DEFAULT_ENGINE, Interrupted, WorkerRecord
 from stresskit.runner import signals
 from stresskit.runner.inprocess import InProcess
 from stresskit.scenario.validation import CheckedScenario
@@ -39,6 +41,7 @@ class Options:
     engine_ref: str = DEFAULT_ENGINE
     sanitize: Any = None  # a stresskit.sanitize.SanitizedRun for `run --sanitize`
     isolate: bool = True  # False: replicas run in this process (stresskit/runner/inprocess.py)
+    executor: Executor | None = None  # where isolated replicas run (stresskit/executors/); None: this machine's Supervisor
 
 
 def exit_code(status: str, interrupted: bool | str = False) -> int:
@@ -107,11 +110,15 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
 
 
 def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.ReportWriter, index: int) -> tuple[dict[str, Any], str | bool]:
-    """Run a planned scenario (every replica in its own worker) and report it: `run`, and each
-    rerun of `replay` and candidate of `shrink`, go through here."""
+    """Run a planned scenario (every replica in its own worker process, on the executor of
+    ``opts``) and report it: `run`, and each rerun of `replay` and candidate of `shrink`, go
+    through here. Raises ExecutorError when the executor refuses the run."""
     checked = run.scenario
     started = time.time()
     environment = where_run.current()  # once per process: the library is hashed once
+    executor = opts.executor or LocalExecutor()
+    if executor.name != "local":  # a local run's report stays as it was
+        environment = {**environment, "executor": executor.describe()}
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
     live: dict[int, WorkerRecord] = {}
 
@@ -132,8 +139,8 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     interrupted: str | bool = False
     errors: list[str] = []
     replicas = opts.sanitize.adapt(run.replicas) if opts.sanitize is not None else run.replicas
-    supervisor: Supervisor | InProcess = (Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
-                                          if opts.isolate else InProcess(replicas, on_event))
+    supervisor: Execution = (executor.execution(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
+                             if opts.isolate else InProcess(replicas, on_event))
     try:
         records = supervisor.run()
     except Interrupted as stop:
