@@ -27,7 +27,7 @@ from stresskit.runner import DEFAULT_ENGINE, Interrupted, WorkerRecord
 from stresskit.runner import signals
 from stresskit.runner.inprocess import InProcess
 from stresskit.scenario.validation import CheckedScenario
-from stresskit.thresholds import ThresholdResult, evaluate
+from stresskit.thresholds import NOT_PRODUCED, ThresholdResult, evaluate
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -66,6 +66,20 @@ def judge(run: RunPlan, records: Sequence[WorkerRecord]) -> tuple[dict[str, Any]
     return metrics, thresholds
 
 
+def judge_replica(run: RunPlan, rec: WorkerRecord) -> list[ThresholdResult]:
+    """The run's checks over one replica alone (its replay signature; a soak's verdict per
+    replica). A replica that ran to the end yet lacks a metric lacks it by design (a stats-off
+    replica has no glue.* figures): that check does not apply to it, the run's verdict judges
+    whether any replica produced it."""
+    from dataclasses import replace
+
+    thresholds = judge(run, [rec])[1]
+    if rec.status != "ok" or rec.result is None:
+        return thresholds
+    return [replace(t, ok=True, skipped=True, reason=f"not applicable to this replica: {t.reason}")
+            if not t.ok and t.reason.endswith(NOT_PRODUCED) else t for t in thresholds]
+
+
 def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
             profile: ProfileReport | None = None, errors: Sequence[str] = (), environment: dict[str, Any] | None = None,
             progress: dict[int, list[tuple[float, int]]] | None = None, sanitize: Any = None) -> dict[str, Any]:
@@ -73,7 +87,7 @@ def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, co
     if sanitize is not None:  # speed and RSS measure the sanitizer, not the glue
         thresholds = sanitize.judge(thresholds)
     plans = {p.replica: p for p in run.replicas}
-    replays = {rec.replica: replay.record(plans[rec.replica], rec, judge(run, [rec])[1]) for rec in records if rec.replica in plans}
+    replays = {rec.replica: replay.record(plans[rec.replica], rec, judge_replica(run, rec)) for rec in records if rec.replica in plans}
     return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
                              interrupted=interrupted, profile=profile, errors=errors, environment=environment, replays=replays,
                              progress=progress)
