@@ -12,6 +12,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -212,6 +213,20 @@ class _Duration(click.ParamType):
         return seconds
 
 
+class _Executor(click.ParamType):
+    name = "executor"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from stresskit.executors import ExecutorSpec, parse_spec
+
+        if isinstance(value, ExecutorSpec):
+            return value
+        try:
+            return parse_spec(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--workers", "-w", type=click.IntRange(1, 64), help="Worker processes at once (default: min(replicas, CPUs)).")
@@ -232,6 +247,9 @@ class _Duration(click.ParamType):
               help="Run the workers on the native library and mimalloc built with this sanitizer, or under valgrind's "
                    "memcheck (built once, cached); "
                    "a sanitizer report fails the run (docs/sanitizers.md).")
+@click.option("--executor", "executor_spec", type=_Executor(), default="local", show_default=True, metavar="local|dask|dask://HOST:PORT",
+              help="Where replicas run: worker processes here, a Dask LocalCluster sized to this machine, or an existing "
+                   "Dask scheduler (needs stresskit[dask]; docs/scale.md).")
 # -- matrices and soaks (stresskit/matrix, stresskit/soak; docs/scale.md) --
 @click.option("--matrix", "matrix", multiple=True, metavar="KEY=V1,V2",
               help="Sweep a scenario key (repeatable): one run per cell of the cartesian product, e.g. roles.A.threads=1,2,4.")
@@ -243,7 +261,7 @@ class _Duration(click.ParamType):
 def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int | None, duration: float | None,
         json_path: Path | None, profile: bool, profile_dir: Path, quiet: bool, max_memory: int | None,
         html_path: str | None = None, baseline: str | None = None, fail_above: str = "10%", junit_path: str | None = None,
-        sanitize: str | None = None,
+        sanitize: str | None = None, executor_spec: Any = None,
         matrix: tuple[str, ...] = (), plot_path: str | None = None, repeat: int | None = None, until_failure: bool = False,
         max_time: float | None = None) -> None:
     """Run scenario FILES (paths or shipped names) and check their thresholds.
@@ -257,10 +275,13 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
         if bad:
             sys.exit(EXIT_USAGE)
         _require_native()
+        from stresskit.executors.command import opened, refuse_unsupported
+
+        refuse_unsupported(executor_spec, sanitize, profile or any(c.model.profile for c in loaded))
         # -- matrices and soaks: their own commands (stresskit/matrix, stresskit/soak) --
         scale = dict(workers=workers, seed=seed, ops=ops, duration=duration, json_path=json_path, profile=profile,
                      profile_dir=profile_dir, quiet=quiet, max_memory=max_memory, html_path=html_path, baseline=baseline,
-                     junit_path=junit_path, sanitize=sanitize)
+                     junit_path=junit_path, sanitize=sanitize, executor=executor_spec)
         from stresskit.matrix import command as matrix_command
         from stresskit.soak import command as soak_command
 
@@ -306,18 +327,19 @@ def run(files: tuple[str, ...], workers: int | None, seed: int | None, ops: int 
 
             sanitized = prepare_or_exit(sanitize)
         json_path, profile_dir = prepare_run(json_path, profile_dir, loaded, profile)
-        opts = Options(overrides, workers, profile, profile_dir, sanitize=sanitized)
-        display = Display(quiet=quiet)
-        writer = ReportWriter(json_path, multiple=len(loaded) > 1)
-        reports = []
-        for i, checked in enumerate(loaded):
-            report, interrupted = run_checked(checked, opts, display, writer, i)
-            reports.append(report.data)
-            display.summary(report.data, str(json_path) if json_path else None)
-            if interrupted:
-                _write_html(html_out, reports)
-                _write_junit(junit_out, reports, json_path)
-                sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
+        with opened(executor_spec) as executor:
+            opts = Options(overrides, workers, profile, profile_dir, sanitize=sanitized, executor=executor)
+            display = Display(quiet=quiet)
+            writer = ReportWriter(json_path, multiple=len(loaded) > 1)
+            reports = []
+            for i, checked in enumerate(loaded):
+                report, interrupted = run_checked(checked, opts, display, writer, i)
+                reports.append(report.data)
+                display.summary(report.data, str(json_path) if json_path else None)
+                if interrupted:
+                    _write_html(html_out, reports)
+                    _write_junit(junit_out, reports, json_path)
+                    sys.exit(writer.outcome(exit_code("error", interrupted=interrupted)))
         written = max(_write_html(html_out, reports), _write_junit(junit_out, reports, json_path))  # 3 if one failed
         code = written or exit_code(overall_status(reports))
         if gate is not None and code == 0:

@@ -15,17 +15,19 @@ from typing import Any
 
 from stresskit.checks.builtin import evaluate_builtin
 from stresskit.diagnostics import replay_record as replay
+from stresskit.executors import Execution, Executor
+from stresskit.executors.local import LocalExecutor
 from stresskit.metrics import aggregate
 from stresskit.planner import Overrides, RunPlan, plan
 from stresskit.profiling import Profiler, ProfileReport
 from stresskit.report import environment as where_run
 from stresskit.report import json_report
 from stresskit.report.console import Display
-from stresskit.runner import DEFAULT_ENGINE, Interrupted, Supervisor, WorkerRecord
+from stresskit.runner import DEFAULT_ENGINE, Interrupted, WorkerRecord
 from stresskit.runner import signals
 from stresskit.runner.inprocess import InProcess
 from stresskit.scenario.validation import CheckedScenario
-from stresskit.thresholds import ThresholdResult, evaluate
+from stresskit.thresholds import NOT_PRODUCED, ThresholdResult, evaluate
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -39,6 +41,7 @@ class Options:
     engine_ref: str = DEFAULT_ENGINE
     sanitize: Any = None  # a stresskit.sanitize.SanitizedRun for `run --sanitize`
     isolate: bool = True  # False: replicas run in this process (stresskit/runner/inprocess.py)
+    executor: Executor | None = None  # where isolated replicas run (stresskit/executors/); None: this machine's Supervisor
 
 
 def exit_code(status: str, interrupted: bool | str = False) -> int:
@@ -63,6 +66,20 @@ def judge(run: RunPlan, records: Sequence[WorkerRecord]) -> tuple[dict[str, Any]
     return metrics, thresholds
 
 
+def judge_replica(run: RunPlan, rec: WorkerRecord) -> list[ThresholdResult]:
+    """The run's checks over one replica alone (its replay signature; a soak's verdict per
+    replica). A replica that ran to the end yet lacks a metric lacks it by design (a stats-off
+    replica has no glue.* figures): that check does not apply to it, the run's verdict judges
+    whether any replica produced it."""
+    from dataclasses import replace
+
+    thresholds = judge(run, [rec])[1]
+    if rec.status != "ok" or rec.result is None:
+        return thresholds
+    return [replace(t, ok=True, skipped=True, reason=f"not applicable to this replica: {t.reason}")
+            if not t.ok and t.reason.endswith(NOT_PRODUCED) else t for t in thresholds]
+
+
 def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, complete: bool, interrupted: bool | str = False,
             profile: ProfileReport | None = None, errors: Sequence[str] = (), environment: dict[str, Any] | None = None,
             progress: dict[int, list[tuple[float, int]]] | None = None, sanitize: Any = None) -> dict[str, Any]:
@@ -70,7 +87,7 @@ def _report(run: RunPlan, records: Sequence[WorkerRecord], started: float, *, co
     if sanitize is not None:  # speed and RSS measure the sanitizer, not the glue
         thresholds = sanitize.judge(thresholds)
     plans = {p.replica: p for p in run.replicas}
-    replays = {rec.replica: replay.record(plans[rec.replica], rec, judge(run, [rec])[1]) for rec in records if rec.replica in plans}
+    replays = {rec.replica: replay.record(plans[rec.replica], rec, judge_replica(run, rec)) for rec in records if rec.replica in plans}
     return json_report.build(run, records, metrics, thresholds, started_at=started, complete=complete,
                              interrupted=interrupted, profile=profile, errors=errors, environment=environment, replays=replays,
                              progress=progress)
@@ -107,11 +124,15 @@ def run_scenario(checked: CheckedScenario, opts: Options, display: Display, writ
 
 
 def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.ReportWriter, index: int) -> tuple[dict[str, Any], str | bool]:
-    """Run a planned scenario (every replica in its own worker) and report it: `run`, and each
-    rerun of `replay` and candidate of `shrink`, go through here."""
+    """Run a planned scenario (every replica in its own worker process, on the executor of
+    ``opts``) and report it: `run`, and each rerun of `replay` and candidate of `shrink`, go
+    through here. Raises ExecutorError when the executor refuses the run."""
     checked = run.scenario
     started = time.time()
     environment = where_run.current()  # once per process: the library is hashed once
+    executor = opts.executor or LocalExecutor()
+    if executor.name != "local":  # a local run's report stays as it was
+        environment = {**environment, "executor": executor.describe()}
     profiler = Profiler(opts.profile_dir, checked.name) if run.profile else None
     live: dict[int, WorkerRecord] = {}
 
@@ -132,8 +153,8 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     interrupted: str | bool = False
     errors: list[str] = []
     replicas = opts.sanitize.adapt(run.replicas) if opts.sanitize is not None else run.replicas
-    supervisor: Supervisor | InProcess = (Supervisor(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
-                                          if opts.isolate else InProcess(replicas, on_event))
+    supervisor: Execution = (executor.execution(replicas, run.workers, opts.engine_ref, on_event, profiler, sanitizer=opts.sanitize)
+                             if opts.isolate else InProcess(replicas, on_event))
     try:
         records = supervisor.run()
     except Interrupted as stop:

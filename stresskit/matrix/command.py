@@ -58,6 +58,7 @@ def run(loaded: Sequence[CheckedScenario], specs: Sequence[str], plot_path: str 
     from stresskit import cli
     from stresskit.api import ScenarioInvalid
     from stresskit.api import validate as check
+    from stresskit.executors.command import opened
     from stresskit.matrix import table
     from stresskit.matrix.session import MatrixWriter, run_cells
     from stresskit.planner import Overrides
@@ -103,10 +104,12 @@ def run(loaded: Sequence[CheckedScenario], specs: Sequence[str], plot_path: str 
 
         sanitized = prepare_or_exit(options["sanitize"])
     json_path, profile_dir = prepare_run(options["json_path"], options["profile_dir"], scenarios[:1], options["profile"])
-    opts = Options(Overrides(seed=seed, ops=ops, duration_s=duration), options["workers"], options["profile"], profile_dir, sanitize=sanitized)
     display = Display(quiet=options["quiet"])
     writer = MatrixWriter(json_path, [cell for cell, _ in cells])
-    reports, interrupted = run_cells(cells, opts, display, writer)
+    with opened(options.get("executor")) as executor:  # one Dask cluster or connection for every cell
+        opts = Options(Overrides(seed=seed, ops=ops, duration_s=duration), options["workers"], options["profile"], profile_dir,
+                       sanitize=sanitized, executor=executor)
+        reports, interrupted = run_cells(cells, opts, display, writer)
     table.show(display, reports)
     if json_path:
         display.line(f"report: {json_path}")

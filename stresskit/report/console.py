@@ -138,6 +138,8 @@ class Display:
             if self.progress is not None and rec.replica in self.tasks:
                 self.progress.remove_task(self.tasks.pop(rec.replica))
             outcome = rec.status if not rec.error else f"{rec.status}: {rec.error}"
+            if rec.attempts > 1:  # its Dask worker died and it was run again elsewhere
+                outcome += f" (attempt {rec.attempts}: {' then '.join(rec.executor_workers)})"
             self.line(f"replica {rec.replica}: {outcome} ({rec.elapsed_s:.2f} s, peak RSS {units.quantity(rec.peak_rss_bytes, 'bytes')})")
 
     def stop(self) -> None:

@@ -76,6 +76,7 @@ class ReplicaReport(_Open):
     stop_reason: str | None = None
     seed: int | None = None
     diagnostics: dict[str, Any] = {}
+    dask: dict[str, Any] | None = None  # --executor dask: {worker, attempts, workers}
 
 
 class NativeLibrary(_Open):
@@ -108,6 +109,7 @@ class Environment(_Open):
     native: NativeLibrary | None = None
     git_commit: str | None = None
     command_line: list[str] = []
+    executor: dict[str, Any] | None = None  # only when replicas ran elsewhere (--executor dask)
 
 
 class RolePlan(_Open):

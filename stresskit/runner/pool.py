@@ -13,6 +13,7 @@ import os
 import shutil
 import signal as _signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ POLL_S = 0.1
 STOP_GRACE_S = 3.0  # after ("stop",), how long a worker gets to send what it has
 STARTUP_ALLOWANCE_S = 30.0  # interpreter start-up is not part of the replica's deadline
 DEADLINE_DUMP_TIMEOUT_S = 5.0  # py-spy on a worker about to be killed: a hung one may not answer
+# Children copy os.environ (and the spawn executable) at start: supervisors in threads of one
+# process (a Dask worker running several replicas) must not interleave those changes.
+_START_LOCK = threading.Lock()
 
 
 class Attacher(Protocol):
@@ -87,6 +91,21 @@ def _worker_env(plan: ReplicaPlan, engine_ref: str) -> dict[str, str]:
     from stresskit.engine import worker_environment
 
     return worker_environment(plan)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """The child inherits an ignored SIGINT across exec, so a Ctrl-C during its start-up cannot
+    kill it with a KeyboardInterrupt traceback; the supervisor handles Ctrl-C. Only the main
+    thread may change handlers: a supervisor in another thread (a Dask task) gets no SIGINT."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        _signal.signal(_signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -156,6 +175,7 @@ class Supervisor:
         attacher: Attacher | None = None,
         start_method: str = START_METHOD,
         sanitizer: Sanitizer | None = None,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.plans = list(plans)
         self.workers = max(1, workers)
@@ -163,12 +183,14 @@ class Supervisor:
         self.on_event = on_event or (lambda kind, rec: None)
         self.attacher = attacher
         self.sanitizer = sanitizer
+        self.environment = dict(environment or {})  # set in every worker's environment (a remote caller's test hooks)
         self.ctx = multiprocess.get_context(start_method)
         self.records: dict[int, WorkerRecord] = {p.replica: WorkerRecord(replica=p.replica) for p in self.plans}
         self.active: dict[int, _Active] = {}
         self.signame = "SIGINT"
         self.problems: list[str] = []  # profiler failures, one line each, for the report and stderr
         self.start_failures: list[str] = []  # for stderr (the report has them as the replica's error)
+        self.stop_requested = threading.Event()  # set from another thread: stop as on Ctrl-C
 
     # -- one worker ---------------------------------------------------------------------------
     def _start(self, plan: ReplicaPlan) -> None:
@@ -179,25 +201,20 @@ class Supervisor:
             target=worker_main, args=(plan, child, self.engine_ref, diag_dir), name=f"stresskit-replica-{plan.replica}",
             daemon=True,
         )
-        # The child inherits an ignored SIGINT across exec, so a Ctrl-C during its start-up
-        # cannot kill it with a KeyboardInterrupt traceback; the supervisor handles Ctrl-C.
-        previous = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-        env = _worker_env(plan, self.engine_ref)
+        env = {**self.environment, **_worker_env(plan, self.engine_ref)}
         if self.sanitizer is not None:
             env.update(self.sanitizer.worker_env(plan))
         if self.ctx.get_start_method() == "spawn":  # the worker's parent is this process
             env[PARENT_ENV] = str(os.getpid())
         wrapper = self.sanitizer.executable(plan) if self.sanitizer is not None else None
         try:
-            with _environment(env), _executable(self.ctx, wrapper):
+            with _START_LOCK, _sigint_ignored(), _environment(env), _executable(self.ctx, wrapper):
                 proc.start()
         except BaseException:
             parent.close()
             child.close()
             shutil.rmtree(diag_dir, ignore_errors=True)
             raise
-        finally:
-            _signal.signal(_signal.SIGINT, previous)
         child.close()
         rec = self.records[plan.replica]
         rec.pid = proc.pid
@@ -375,6 +392,8 @@ class Supervisor:
                         self._spawn_failed(plan, exc, pending)
                 if self.active:
                     self._tick(POLL_S)
+                if self.stop_requested.is_set():  # a supervisor in a thread (Dask task) hears no SIGINT
+                    raise KeyboardInterrupt
         except KeyboardInterrupt as exc:
             self.signame = name_of(exc)
             self._interrupt()

@@ -25,6 +25,10 @@ class WorkerRecord:
     progress: dict[str, float] = field(default_factory=dict)  # last progress message, for display
     # What the supervisor found out (stresskit/diagnostics/): "stall", "crash"
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    # Where it ran when not on this machine (stresskit/executors/dask.py): the Dask workers'
+    # addresses it was given to, in order (more than one: a worker died and it was retried).
+    executor_workers: list[str] = field(default_factory=list)
+    attempts: int = 1  # how many times it was given to an executor's worker (a dead one's task is retried once)
 
     @property
     def cpu_utilisation(self) -> float | None:
@@ -45,4 +49,6 @@ class WorkerRecord:
             "cpu_s": self.cpu_s,
             "cpu_utilisation": self.cpu_utilisation,
             "elapsed_s": self.elapsed_s,
+            **({"dask": {"worker": self.executor_workers[-1], "attempts": self.attempts,
+                         "workers": list(self.executor_workers)}} if self.executor_workers else {}),
         }

@@ -24,6 +24,7 @@ def run(loaded: Sequence[CheckedScenario], repeat: int | None, until_failure: bo
     interrupted (the report keeps every replica finished)."""
     from stresskit.api import ScenarioInvalid
     from stresskit.api import validate as check
+    from stresskit.executors.command import opened
     from stresskit.planner import Overrides
     from stresskit.report.console import Display
     from stresskit.session import Options, exit_code, prepare_run
@@ -53,11 +54,12 @@ def run(loaded: Sequence[CheckedScenario], repeat: int | None, until_failure: bo
     except ScenarioInvalid as err:
         refuse(err.lines[0])
     json_path, profile_dir = prepare_run(options["json_path"], options["profile_dir"], [checked], False)
-    opts = Options(Overrides(seed=seed, ops=ops, duration_s=duration), options["workers"], False, profile_dir)
     limits = Limits(repeat, until_failure, max_time)
     writer = SoakWriter(json_path, seed, limits.as_json())
     display = Display(quiet=options["quiet"])
-    doc, interrupted = soak(checked, opts, display, writer, limits)
+    with opened(options.get("executor")) as executor:  # one Dask cluster or connection for every batch
+        opts = Options(Overrides(seed=seed, ops=ops, duration_s=duration), options["workers"], False, profile_dir, executor=executor)
+        doc, interrupted = soak(checked, opts, display, writer, limits)
     info = doc["soak"]
     click.echo(f"{checked.name}: soak {doc['status'].upper()}: {info['replicas_run']} replicas, {info['passed']} passed, "
                f"{info['failed']} failed, {info['errors']} errors (stopped: {info['stopped']}; run seed {seed})")

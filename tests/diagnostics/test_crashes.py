@@ -5,7 +5,6 @@ with the engine's frames, and each role's last progress; the crash files are cle
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,14 @@ def _crash(tmp_path: Path, scenario: Path, env: dict[str, str]) -> tuple[dict, s
     return read_json(out)["workers"][0], result.stdout
 
 
-def _leftover_dirs() -> set[str]:
-    return {d for d in os.listdir(tempfile.gettempdir()) if d.startswith("stresskit-replica")}
+def _leftover_dirs(tmp: Path) -> set[str]:
+    return {d for d in os.listdir(tmp) if d.startswith("stresskit-replica")}
 
 
 def test_segfault_in_a_role_thread_names_signal_thread_frames_and_progress(tmp_path: Path, pipe_scenario) -> None:
-    before = _leftover_dirs()
-    worker, console = _crash(tmp_path, pipe_scenario(), {"STRESSKIT_TEST_ENGINE_HOOKS": "testing_crash_role=consumer@0.6"})
+    tmp = tmp_path / "tmp"  # the run's own temporary directory: other runs on the machine leave theirs in /tmp
+    tmp.mkdir()
+    worker, console = _crash(tmp_path, pipe_scenario(), {"STRESSKIT_TEST_ENGINE_HOOKS": "testing_crash_role=consumer@0.6", "TMPDIR": str(tmp)})
     assert worker["status"] == "crashed" and worker["signal"] == "SIGSEGV"
     diag = worker["diagnostics"]["crash"]
     assert diag["signal"] == "SIGSEGV"
@@ -51,7 +51,7 @@ def test_segfault_in_a_role_thread_names_signal_thread_frames_and_progress(tmp_p
     assert lines[0] == "crash: SIGSEGV in thread sk-consumer-0"
     assert lines[1].startswith("native: sk_watch_hooks <- step_consume <- sk_role_step")
     assert "crash: SIGSEGV in thread sk-consumer-0" in console
-    assert _leftover_dirs() <= before  # the supervisor removed the replica's crash directory
+    assert not _leftover_dirs(tmp)  # the supervisor removed the replica's crash directory
 
 
 def test_sigkill_says_why_there_are_no_stacks(tmp_path: Path, pipe_scenario) -> None:

@@ -88,7 +88,20 @@ def test_smr_batch_free():
 
 def test_smr_cross_thread_retire():
     """Thread A allocates nodes, B unlinks + retires them (and allocates replacements), C frees
-    the retired nodes two epochs later."""
+    the retired nodes two epochs later.
+
+    Whether two threads' batches overlap is up to the scheduler: on a loaded 2-core machine a
+    whole round can run one batch at a time (seen about once in ten runs). Every round must keep
+    the books; the overlap must be seen in at least one of up to five rounds."""
+    overlaps = []
+    for _ in range(5):
+        overlaps.append(_smr_cross_thread_round())
+        if overlaps[-1] >= 2:
+            break
+    assert max(overlaps) >= 2, f"the threads' batches never overlapped in {len(overlaps)} rounds"
+
+
+def _smr_cross_thread_round() -> int:
     epochs, n = 8, 60_000
     to_b: queue.Queue = queue.Queue(maxsize=3)
     to_c: queue.Queue = queue.Queue()
@@ -140,6 +153,6 @@ def test_smr_cross_thread_retire():
         )
         snap = stats.take()
     assert start.max_inside == 3, "A, B and C were in native code at the same time"
-    assert work.max_inside >= 2
     total = epochs * n + epochs * (n // 4)
     assert snap.alloc_count == snap.free_count == total and snap.current_allocated == 0
+    return int(work.max_inside)
