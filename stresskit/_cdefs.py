@@ -61,6 +61,7 @@ uint64_t sk_mimalloc_live_blocks(uint64_t *bytes);
 """
 
 from stresskit._cdefs_bench import BENCH_CDEF  # noqa: E402
+from stresskit._cdefs_bench_engine import BENCH_ENGINE_CDEF  # noqa: E402
 from stresskit._cdefs_engine import ENGINE_CDEF  # noqa: E402
 
-ALL_CDEFS = [c for c in (GLUE_CDEF, BATCH_CDEF, ENGINE_CDEF, BENCH_CDEF) if c.strip()]
+ALL_CDEFS = [c for c in (GLUE_CDEF, BATCH_CDEF, ENGINE_CDEF, BENCH_CDEF, BENCH_ENGINE_CDEF) if c.strip()]

@@ -151,6 +151,8 @@ int32_t sk_run_add_queue(sk_run_t *run, uint64_t capacity);
 int32_t sk_run_add_role(sk_run_t *run, const sk_role_config_t *config);
 int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops);
 int32_t sk_run_limit_tracked(sk_run_t *run, uint64_t serials);
+int32_t sk_run_checks_off(sk_run_t *run, uint32_t mask);
+void sk_run_phases(const sk_run_t *run, uint64_t *startup_ns, uint64_t *warmup_ns, uint64_t *measured_ns);
 void sk_run_start(sk_run_t *run);
 int32_t sk_role_step(sk_run_t *run, uint32_t role, uint32_t thread, uint64_t budget_ns);
 void sk_run_request_stop(sk_run_t *run);

@@ -770,6 +770,9 @@ def _collect(ffi, lib, run, plan: ReplicaPlan) -> ReplicaResult:
         result.unreclaimed_avg_bytes = _time_weighted_average(series)
     result.epochs = int(t.epoch)
     result.elapsed_s = int(t.elapsed_ns) / 1e9
+    phases = ffi.new("uint64_t[3]")
+    lib.sk_run_phases(run, phases, phases + 1, phases + 2)
+    result.startup_s, result.warmup_s, result.measured_s = (int(x) / 1e9 for x in phases)
     result.max_threads_inside = int(t.max_threads_inside)
     # A producer that found no chunk left stops; the others' claimed chunks may be partly unused,
     # so "spent" is: within one chunk per producing thread of the capacity.

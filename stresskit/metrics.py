@@ -57,7 +57,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("ops.total", "ops", "sum", "allocations plus frees done by every role, warm-up excluded"),
     MetricSpec("allocs.total", "ops", "sum", "successful allocations"),
     MetricSpec("frees.total", "ops", "sum", "frees"),
-    MetricSpec("throughput.ops_per_s", "ops/s", "mean over replicas", "ops.total of a replica / its measured wall time"),
+    MetricSpec("throughput.ops_per_s", "ops/s", "mean over replicas", "ops.total of a replica / its measured window (time.measured_s; warm-up and start-up excluded)"),
     MetricSpec("blocks.leaked", "blocks", "sum", "blocks allocated and never freed, after every role drained"),
     MetricSpec("bytes.leaked", "bytes", "sum", "usable bytes of the leaked blocks"),
     MetricSpec("canary.failures", "blocks", "sum", "blocks whose fill pattern was damaged when freed"),
@@ -85,6 +85,9 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("workers.peak_rss_bytes", "bytes", "max", "largest peak resident set of a worker"),
     MetricSpec("replicas.completed", "replicas", "count", "replicas that delivered a result"),
     MetricSpec("elapsed.max_s", "s", "max", "longest replica wall time"),
+    MetricSpec("time.startup_s", "s", "max", "engine start to the last role thread at the native start line"),
+    MetricSpec("time.warmup_s", "s", "max", "start line to the first measured operation (warm-up)"),
+    MetricSpec("time.measured_s", "s", "max", "first measured operation to the last thread's finish: the window throughput is computed over"),
     MetricSpec("glue.<stat>", "count/bytes", "sum mod 2^64", "cc_alloc_stats field <stat> at the end of a stats-on replica (counters wrap modulo 2^64, as in the glue)"),
     *(MetricSpec(f"contract.{c}", "blocks", "sum", d) for c, d in (
         ("misaligned", "blocks not aligned as their kind promises (16 plain/calloc, the alignment asked, the cache line for nodes)"),
@@ -195,7 +198,9 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
     # Warm-up allocations are freed locally and are not part of the measured time.
     measured = [a + f - 2 * sum(getattr(x, "warmup_ops", 0) for x in r.roles) for a, f, r in zip(allocs, frees, results, strict=True)]
     m["ops.total"] = sum(measured)
-    rates = [x for n, r in zip(measured, results, strict=True) if (x := _rate(n, r.elapsed_s)) is not None]
+    # Over the measured window (start line and warm-up excluded) where the engine reports one.
+    rates = [x for n, r in zip(measured, results, strict=True)
+             if (x := _rate(n, getattr(r, "measured_s", 0.0) or r.elapsed_s)) is not None]
     if rates:
         m["throughput.ops_per_s"] = statistics.fmean(rates)
     m["blocks.leaked"] = sum(r.blocks_leaked for r in results)
@@ -214,6 +219,8 @@ def aggregate(results: Sequence[ReplicaResult], workers: Sequence[WorkerRecord] 
         [r.max_threads_inside for r in results] + [x.max_threads_inside for r in results for x in r.roles]
     )
     m["elapsed.max_s"] = max(r.elapsed_s for r in results)
+    for phase in ("startup", "warmup", "measured"):
+        m[f"time.{phase}_s"] = max(float(getattr(r, f"{phase}_s", 0.0)) for r in results)
 
     _merge_latency(m, "latency.", ((op, h) for r in results for x in r.roles for op, h in x.latency.items() if op in LATENCY_OPS))
     for r in results:

@@ -104,6 +104,11 @@ class ReplicaResult:
     # The glue's books against the engine's ledger: one line per field that disagrees.
     stats_mismatches: list[str] = field(default_factory=list)
     timer_overhead_ns: int = 0  # median cost of the two clock reads around a timed op
+    # The engine's wall time split (sk_run_phases): threads reaching the start line, warm-up, and
+    # the measured window (first measured op to last finish), which throughput is computed over.
+    startup_s: float = 0.0
+    warmup_s: float = 0.0
+    measured_s: float = 0.0
     rss_budget_bytes: int | None = None
     serials_exhausted: bool = False  # the run's 2^32 handed-off-block capacity ran out
     # The engine's invariant checker: a count per reason (sk_invariant_t names), all 0 when it holds

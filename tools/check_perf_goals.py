@@ -8,7 +8,8 @@ writes the JSON's `goals`), so a stale or edited `goals` block cannot pass a run
 Each is judged on the medians of interleaved repeats, as ratios measured in that one run:
 cc alloc / free / aligned_alloc latency <= 1.10x raw mimalloc at every size, cross-thread free
 <= 1.15x, cc throughput >= 0.9x raw mimalloc at every thread count, and cc+stats throughput
->= 0.8x cc at 2+ threads. A goal whose rows the run did not measure (e.g. `--op throughput`
+>= 0.8x cc at 2+ threads, and the engine with the loop's checks >= 0.8x a minimal C loop of the
+same shape (1 producer -> 1 consumer, 64 B; recomputed from the engine section's samples). A goal whose rows the run did not measure (e.g. `--op throughput`
 only) counts as missed unless --allow-unmeasured is given.
 
 Exit status: 0 every goal met; 1 a goal missed (or not measured); 2 the file cannot be read as a
@@ -30,15 +31,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="a goal with no rows in the run passes instead of failing")
     args = parser.parse_args(argv)
 
-    from stresskit.bench import compare, stats
+    from stresskit.bench import compare, engine_row, stats
 
     try:
-        rows, _ = compare.load_run(args.run)
+        rows, rest = compare.load_run(args.run)
     except compare.BaselineError as exc:
         print(f"check_perf_goals: {exc}", file=sys.stderr)
         return 2
     missed = 0
-    for goal in stats.goals(rows):
+    engine = rest.get("engine") if isinstance(rest.get("engine"), dict) else None
+    try:
+        engine_goals = engine_row.goals(engine_row.recompute(engine) if engine else None)
+    except engine_row.SectionError as exc:
+        print(f"check_perf_goals: {args.run}: engine: {exc}", file=sys.stderr)
+        return 2
+    for goal in stats.goals(rows) + engine_goals:
         if goal["met"] is None:
             verdict = "not measured" + (" (allowed)" if args.allow_unmeasured else "")
             missed += not args.allow_unmeasured

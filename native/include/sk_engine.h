@@ -306,6 +306,31 @@ CC_API int32_t sk_run_limit_tracked(sk_run_t *run, uint64_t serials);
 /* Set the run's time origin (series timestamps, elapsed). Call right before releasing the threads. */
 CC_API void sk_run_start(sk_run_t *run);
 
+/* ---- optional checks: what a benchmark may turn off (never a scenario's default) ---------- */
+
+/* Each bit turns one of the engine's safety checks off for a run, so a benchmark can measure what
+ * each costs per block, or run the engine with exactly the checks of a minimal hand-written loop
+ * (write and check the first word). Every bit weakens the run: the bug that check exists for goes
+ * unseen. stresskit's scenarios never set them; only the benchmark harness does (sk_bench.h). */
+typedef enum sk_check_off {
+    SK_OFF_PATTERN = 1u << 0,     /* canary: only word 0 (identity) is written and verified; no
+                                     header word 1, no body pattern (an overrun past word 0 and a
+                                     block of the wrong size go unseen; the leak scan, which knows
+                                     blocks by word 1's tag, no longer recognises them) */
+    SK_OFF_CONTRACT = 1u << 1,    /* per-block contract checks: no cc_usable_size, alignment or
+                                     usable-size check (the ledger counts requested bytes) */
+    SK_OFF_OWNERSHIP = 1u << 2,   /* the ownership table: handed-off blocks are untracked, so a
+                                     double hand-off or double free is not detected */
+    SK_OFF_LATENCY = 1u << 3,     /* latency sampling: no histograms, no lifetime times */
+    SK_OFF_LEAK_STAMPS = 1u << 4, /* free stamps: a block the glue drops is not attributed */
+    SK_OFF_HEARTBEAT = 1u << 5,   /* watchdog wait states and heartbeats: a stall is not seen */
+    SK_OFF_ALL = 0x3F
+} sk_check_off_t;
+
+/* Turn the checks in `mask` (sk_check_off_t bits) off for this run. Before sk_run_prepare;
+ * returns 0, or -1 (unknown bits, or the run is already prepared). */
+CC_API int32_t sk_run_checks_off(sk_run_t *run, uint32_t mask);
+
 /* ---- running ----------------------------------------------------------------------------- */
 
 /* Do up to about `budget_ns` of role `role`'s work as its thread `thread` (each (role, thread)
@@ -346,6 +371,12 @@ CC_API int32_t sk_run_role_stats(const sk_run_t *run, uint32_t role, sk_role_sta
  * of samples (0 for a bad index). */
 CC_API uint64_t sk_run_role_hist(const sk_run_t *run, uint32_t role, uint32_t op, uint64_t *buckets,
                                  uint64_t *max_ns);
+
+/* The run's wall time in three phases, in ns (any pointer may be NULL): start-up, from
+ * sk_run_start until the last thread reached the native start line; warm-up, from there to the
+ * first measured operation of any thread; measured, from that operation to the last thread's
+ * finish (the window throughput is computed over). 0 for a phase that did not happen. */
+CC_API void sk_run_phases(const sk_run_t *run, uint64_t *startup_ns, uint64_t *warmup_ns, uint64_t *measured_ns);
 
 /* Whole-run figures into *out. */
 CC_API void sk_run_totals(const sk_run_t *run, sk_run_totals_t *out);

@@ -242,8 +242,9 @@ static void write_block(const sk_run_t *run, const sk_entry_t *e) {
         fill_range(p, 0, n, w0);
         return;
     }
-    uint64_t w1 = e->size | (SK_TAG_LIVE << 48);
     memcpy(p, &w0, 8);
+    if (SK_UNLIKELY(run->checks_off & SK_OFF_PATTERN)) return; /* identity word only */
+    uint64_t w1 = e->size | (SK_TAG_LIVE << 48);
     memcpy(p + 8, &w1, 8);
     uint64_t ranges[2][2];
     int nr = body_ranges(n, SK_MIN_BLOCK, ranges);
@@ -254,6 +255,7 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
                   uint64_t size, sk_entry_t *out, bool *exhausted) {
     *exhausted = false;
     uint64_t serial;
+    if (SK_UNLIKELY(run->checks_off & SK_OFF_OWNERSHIP)) tracked = false; /* owned by trust */
     if (tracked) {
         if (t->serial_next == t->serial_end && !claim_serials(run, t)) {
             *exhausted = true;
@@ -279,12 +281,13 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
         return false;
     }
     size *= count;
-    uint64_t usable = cc_usable_size(p);
+    bool contract = (run->checks_off & SK_OFF_CONTRACT) == 0;
+    uint64_t usable = contract ? cc_usable_size(p) : size; /* unchecked: the request is trusted */
     t->allocs++;
     t->bytes_allocated += size;
     t->checks.allocs++;
     t->checks.usable_allocated += usable;
-    check_contract(t, r->cfg.kind, r->cfg.alignment, size, p, usable);
+    if (contract) check_contract(t, r->cfg.kind, r->cfg.alignment, size, p, usable);
 
     *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0,
                         .born_ns = tracked && timed ? t1 : t->diag_units | SK_BORN_COARSE, .usable = usable};
@@ -324,6 +327,7 @@ static bool verify(const sk_run_t *run, const sk_entry_t *e) {
     memcpy(&got0, p, 8);
     memcpy(&got1, p + 8, 8);
     if (got0 != w0) return false;
+    if (SK_UNLIKELY(run->checks_off & SK_OFF_PATTERN)) return true; /* identity word only */
     if (got1 != (e->size | ((retired ? SK_TAG_RETIRED : SK_TAG_LIVE) << 48))) return false;
     uint64_t start = SK_MIN_BLOCK;
     if (retired && n >= 32) {
@@ -377,6 +381,7 @@ bool sk_block_expected(const sk_run_t *run, const sk_entry_t *e, uint64_t off, u
 /* The leak ledger's stamp (layout in sk_engine.h): written after verification, right before the
  * block goes to the glue's free, so a block the glue drops still says who gave it and when. */
 static inline void stamp_freed(const sk_run_t *run, const sk_entry_t *e, uint32_t who, uint64_t units) {
+    if (SK_UNLIKELY(run->checks_off & SK_OFF_LEAK_STAMPS)) return;
     unsigned char *p = e->ptr;
     uint64_t n = written_extent(e);
     if (n < SK_MIN_BLOCK) return;

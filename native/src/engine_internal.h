@@ -27,6 +27,14 @@
 #endif
 
 #define SK_CACHE_LINE 64
+#if defined(__GNUC__) || defined(__clang__)
+#  define SK_PREFETCH_WRITE(p) __builtin_prefetch((p), 1)
+#  define SK_PREFETCH_READ(p) __builtin_prefetch((p), 0)
+#else
+#  define SK_PREFETCH_WRITE(p) ((void)(p))
+#  define SK_PREFETCH_READ(p) ((void)(p))
+#endif
+#define SK_PREFETCH_AHEAD 4 /* slots ahead an spsc pusher asks for its next lines */
 
 /* C11 aligned_alloc is missing from the Windows C runtime; memory from these two must be freed
  * with sk_aligned_free. `size` must be a multiple of `alignment` (C11's rule). */
@@ -113,9 +121,18 @@ typedef struct sk_cell {
 
 struct sk_queue {
     alignas(SK_CACHE_LINE) _Atomic uint64_t enqueue_pos;
+    uint64_t seen_dequeue; /* spsc: the pusher's last look at dequeue_pos (its line, its copy) */
     alignas(SK_CACHE_LINE) _Atomic uint64_t dequeue_pos;
+    uint64_t seen_enqueue; /* spsc: the popper's last look at enqueue_pos */
     alignas(SK_CACHE_LINE) uint64_t mask;
     sk_cell_t *cells;
+    /* One pushing (popping) thread in the whole run (sk_run_prepare): its position counter has a
+     * single writer, so a store replaces the CAS. The drain pops after every thread returned. */
+    bool solo_push, solo_pop;
+    /* Both: a Lamport ring (each side reads the other's position, and only when its cached copy
+     * says full or empty), so a slot's line travels once per lap: the popper never writes it.
+     * Slots still get seq = pos + 1 at each push, for the invariant checker. */
+    bool spsc;
     /* Upstream completion: threads of roles whose outbox is this queue, and how many finished. */
     uint64_t upstream_total;
     alignas(SK_CACHE_LINE) _Atomic uint64_t upstream_done;
@@ -218,6 +235,7 @@ typedef struct sk_thread {
     _Atomic uint32_t wstate;    /* sk_thread_state: kind | queue << 8, stored on the slow path only */
     _Atomic uint64_t heartbeat; /* work done so far, stored (relaxed) once per chunk */
     bool waiting;               /* owner-only mirror of "wstate is a wait": one plain test per op */
+    bool watch_off;             /* SK_OFF_HEARTBEAT: no wait states, no heartbeats */
 
     sk_wl_thread_t wl;          /* canonical workloads: writes, live sets, hand-overs */
 } sk_thread_t;
@@ -295,6 +313,9 @@ struct sk_run {
     _Atomic uint64_t test_hold_roles;  /* bit per role: its threads stop working (a planted stall) */
     _Atomic uint64_t test_crash_roles; /* bit per role: its thread 0 dereferences NULL */
     _Atomic bool test_recirculate;     /* retire roles accept retired blocks (a plantable cycle) */
+    /* sk_run_checks_off: safety checks a benchmark turned off (0 for every scenario) */
+    uint32_t checks_off;
+    _Atomic uint64_t t_line; /* when the last thread reached the start line (sk_run_phases) */
 };
 
 /* ---- blocks (engine_block.c) ---- */
@@ -367,6 +388,10 @@ static inline uint64_t sk_sample_gap(uint32_t every, uint64_t *rng) {
 
 static inline bool sk_should_time(const sk_run_t *run, sk_thread_t *t) {
     if (--t->op_tick != 0) return false;
+    if (SK_UNLIKELY(run->checks_off & SK_OFF_LATENCY)) {
+        t->op_tick = UINT64_MAX; /* never again this run */
+        return false;
+    }
     t->op_tick = sk_sample_gap(run->sample_every, &t->sample_rng);
     return true;
 }
@@ -441,13 +466,14 @@ static inline void sk_watch_set(sk_thread_t *t, uint32_t kind, uint32_t queue) {
     t->waiting = kind != SK_TS_RUNNING;
 }
 static inline void sk_watch_wait(sk_thread_t *t, uint32_t kind, uint32_t queue) {
-    if (!t->waiting) sk_watch_set(t, kind, queue);
+    if (!t->waiting && !t->watch_off) sk_watch_set(t, kind, queue);
 }
 static inline void sk_watch_progress(sk_thread_t *t) {
     if (SK_UNLIKELY(t->waiting)) sk_watch_set(t, SK_TS_RUNNING, 0);
 }
 /* End of a chunk: publish the heartbeat (anything that counts as work moves it). */
 static inline void sk_watch_beat(sk_thread_t *t) {
+    if (t->watch_off) return;
     atomic_store_explicit(&t->heartbeat, t->ops + t->warmup_ops + (uint64_t)t->oom_phase, memory_order_relaxed);
 }
 /* Test hooks, checked once per chunk: a held role idles its chunk away (1: the chunk is spent),

@@ -16,8 +16,15 @@ void sk_cpu_relax(void) {
 #endif
 }
 
+/* A short spin (30 pauses in all, about a microsecond), then yield the core at every attempt.
+ * Measured on 2 shared cores (docs/performance.md, "Stable runs"): the two ends of a hand-off
+ * often share one core there, and every pause spent spinning is time the other end cannot use;
+ * the earlier 510-pause spin made the same scenario bimodal (fast when the two ran on two cores,
+ * 3-4x slower when they met on one). */
+enum { SK_SPIN_ATTEMPTS = 8 };
+
 void sk_backoff(uint32_t attempt) {
-    if (attempt < 16) {
+    if (attempt < SK_SPIN_ATTEMPTS) {
         for (uint32_t i = 0; i < (1u << (attempt / 2)); i++) sk_cpu_relax();
     } else {
         sched_yield();
@@ -51,6 +58,27 @@ void sk_queue_fini(sk_queue_t *q) {
 bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
     uint64_t pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
     sk_cell_t *cell;
+    if (q->spsc) {
+        if (pos - q->seen_dequeue > q->mask) {
+            q->seen_dequeue = atomic_load_explicit(&q->dequeue_pos, memory_order_acquire);
+            if (pos - q->seen_dequeue > q->mask) return false; /* full */
+        }
+        cell = &q->cells[pos & q->mask];
+        /* the popper read that slot's line a lap ago: ask for it a few slots early */
+        SK_PREFETCH_WRITE(&q->cells[(pos + SK_PREFETCH_AHEAD) & q->mask]);
+        cell->entry = *e;
+        atomic_store_explicit(&cell->seq, pos + 1, memory_order_relaxed);
+        atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_release);
+        return true;
+    }
+    if (q->solo_push) {
+        cell = &q->cells[pos & q->mask];
+        if ((int64_t)(atomic_load_explicit(&cell->seq, memory_order_acquire) - pos) < 0) return false;
+        atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_relaxed);
+        cell->entry = *e;
+        atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
+        return true;
+    }
     for (;;) {
         cell = &q->cells[pos & q->mask];
         uint64_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
@@ -73,6 +101,25 @@ bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
 bool sk_queue_try_pop(sk_queue_t *q, sk_entry_t *e) {
     uint64_t pos = atomic_load_explicit(&q->dequeue_pos, memory_order_relaxed);
     sk_cell_t *cell;
+    if (q->spsc) {
+        if ((int64_t)(q->seen_enqueue - pos) <= 0) {
+            q->seen_enqueue = atomic_load_explicit(&q->enqueue_pos, memory_order_acquire);
+            if ((int64_t)(q->seen_enqueue - pos) <= 0) return false; /* empty (or a broken index) */
+        }
+        *e = q->cells[pos & q->mask].entry;
+        /* the next published block (written by the pusher's core) is read next: fetch it now */
+        if ((int64_t)(q->seen_enqueue - pos) > 1) SK_PREFETCH_READ(q->cells[(pos + 1) & q->mask].entry.ptr);
+        atomic_store_explicit(&q->dequeue_pos, pos + 1, memory_order_release);
+        return true;
+    }
+    if (q->solo_pop) {
+        cell = &q->cells[pos & q->mask];
+        if ((int64_t)(atomic_load_explicit(&cell->seq, memory_order_acquire) - (pos + 1)) < 0) return false;
+        atomic_store_explicit(&q->dequeue_pos, pos + 1, memory_order_relaxed);
+        *e = cell->entry;
+        atomic_store_explicit(&cell->seq, pos + q->mask + 1, memory_order_release);
+        return true;
+    }
     for (;;) {
         cell = &q->cells[pos & q->mask];
         uint64_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);

@@ -398,8 +398,10 @@ static void leave(sk_run_t *run, sk_role_t *r) {
  * interpreter's lock queue, and all threads are provably inside native code at once. */
 static void start_line(sk_run_t *run, sk_thread_t *t) {
     sk_watch_set(t, SK_TS_START_LINE, 0);
-    atomic_fetch_add_explicit(&run->arrived, 1, memory_order_acq_rel);
-    uint64_t give_up = sk_now_ns() + UINT64_C(2000000000);
+    uint64_t now = sk_now_ns();
+    if (atomic_fetch_add_explicit(&run->arrived, 1, memory_order_acq_rel) + 1 == run->total_threads)
+        atomic_store_explicit(&run->t_line, now, memory_order_relaxed);
+    uint64_t give_up = now + UINT64_C(2000000000);
     uint32_t attempt = 0;
     while (atomic_load_explicit(&run->arrived, memory_order_acquire) < run->total_threads &&
            !aborted(run) && sk_now_ns() < give_up)

@@ -60,6 +60,12 @@ int32_t sk_run_limit_tracked(sk_run_t *run, uint64_t serials) {
     return 0;
 }
 
+int32_t sk_run_checks_off(sk_run_t *run, uint32_t mask) {
+    if (run == NULL || run->prepared || (mask & ~(uint32_t)SK_OFF_ALL) != 0) return -1;
+    run->checks_off = mask;
+    return 0;
+}
+
 int32_t sk_run_add_queue(sk_run_t *run, uint64_t capacity) {
     if (run == NULL || run->prepared || run->nqueues >= SK_MAX_QUEUES) return -1;
     if (!sk_queue_init(&run->queues[run->nqueues], capacity)) return -1;
@@ -152,6 +158,11 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
         if (c->action == SK_ACT_OOM) run->oom_threads += c->threads;
         run->total_threads += c->threads;
     }
+    for (uint32_t q = 0; q < run->nqueues; q++) {
+        run->queues[q].solo_push = run->queues[q].upstream_total == 1;
+        run->queues[q].solo_pop = run->queues[q].downstream_total == 1;
+        run->queues[q].spsc = run->queues[q].solo_push && run->queues[q].solo_pop;
+    }
     uint64_t alloc_index = 0, global_index = 0;
     for (uint32_t i = 0; i < run->nroles; i++) {
         sk_role_t *r = &run->roles[i];
@@ -170,6 +181,7 @@ int32_t sk_run_prepare(sk_run_t *run, uint64_t total_ops, uint64_t warmup_ops) {
             t->sample_rng = sk_mix(t->rng ^ 0x5A4D504C45ull); /* "SAMPLE": its own stream */
             t->op_tick = sk_sample_gap(run->sample_every, &t->sample_rng);
             t->probe_tick = r->cfg.edge_probe_every;
+            t->watch_off = (run->checks_off & SK_OFF_HEARTBEAT) != 0;
             t->hist = calloc(SK_OP_COUNT, sizeof(sk_hist_t));
             if (t->hist == NULL) return -1;
             if (allocating(r->cfg.action)) {
@@ -308,6 +320,24 @@ void sk_run_drain(sk_run_t *run) {
         }
     }
     sk_wl_drain(run);
+}
+
+void sk_run_phases(const sk_run_t *run, uint64_t *startup_ns, uint64_t *warmup_ns, uint64_t *measured_ns) {
+    uint64_t first = UINT64_MAX;
+    for (uint32_t i = 0; run != NULL && run->prepared && i < run->nroles; i++)
+        for (uint32_t j = 0; j < run->roles[i].cfg.threads; j++) {
+            const sk_thread_t *t = &run->roles[i].threads[j];
+            if (t->measuring && t->t_start < first) first = t->t_start;
+        }
+    uint64_t t0 = run != NULL ? run->t0 : 0;
+    uint64_t line = run != NULL ? atomic_load(&((sk_run_t *)run)->t_line) : 0;
+    uint64_t end = run != NULL ? atomic_load(&((sk_run_t *)run)->t_last_end) : 0;
+    if (line < t0) line = t0;
+    if (first == UINT64_MAX || first < line) first = line; /* nothing measured, or before the line */
+    if (end < first) end = first;
+    if (startup_ns) *startup_ns = t0 != 0 && line > t0 ? line - t0 : 0;
+    if (warmup_ns) *warmup_ns = line != 0 && first > line ? first - line : 0;
+    if (measured_ns) *measured_ns = first != 0 ? end - first : 0;
 }
 
 void sk_run_reap(sk_run_t *run, const sk_entry_t *e, uint32_t loc) { reap(run, e, loc); }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from stresskit.bench.harness import Op
 
+ENGINE_OP = "engine"  # the engine row (stresskit.bench.engine_row), not an allocator op
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_BAD_INPUT = 2
@@ -54,12 +56,14 @@ def _bound(ctx: click.Context, param: click.Parameter, value: str) -> float:
 def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Console) -> dict:
     """Run the benchmark and return the JSON document (also printed as a table)."""
     from stresskit import _native
-    from stresskit.bench import machine, output, runner, stats
+    from stresskit.bench import engine_row, machine, output, runner, stats
     from stresskit.bench.harness import HarnessError
 
+    allocator_ops = [Op(o) for o in ops if o != ENGINE_OP]
+    with_engine = not ops or ENGINE_OP in ops
     cfg = runner.Config.make(
         quick=quick, repeats=repeats, scale=scale, threads=threads,
-        ops=[Op(o) for o in ops] or None, seed=seed,
+        ops=allocator_ops or None, seed=seed,
     )
     try:
         info = machine.describe()
@@ -83,10 +87,13 @@ def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Conso
                                     description=f"{key.op.value} t={key.threads} "
                                                 f"size={key.size} align={key.alignment}")
 
-                measured, wall = runner.measure(cfg, on_step=on_step)
+                measured, wall = runner.measure(cfg, on_step=on_step) if allocator_ops or not ops else ([], 0.0)
         else:
-            measured, wall = runner.measure(cfg)
-    except HarnessError as exc:
+            measured, wall = runner.measure(cfg) if allocator_ops or not ops else ([], 0.0)
+        engine_started = time.perf_counter()
+        engine = engine_row.measure_section(cfg.repeats, quick, scale, seed) if with_engine else None
+        wall += time.perf_counter() - engine_started
+    except (HarnessError, engine_row.EngineRowError) as exc:
         _fail(EXIT_HARNESS, str(exc))
     except KeyboardInterrupt:
         # Not click's "Aborted!" (exit 1 would read as a regression): nothing is written.
@@ -99,11 +106,23 @@ def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Conso
         rows, info, cfg.as_dict(), stats.targets(rows), stats.goals(rows),
         {"started_at": started_at, "measure_seconds": round(wall, 2)},
     )
+    _add_engine(doc, engine)
     output.render(doc, out)
+    if engine is not None:
+        engine_row.render(engine, out)
     failures = sum(r["failures"] for r in rows)
     if failures:
         err.print(f"stresskit bench: warning: {failures} allocations returned NULL during the run")
     return doc
+
+
+def _add_engine(doc: dict, section: dict | None) -> None:
+    """The engine row's section and goal (stresskit.bench.engine_row), next to the allocator rows."""
+    from stresskit.bench import engine_row
+
+    if section is not None:
+        doc["engine"] = section
+    doc["goals"] = list(doc["goals"]) + engine_row.goals(section)
 
 
 def _fail(code: int, message: str) -> None:
@@ -185,8 +204,9 @@ def _write(option: str, path: Path, data: str | bytes, out: Console) -> None:
                    "(measurement options are ignored).")
 @click.option("--repeats", type=click.IntRange(1, 1000), default=None,
               help="Samples per implementation and row [default: 7 with --quick, else 11].")
-@click.option("--op", "ops", multiple=True, type=click.Choice([o.value for o in Op]),
-              help="Measure only these operations (repeatable) [default: all].")
+@click.option("--op", "ops", multiple=True, type=click.Choice([o.value for o in Op] + [ENGINE_OP]),
+              help="Measure only these operations (repeatable) [default: all]; `engine`: the engine "
+                   "against a minimal C loop (1 -> 1, 64 B).")
 @click.option("--threads", callback=_threads, default=None,
               help="Thread counts for throughput, e.g. 1,2,4,8,16 [default: 1,2,4,8,16].")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=1, show_default=True, help="Seed of the random mix (0 .. 2^64-1).")
@@ -244,7 +264,18 @@ def bench(
             rows, info, previous.get("config") or {}, stats.targets(rows), stats.goals(rows),
             previous.get("timing") or {},
         )
+        from stresskit.bench import engine_row
+
+        engine = previous.get("engine")
+        if engine is not None:
+            try:  # ratios recomputed from the samples, as for the rows' goals
+                engine = engine_row.recompute(engine)
+            except engine_row.SectionError as exc:
+                _fail(EXIT_BAD_INPUT, f"bad input: {input_path}: engine: {exc}")
+        _add_engine(doc, engine)
         output.render(doc, out)
+        if doc.get("engine"):
+            engine_row.render(doc["engine"], out)
     else:
         doc = _measure(quick, repeats, scale, threads, ops, seed, out, err)
         rows, info = doc["results"], doc["machine"]
@@ -253,7 +284,10 @@ def bench(
     if json_path is not None:
         _write("--json", Path(json_path), output.json_text(doc), out)
     if markdown_path is not None:
-        _write("--markdown", Path(markdown_path), output.markdown(doc), out)
+        from stresskit.bench import engine_row
+
+        engine_md = "\n" + "\n".join(engine_row.table_lines(doc["engine"])) + "\n" if doc.get("engine") else ""
+        _write("--markdown", Path(markdown_path), output.markdown(doc) + engine_md, out)
     if plot_path is not None:
         from stresskit.bench.plot import PlotUnavailable, plot_throughput
 

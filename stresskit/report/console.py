@@ -197,7 +197,7 @@ class Display:
         return rows
 
     KEY_METRICS = (
-        "ops.total", "throughput.ops_per_s", "blocks.leaked", "bytes.leaked", "canary.failures", "handoff.doubles",
+        "ops.total", "throughput.ops_per_s", "time.startup_s", "time.warmup_s", "time.measured_s", "blocks.leaked", "bytes.leaked", "canary.failures", "handoff.doubles",
         "alloc.failed", "contract.violations", "leak.mimalloc_blocks", "unreclaimed.peak_bytes", "unreclaimed.avg_bytes",
         "unreclaimed.peak_blocks", "latency.lifetime.p50_ns", "latency.lifetime.p99_ns", "latency.timer_overhead_ns",
         "oom.null_returns", "oom.bytes_before_null", "oom.recovered", "concurrency.max_threads_inside", "cpu.utilisation",

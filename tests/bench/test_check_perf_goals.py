@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stresskit.bench import stats
+from stresskit.bench import engine_row, stats
 from stresskit.bench.harness import Impl, Op, Sample
 from stresskit.bench.runner import Measured, RowKey
 
@@ -24,7 +24,17 @@ def _samples(op: Op, value: float) -> list[Sample]:
     return [Sample(ops=1000, elapsed_ns=1, ns_per_op=1e9 / per_s, ops_per_s=per_s, failures=0, max_inside=1)] * 3
 
 
-def _run(tmp_path: Path, cc_free_ns: float, stats_ops: float, *, goals_block: list | None = None) -> Path:
+def _engine_section(loop_checks_ratio: float) -> dict:
+    """An engine section whose loop-checks variant runs at `loop_checks_ratio` x the loop."""
+    def same(rate: float) -> list[engine_row.Sample]:
+        return [engine_row.Sample(1000, int(1e12 / rate), rate, 1e9 / rate, 0, 0, 0, 2)] * 3
+    samples = {v.name: same(100.0 * loop_checks_ratio if v is engine_row.LOOP_CHECKS else
+                            100.0 if v is engine_row.LOOP else 50.0) for v in engine_row.variants()}
+    return engine_row.summarise(samples, 1000)
+
+
+def _run(tmp_path: Path, cc_free_ns: float, stats_ops: float, *, goals_block: list | None = None,
+         engine_ratio: float = 0.85) -> Path:
     """A run with every goal's rows: raw mimalloc 2 ns per op / 100 ops/s, cc at the bounds."""
     measured = []
     for op, size, alignment, threads, cc in (
@@ -41,7 +51,8 @@ def _run(tmp_path: Path, cc_free_ns: float, stats_ops: float, *, goals_block: li
                                  {i: _samples(Op.THROUGHPUT, v) for i, v in per.items()}))
     rows = stats.rows_from(measured)
     path = tmp_path / "bench.json"
-    path.write_text(json.dumps({"results": rows, "goals": goals_block if goals_block is not None else stats.goals(rows)}))
+    path.write_text(json.dumps({"results": rows, "goals": goals_block if goals_block is not None else stats.goals(rows),
+                                "engine": _engine_section(engine_ratio)}))
     return path
 
 
@@ -60,11 +71,23 @@ def test_all_goals_met_exits_0(tmp_path):
 def test_a_missed_row_exits_1_even_if_the_file_claims_success(tmp_path):
     # free at 2.3 / 2.0 = 1.15x (bound 1.10x); stats 70 / 95 = 0.74x (bound 0.8x). The file's own
     # goals block says everything passed: the tool must not believe it.
-    path = _run(tmp_path, cc_free_ns=2.3, stats_ops=70.0, goals_block=[{"name": "x", "met": True}])
+    path = _run(tmp_path, cc_free_ns=2.3, stats_ops=70.0, goals_block=[{"name": "x", "met": True}],
+                engine_ratio=0.75)
     proc = _check(str(path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     missed = {line.split()[0] for line in proc.stdout.splitlines() if "MISSED" in line}
-    assert missed == {"cc_free_ratio", "cc_stats_throughput_vs_cc"}
+    assert missed == {"cc_free_ratio", "cc_stats_throughput_vs_cc", "engine_vs_loop"}
+
+
+@pytest.mark.tier2
+def test_the_engine_goal_is_recomputed_from_its_samples(tmp_path):
+    """An edited ratio in the engine section does not pass a run whose samples miss."""
+    path = _run(tmp_path, cc_free_ns=2.2, stats_ops=80.0, engine_ratio=0.7)
+    doc = json.loads(path.read_text())
+    doc["engine"]["ratio_loop_checks"] = 0.99
+    path.write_text(json.dumps(doc))
+    proc = _check(str(path))
+    assert proc.returncode == 1 and "engine_vs_loop" in proc.stdout and "0.700" in proc.stdout, proc.stdout
 
 
 @pytest.mark.tier2
@@ -75,7 +98,7 @@ def test_unmeasured_goals_fail_unless_allowed(tmp_path):
     assert _check(str(path)).returncode == 1
     proc = _check(str(path), "--allow-unmeasured")
     assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.count("not measured (allowed)") == 4
+    assert proc.stdout.count("not measured (allowed)") == 5  # the engine row too
 
 
 @pytest.mark.tier2

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from stresskit.bench import engine_row
 from stresskit.bench.command import bench
 from stresskit.bench.harness import IMPLS
 from stresskit.bench.runner import ALIGNMENTS_QUICK, LATENCY_SIZES_QUICK, THREADS
@@ -87,11 +88,17 @@ def test_json_schema(tiny_run):
     goals = {g["name"]: g for g in doc["goals"]}
     assert set(goals) == {"cc_alloc_ratio", "cc_free_ratio", "cc_aligned_alloc_ratio",
                           "cc_cross_thread_free_ratio", "cc_throughput_ratio",
-                          "cc_stats_throughput_vs_cc"}
+                          "cc_stats_throughput_vs_cc", "engine_vs_loop"}
     for g in goals.values():
         assert isinstance(g["met"], bool) and isinstance(g["value"], float)
     assert len(goals["cc_throughput_ratio"]["points"]) == len(THREADS)
     assert len(goals["cc_stats_throughput_vs_cc"]["points"]) == len(THREADS) - 1
+    engine = doc["engine"]  # the engine row: every variant, interleaved, with the loop as reference
+    assert {r["variant"] for r in engine["rows"]} == {v.name for v in engine_row.variants()}
+    assert all(r["bad_blocks"] == 0 and r["max_threads_inside"] == 2 and len(r["samples"]) == 2
+               for r in engine["rows"])
+    assert goals["engine_vs_loop"]["value"] == engine["ratio_loop_checks"]
+    assert {c["check"] for c in engine["check_costs"]} == {*engine_row.CHECKS, engine_row.INVARIANTS}
 
 
 @pytest.mark.tier1
