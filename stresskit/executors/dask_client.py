@@ -115,6 +115,10 @@ class DaskExecutor:
                 "workers": len(self.client.scheduler_info().get("workers", {}))}
 
     def close(self) -> None:
+        # A task's stop watcher may be inside Event.wait when the cluster goes away; the
+        # scheduler then logs the cancelled wait as an ERROR with a traceback. Nothing is lost
+        # (every replica has been collected or cancelled by now), so the user is not shown it.
+        logging.getLogger("distributed.event").setLevel(logging.CRITICAL)
         client = getattr(self, "client", None)
         if client is not None:
             client.close()
