@@ -24,8 +24,10 @@ Verdict = Literal["regression", "improvement", "noise", "ungated", "same", "info
 # Shown with their direction, never failing the gate ("not gated"): tail latencies come from the
 # few slowest samples of a replica, and unreclaimed memory from how the OS schedules the retiring
 # and reclaiming threads; on one build both scatter 2-10x from run to run (measured on a loaded
-# 2-core machine). The scenario's own thresholds bound them.
-UNGATED = ("*.p99_ns", "*.p999_ns", "*.max_ns", "unreclaimed.*")
+# 2-core machine). The scenario's own thresholds bound them. A hand-off's p90 too: it includes
+# waiting for room in a full queue, so it follows when the OS runs the consumer (smr's producer:
+# 30 ns in both replicas of one run, 136-168 ns in the next run of the same build); its p50 is gated.
+UNGATED = ("*.p99_ns", "*.p999_ns", "*.max_ns", "*.handoff.p90_ns", "unreclaimed.*")
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,17 @@ def test_tail_latency_is_shown_not_gated() -> None:
     assert [r.verdict for r in c.rows] == ["ungated"] and not c.failed
 
 
+def test_a_handoff_s_p90_waits_on_the_consumer_and_is_not_gated_but_its_p50_is() -> None:
+    """A hand-off's p90 holds back-pressure (a full queue waiting for the consumer to run): seen at
+    30 ns in both replicas of one smr run and 136-168 ns in the next, same build, loaded machine."""
+    old = {"roles.A.latency.handoff.p90_ns": [30, 30], "latency.handoff.p90_ns": [30, 30], "latency.handoff.p50_ns": [30, 30]}
+    new = {"roles.A.latency.handoff.p90_ns": [136, 168], "latency.handoff.p90_ns": [136, 168], "latency.handoff.p50_ns": [136, 168]}
+    c = compare(_report(old), _report(new), 1.0)
+    verdicts = {r.metric: r.verdict for r in c.rows}
+    assert verdicts == {"roles.A.latency.handoff.p90_ns": "ungated", "latency.handoff.p90_ns": "ungated",
+                        "latency.handoff.p50_ns": "regression"}
+
+
 @pytest.mark.parametrize("content,expected", [
     (b"{", "expected JSON"),
     (b'{"schema_version": 1}', "expected a 'scenario' key"),
