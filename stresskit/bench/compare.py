@@ -85,7 +85,7 @@ def load_run(path: Path) -> tuple[list[dict], dict]:
     the document (machine, config, timing)."""
     model = _load(path, _Run)
     rest = model.model_dump(exclude={"results"})
-    return [r.model_dump() for r in model.results], rest
+    return [r.model_dump(exclude_unset=True) for r in model.results], rest
 
 
 def _load(path: Path, schema: type[BaseModel]):
