@@ -20,12 +20,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing import get_context
+from typing import TypeVar
 
 from stresskit.bench.harness import IMPLS, Impl, Op
 from stresskit.bench.runner import Config, Measured, Progress, measure, plan
 
 LATENCY_OPS = (Op.ALLOC, Op.FREE, Op.ALIGNED_ALLOC)
 
+T = TypeVar("T")
 MeasureOne = Callable[[Config, Sequence[Impl]], list[Measured]]
 
 
@@ -34,10 +36,14 @@ def _measure_here(cfg: Config, impls: Sequence[Impl]) -> list[Measured]:
     return measure(cfg, impls)[0]
 
 
-def spawned(cfg: Config, impls: Sequence[Impl]) -> list[Measured]:
-    """`_measure_here` in a brand-new interpreter (spawn: a fresh address-space layout)."""
+def in_fresh_process(fn: Callable[..., T], *args: object) -> T:
+    """fn(*args) in a brand-new interpreter: spawn, not fork, so the layout is drawn anew."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(_measure_here, cfg, tuple(impls)).result()
+        return pool.submit(fn, *args).result()
+
+
+def spawned(cfg: Config, impls: Sequence[Impl]) -> list[Measured]:
+    return in_fresh_process(_measure_here, cfg, tuple(impls))
 
 
 def share(repeats: int, processes: int) -> int:

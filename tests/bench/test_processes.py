@@ -110,3 +110,13 @@ def test_malformed_process_medians_given_to_input_exit_2_in_one_line(tmp_path, v
 def test_well_formed_process_medians_are_read_back(tmp_path):
     result = CliRunner().invoke(bench, ["--input", str(_run_json(tmp_path, "[2.0, 2.5]"))])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.tier1
+@pytest.mark.skipif(Path("/proc/sys/kernel/randomize_va_space").exists()
+                    and Path("/proc/sys/kernel/randomize_va_space").read_text().strip() == "0",
+                    reason="ASLR is off on this machine: every process gets the same layout")
+def test_each_process_is_a_fresh_interpreter_with_its_own_layout():
+    """The point of the split is a new draw of the layout; a forked child would inherit ours.
+    id(None) is an address inside the (position-independent) interpreter image."""
+    assert processes.in_fresh_process(id, None) != id(None)
