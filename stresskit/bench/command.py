@@ -53,17 +53,18 @@ def _bound(ctx: click.Context, param: click.Parameter, value: str) -> float:
         raise click.BadParameter(str(exc))
 
 
-def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Console) -> dict:
+def _measure(quick, repeats, scale, threads, ops, seed, processes, out: Console, err: Console) -> dict:
     """Run the benchmark and return the JSON document (also printed as a table)."""
     from stresskit import _native
     from stresskit.bench import engine_row, machine, output, runner, stats
+    from stresskit.bench.processes import measure_all
     from stresskit.bench.harness import HarnessError
 
     allocator_ops = [Op(o) for o in ops if o != ENGINE_OP]
     with_engine = not ops or ENGINE_OP in ops
     cfg = runner.Config.make(
         quick=quick, repeats=repeats, scale=scale, threads=threads,
-        ops=allocator_ops or None, seed=seed,
+        ops=allocator_ops or None, seed=seed, processes=processes,
     )
     try:
         info = machine.describe()
@@ -83,13 +84,13 @@ def _measure(quick, repeats, scale, threads, ops, seed, out: Console, err: Conso
                 task = progress.add_task("measuring", total=cfg.repeats * len(runner.plan(cfg)))
 
                 def on_step(key, index, total):
-                    progress.update(task, completed=index,
+                    progress.update(task, completed=index, total=total,
                                     description=f"{key.op.value} t={key.threads} "
                                                 f"size={key.size} align={key.alignment}")
 
-                measured, wall = runner.measure(cfg, on_step=on_step) if allocator_ops or not ops else ([], 0.0)
+                measured, wall = measure_all(cfg, on_step=on_step) if allocator_ops or not ops else ([], 0.0)
         else:
-            measured, wall = runner.measure(cfg) if allocator_ops or not ops else ([], 0.0)
+            measured, wall = measure_all(cfg) if allocator_ops or not ops else ([], 0.0)
         engine_started = time.perf_counter()
         engine = engine_row.measure_section(cfg.repeats, quick, scale, seed) if with_engine else None
         wall += time.perf_counter() - engine_started
@@ -209,6 +210,9 @@ def _write(option: str, path: Path, data: str | bytes, out: Console) -> None:
                    "against a minimal C loop (1 -> 1, 64 B).")
 @click.option("--threads", callback=_threads, default=None,
               help="Thread counts for throughput, e.g. 1,2,4,8,16 [default: 1,2,4,8,16].")
+@click.option("--processes", type=click.IntRange(1, 64), default=None,
+              help="Fresh processes the latency rows are split over, one after another "
+                   "[default: 2 with --quick, else 3; 1 = all in this process].")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=1, show_default=True, help="Seed of the random mix (0 .. 2^64-1).")
 @click.option("--scale", type=click.FloatRange(min=1e-4, max=100.0), default=1.0, hidden=True,
               help="Multiply operation counts and windows (tests use tiny values).")
@@ -226,6 +230,7 @@ def bench(
     threads: tuple[int, ...] | None,
     seed: int,
     scale: float,
+    processes: int | None = None,
     compare_system: bool = False,
 ) -> None:
     """Measure cc, cc+stats, raw mimalloc and the system allocator side by side.
@@ -277,7 +282,7 @@ def bench(
         if doc.get("engine"):
             engine_row.render(doc["engine"], out)
     else:
-        doc = _measure(quick, repeats, scale, threads, ops, seed, out, err)
+        doc = _measure(quick, repeats, scale, threads, ops, seed, processes, out, err)
         rows, info = doc["results"], doc["machine"]
         out.print(f"measured in {doc['timing']['measure_seconds']:.1f} s")
 

@@ -42,6 +42,7 @@ class _FullRow(_Row):
     min: float = Field(strict=True)
     max: float = Field(strict=True)
     unit: str
+    process_medians: list[float] | None = Field(default=None, strict=True, min_length=1)
 
 
 class _Baseline(BaseModel):
@@ -70,6 +71,7 @@ _EXPECTED = {
     "max": "a number",
     "unit": "a string (ns/op or ops/s)",
     "machine": "an object",
+    "process_medians": "a non-empty list of numbers (one median per process)",
 }
 
 
@@ -83,7 +85,7 @@ def load_run(path: Path) -> tuple[list[dict], dict]:
     the document (machine, config, timing)."""
     model = _load(path, _Run)
     rest = model.model_dump(exclude={"results"})
-    return [r.model_dump() for r in model.results], rest
+    return [r.model_dump(exclude_unset=True) for r in model.results], rest
 
 
 def _load(path: Path, schema: type[BaseModel]):

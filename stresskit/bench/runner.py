@@ -46,6 +46,7 @@ class Config:
     threads: tuple[int, ...]
     ops: tuple[Op, ...]
     seed: int = 1
+    processes: int = 1  # fresh processes the latency rows are split over (stresskit.bench.processes)
 
     @classmethod
     def make(
@@ -56,8 +57,10 @@ class Config:
         threads: Sequence[int] | None = None,
         ops: Sequence[Op] | None = None,
         seed: int = 1,
+        processes: int | None = None,
     ) -> Config:
         base_ops, window, default_repeats = (20_000, 30, 7) if quick else (150_000, 120, 11)
+        default_processes = 2 if quick else 3
         return cls(
             quick=quick,
             repeats=repeats if repeats is not None else default_repeats,
@@ -71,6 +74,7 @@ class Config:
             # Repeating an --op (or a thread count) must not measure its rows twice.
             ops=tuple(o for o in Op if o in set(ops)) if ops else tuple(Op),
             seed=seed,
+            processes=processes if processes is not None else default_processes,
         )
 
     def as_dict(self) -> dict:
@@ -86,6 +90,7 @@ class Config:
             "threads": list(self.threads),
             "ops": [o.value for o in self.ops],
             "seed": self.seed,
+            "processes": self.processes,
         }
 
 
@@ -148,6 +153,8 @@ class Measured:
 
     key: RowKey
     samples: dict[Impl, list[Sample]] = field(default_factory=dict)
+    # Each process's own median per impl, when the row was measured in several processes.
+    process_medians: dict[Impl, list[float]] = field(default_factory=dict)
 
 
 Progress = Callable[[RowKey, int, int], None]

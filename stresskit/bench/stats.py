@@ -66,6 +66,9 @@ def rows_from(measured: Sequence[Measured]) -> list[dict]:
                     "max_threads_inside": max(s.max_inside for s in samples),
                 }
             )
+            if m.process_medians.get(impl):
+                # Several processes: the spread of these is the between-process (mode) spread.
+                row["process_medians"] = [round(x, digits) for x in m.process_medians[impl]]
             if key.op.is_throughput:
                 row["block_sizes"] = "16-79"
             rows.append(row)

@@ -108,3 +108,19 @@ def test_unreadable_run_exits_2_with_one_line(tmp_path):
     proc = _check(str(path))
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "bad.json" in proc.stderr
+
+
+@pytest.mark.tier2
+def test_a_multi_process_run_is_checked_like_a_single_process_one(tmp_path):
+    path = _run(tmp_path, cc_free_ns=2.1, stats_ops=90.0)
+    doc = json.loads(path.read_text())
+    for row in doc["results"]:
+        row["process_medians"] = [row["median"], row["median"] * 1.3]
+    path.write_text(json.dumps(doc))
+    result = _check(str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    row = doc["results"][0]
+    row["process_medians"] = "fast"
+    path.write_text(json.dumps(doc))
+    result = _check(str(path))
+    assert result.returncode == 2 and "process_medians" in result.stderr, result.stdout + result.stderr

@@ -267,14 +267,27 @@ def test_bad_options_exit_2(args):
 
 @pytest.mark.tier5
 def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch):
-    from stresskit.bench import runner
+    from stresskit.bench import processes
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "measure", interrupted)
+    monkeypatch.setattr(processes, "measure_all", interrupted)
     out = tmp_path / "run.json"
     result = CliRunner().invoke(bench, [*SMALL, "--json", str(out)])
     assert result.exit_code == 130
     assert "interrupted" in result.output
     assert not out.exists()
+
+
+@pytest.mark.tier1
+def test_latency_rows_come_from_two_fresh_processes_by_default_with_quick(tiny_run):
+    """--quick splits the latency rows over 2 spawned processes: each row keeps both medians."""
+    _, doc, _ = tiny_run
+    assert doc["config"]["processes"] == 2
+    for row in doc["results"]:
+        if row["op"] in ("alloc", "free", "aligned_alloc"):
+            assert len(row["process_medians"]) == 2, row
+            assert row["min"] <= min(row["process_medians"]) <= max(row["process_medians"]) <= row["max"]
+        else:
+            assert "process_medians" not in row, row
