@@ -336,6 +336,8 @@ static inline uint64_t sk_header_size(uint64_t w1) {
 }
 
 uint64_t sk_draw_size(const sk_role_t *r, uint64_t *rng);
+/* One warm-up allocation and free, local and untimed (engine_roles.c): every allocating role's warm-up. */
+void sk_warmup_one(sk_run_t *run, sk_role_t *r, sk_thread_t *t);
 /* Allocate one block of a size drawn for role r, header and pattern written. `tracked`: give it a
  * tracked serial (it will be handed off). `timed`: record the allocation latency. Returns false
  * when the allocator returned NULL (or serials ran out: *exhausted set). */

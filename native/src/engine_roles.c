@@ -121,7 +121,7 @@ static int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t de
 }
 
 /* One warm-up allocation and free, local and untimed: warms the thread's heap, not measured. */
-static void warmup_one(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
+void sk_warmup_one(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
     sk_entry_t e;
     bool exhausted;
     if (sk_block_new(run, r, t, false, false, sk_draw_size(r, &t->rng), &e, &exhausted))
@@ -178,7 +178,7 @@ static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t
         }
         if ((iter % SK_CLOCK_EVERY) == 0 && sk_clock(t) >= deadline) return 0;
         if (t->warmup_left > 0) {
-            warmup_one(run, r, t);
+            sk_warmup_one(run, r, t);
             continue;
         }
         if (stopping(run) || t->ops >= t->quota) break;

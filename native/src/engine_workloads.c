@@ -188,12 +188,7 @@ int32_t sk_step_live_set(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t d
         }
         if ((iter % SK_WL_CLOCK_EVERY) == 0 && sk_clock(t) >= deadline) return 0;
         if (t->warmup_left > 0) { /* local pairs, as every allocating role warms up */
-            sk_entry_t e;
-            bool exhausted;
-            if (sk_block_new(run, r, t, false, false, sk_draw_size(r, &t->rng), &e, &exhausted))
-                sk_block_free(run, r, t, &e, false);
-            t->warmup_left--;
-            t->warmup_ops++;
+            sk_warmup_one(run, r, t);
             continue;
         }
         if (wl_stopping(run) || t->ops >= t->quota) break;
