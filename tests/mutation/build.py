@@ -33,8 +33,15 @@ def _sources_digest() -> str:
     return h.hexdigest()
 
 
+# Part of every cached library's key: bump it when the way a mutant is built changes, so no
+# library built the old way is reused. 2: restored sources get a fresh mtime (before, an object
+# built from the previous mutant's patched file could be linked into the next mutant unrebuilt).
+_BUILD_RECIPE = "2"
+
+
 def digest(mutant: Mutant) -> str:
     h = hashlib.sha256(_sources_digest().encode())
+    h.update(_BUILD_RECIPE.encode())
     for file, old, new in mutant.edits:
         h.update(f"{file}\0{old}\0{new}\0".encode())
     return h.hexdigest()[:20]
@@ -71,7 +78,10 @@ class Workspace:
         for path in sorted((NATIVE / "src").iterdir()):
             target = self.native / "src" / path.name
             if not target.exists() or target.read_bytes() != path.read_bytes():
-                shutil.copy2(path, target)  # copy2 keeps mtimes: untouched files do not rebuild
+                # A fresh mtime: a header the last mutant patched must rebuild everything that
+                # includes it (the original's older mtime would leave those objects as patched).
+                # Files no mutant touched are not copied, so they do not rebuild.
+                shutil.copyfile(path, target)
 
     def _configure(self) -> None:
         if self.configured:
