@@ -1,8 +1,9 @@
 """Show the small-block "slow mode" of the glue's entry points (docs/performance.md, "The goals,
-honestly"): cc_alloc against mi_malloc, 16 B, before and after statistics-on samples, with the
-process pinned to one core and then moved to the other.
+honestly"): cc_alloc against mi_malloc (or cc_free against mi_free), 16 B, before and after
+statistics-on samples, with the process pinned to one core and then moved to the other.
 
     python tools/glue_mode_probe.py                 # 6 samples per phase, 150k allocations each
+    python tools/glue_mode_probe.py --op free       # the frees instead
     STRESSKIT_NATIVE_LIB=/path/to/lib.so python tools/glue_mode_probe.py   # another build
 
 Each line is a phase: cc and mimalloc medians (and minima) in ns per allocation. On this 2-vCPU
@@ -19,8 +20,11 @@ import statistics
 from stresskit.bench.harness import Impl, Op, Spec, run
 
 
+OP = Op.ALLOC
+
+
 def sample(impl: Impl, size: int, ops: int) -> float:
-    return run(Spec(op=Op.ALLOC, impl=impl, size=size, ops=ops, warmup_ops=ops // 10)).ns_per_op
+    return run(Spec(op=OP, impl=impl, size=size, ops=ops, warmup_ops=ops // 10)).ns_per_op
 
 
 def phase(name: str, samples: int, size: int, ops: int) -> None:
@@ -38,7 +42,10 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=6)
     ap.add_argument("--size", type=int, default=16)
     ap.add_argument("--ops", type=int, default=150_000)
+    ap.add_argument("--op", choices=["alloc", "free"], default="alloc", help="the operation timed")
     args = ap.parse_args()
+    global OP
+    OP = Op(args.op)
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
         ap.error("needs two usable cores (it moves itself from one to the other)")

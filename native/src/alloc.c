@@ -13,7 +13,12 @@
  * load-time probe; should mimalloc then fail, the error handler takes that count back. Other
  * allocations learn the usable size with the block (mi_umalloc/mi_ucalloc) or, for aligned
  * blocks that mimalloc may place inside a larger block, from the pointer. Every free looks the
- * usable size up (mi_usable_size): cc_free's size is only a hint, and cc_free_unsized has none. */
+ * usable size up (mi_usable_size): cc_free's size is only a hint, and cc_free_unsized has none.
+ *
+ * On x86-64 ELF, cc_alloc, cc_alloc_aligned, cc_free and cc_free_unsized are assembly
+ * (entry_x86_64.c; why in
+ * entry_internal.h) that jumps into the slow paths here; their C versions below are the portable
+ * build and the definition of what the assembly does. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +26,7 @@
 #include <mimalloc.h>
 
 #include "cc_alloc.h"
+#include "entry_internal.h"
 #include "stats_internal.h"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -198,12 +204,12 @@ static CC_NOINLINE void *alloc_counted(size_t size) {
     return p;
 }
 
-/* Reached for size 0, or with statistics on (cc_alloc's gate; aligned_slow's small alignments):
+/* Reached for size 0, or with statistics on (cc_alloc's gate; cc_aligned_slow's small alignments):
  * counts without testing the switch again, so an allocation that raced with turning statistics
  * off is still counted, as one that started while they were on. Kept to the class path's few
  * instructions (no stack frame); a thread's first counted allocation claims its record in
  * alloc_counted. */
-static CC_NOINLINE void *alloc_slow(size_t size) {
+CC_NOINLINE void *cc_alloc_slow(size_t size) {
     if (size == 0) return NULL;
     cc_stats_record_t *r = cc_stats_tls;
     if (CC_LIKELY(size <= CC_STATS_CLASS_MAX && cc_stats_by_class && r != NULL))
@@ -211,11 +217,13 @@ static CC_NOINLINE void *alloc_slow(size_t size) {
     return alloc_counted(size);
 }
 
+#if !CC_ASM_ENTRIES
 CC_HOT void *cc_alloc(size_t size) {
     /* One compare for both: size 0 wraps to SIZE_MAX, and the gate is 0 while counting. */
     if (CC_LIKELY(size - 1 < CC_GATE_LOAD())) CC_RETURN_ALLOC(mi_malloc(at_least_min_block(size)));
-    return alloc_slow(size);
+    return cc_alloc_slow(size);
 }
+#endif
 
 static CC_NOINLINE void *calloc_slow(size_t count, size_t size) {
     if (count == 0 || size == 0) return NULL;
@@ -244,25 +252,27 @@ static inline int alignment_is_valid(size_t alignment) {
     return alignment >= sizeof(void *) && (alignment & (alignment - 1)) == 0;
 }
 
-static CC_NOINLINE void *aligned_slow(size_t size, size_t alignment) {
+CC_NOINLINE void *cc_aligned_slow(size_t size, size_t alignment) {
     if (!alignment_is_valid(alignment)) {
         errno = EINVAL;
         return NULL;
     }
     if (size == 0) return NULL;
-    if (alignment <= CC_MIN_BLOCK) return alloc_slow(size);
+    if (alignment <= CC_MIN_BLOCK) return cc_alloc_slow(size);
     no_precount();
     return finish_aligned(mi_malloc_aligned(size, alignment));
 }
 
-/* Alignments up to CC_MIN_BLOCK are what every cc_alloc block has already: a plain allocation. */
+#if !CC_ASM_ENTRIES
+/* Every valid alignment goes to mi_malloc_aligned, small ones included (mimalloc serves those from
+ * its ordinary size classes): one path, so the entry has one branch that is taken (the assembly
+ * entry depends on it, entry_internal.h). */
 CC_HOT void *cc_alloc_aligned(size_t size, size_t alignment) {
-    if (CC_LIKELY(size != 0 && alignment_is_valid(alignment) && !cc_stats_active())) {
-        if (alignment <= CC_MIN_BLOCK) CC_RETURN_ALLOC(mi_malloc(at_least_min_block(size)));
+    if (CC_LIKELY(size != 0 && alignment_is_valid(alignment) && !cc_stats_active()))
         CC_RETURN_ALLOC(mi_malloc_aligned(size, alignment));
-    }
-    return aligned_slow(size, alignment);
+    return cc_aligned_slow(size, alignment);
 }
+#endif
 
 static CC_NOINLINE void *node_slow(size_t size) {
     if (size == 0) return NULL;
@@ -282,7 +292,7 @@ CC_HOT void *cc_alloc_node(size_t size) {
 
 /* ---- free ---- */
 
-static CC_NOINLINE void free_slow(void *ptr, size_t size) {
+CC_NOINLINE void cc_free_slow(void *ptr, size_t size) {
     if (ptr == NULL) return;
 #ifdef CC_DEBUG
     if (size > mi_usable_size(ptr)) {
@@ -297,6 +307,7 @@ static CC_NOINLINE void free_slow(void *ptr, size_t size) {
     mi_free(ptr);
 }
 
+#if !CC_ASM_ENTRIES
 CC_HOT void cc_free(void *ptr, size_t size) {
 #ifndef CC_DEBUG
     /* mi_free(NULL) is a no-op, so NULL needs no test of its own here. */
@@ -305,7 +316,7 @@ CC_HOT void cc_free(void *ptr, size_t size) {
         return;
     }
 #endif
-    free_slow(ptr, size);
+    cc_free_slow(ptr, size);
 }
 
 CC_HOT void cc_free_unsized(void *ptr) {
@@ -313,8 +324,9 @@ CC_HOT void cc_free_unsized(void *ptr) {
         mi_free(ptr);
         return;
     }
-    free_slow(ptr, 0);
+    cc_free_slow(ptr, 0);
 }
+#endif
 
 size_t cc_usable_size(const void *ptr) {
     return ptr == NULL ? 0 : mi_usable_size(ptr);

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.native_only  # version-independent: run once by tests/r
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "native"
 SCENARIOS = sorted(p for p in (ROOT / "scenarios").glob("*.toml") if p.stem != "oom")  # oom: mimalloc's bound
-GLUE = ("alloc.c", "stats.c", "info.c")
+GLUE = ("alloc.c", "entry_x86_64.c", "stats.c", "info.c")
 MAX_OPS = 300_000
 # The planted race: every thread counts into one shared record with a plain read-modify-write
 # (lost updates, a data race in C11's terms).

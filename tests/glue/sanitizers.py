@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
 # The glue only: the engine and benchmark sources in native/src are not needed and not under test.
 GLUE_SOURCES = [
-    NATIVE / "src" / name for name in ("alloc.c", "stats.c", "info.c", "batch.c")
+    NATIVE / "src" / name for name in ("alloc.c", "entry_x86_64.c", "stats.c", "info.c", "batch.c")
 ]
 DRIVER = NATIVE / "tests" / "cc_sanitize.c"
 MSAN_IGNORELIST = NATIVE / "tests" / "msan_ignorelist.txt"

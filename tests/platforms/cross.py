@@ -29,7 +29,7 @@ from stresskit.sanitize.source import MIMALLOC_VERSION, mimalloc_source
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
-GLUE = ("alloc.c", "stats.c", "info.c", "batch.c")
+GLUE = ("alloc.c", "entry_x86_64.c", "stats.c", "info.c", "batch.c")
 QEMU_HINT = "apt-get update && apt-get install -y qemu-user"
 GCC_HINT = "apt-get update && apt-get install -y gcc-aarch64-linux-gnu"
 # zig's clang rejects the -march=armv8.1-a mimalloc adds on arm64 (zig spells CPUs its own way);

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mutation.build import apply
-from mutation.mutants import BY_NAME, Mutant
+from mutation.mutants import _C_ENTRIES, BY_NAME, Mutant
 from stresskit.sanitize import KINDS, SourceUnavailable, ToolMissing, mimalloc_source, native_source
 from stresskit.sanitize.build import check_tools
 from stresskit.sanitize.reports import summary_lines
@@ -43,7 +43,8 @@ CLEAN = [(k, s) for k in KINDS if k != "memcheck" for s in SCENARIOS] + [("memch
 OPS = {"address": "100000", "thread": "100000", "undefined": "100000", "memcheck": "5000"}
 
 # Reads the first byte of a block just after cc_free handed it back to mimalloc (the fast path: no
-# statistics), every 64th free: a use-after-free that a release build survives unnoticed.
+# statistics; the C entry points, where a sanitizer can see it), every 64th free: a
+# use-after-free that a release build survives unnoticed.
 _FAST_FREE = """    if (CC_LIKELY(!cc_stats_active())) {
         mi_free(ptr);
         return;
@@ -54,7 +55,7 @@ USE_AFTER_FREE = Mutant(
     (("alloc.c", _FAST_FREE, _FAST_FREE.replace(
         "        mi_free(ptr);\n        return;",
         "        static _Thread_local unsigned n_;\n        mi_free(ptr);\n"
-        "        if (ptr != NULL && ++n_ % 64 == 0) (void)*(volatile char *)ptr;\n        return;")),),
+        "        if (ptr != NULL && ++n_ % 64 == 0) (void)*(volatile char *)ptr;\n        return;")), _C_ENTRIES),
 )
 # A signed int counter that overflows on the 4th cc_free (fast path): undefined behaviour that a
 # release build wraps silently.
@@ -62,7 +63,7 @@ SIGNED_OVERFLOW = Mutant(
     "signed_overflow", "cc_free overflows a signed counter (fast path)", "--sanitize undefined",
     (("alloc.c", _FAST_FREE, _FAST_FREE.replace(
         "        mi_free(ptr);\n        return;",
-        "        static _Thread_local int n_ = 0x7ffffffd;\n        n_ += ptr != NULL;\n        mi_free(ptr);\n        return;")),),
+        "        static _Thread_local int n_ = 0x7ffffffd;\n        n_ += ptr != NULL;\n        mi_free(ptr);\n        return;")), _C_ENTRIES),
 )
 # Every thread counts into one shared statistics record with a plain read-modify-write.
 STATS_RACE = BY_NAME["racy_shared_counter"]
