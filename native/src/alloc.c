@@ -15,8 +15,8 @@
  * blocks that mimalloc may place inside a larger block, from the pointer. Every free looks the
  * usable size up (mi_usable_size): cc_free's size is only a hint, and cc_free_unsized has none.
  *
- * On x86-64 ELF, cc_alloc, cc_alloc_aligned, cc_free and cc_free_unsized are assembly
- * (entry_x86_64.c; why in
+ * On x86-64 ELF, cc_alloc, cc_alloc_aligned, cc_alloc_node, cc_free and cc_free_unsized are
+ * assembly (entry_x86_64.c; why in
  * entry_internal.h) that jumps into the slow paths here; their C versions below are the portable
  * build and the definition of what the assembly does. */
 #include <errno.h>
@@ -274,7 +274,7 @@ CC_HOT void *cc_alloc_aligned(size_t size, size_t alignment) {
 }
 #endif
 
-static CC_NOINLINE void *node_slow(size_t size) {
+CC_NOINLINE void *cc_node_slow(size_t size) {
     if (size == 0) return NULL;
     if (size > SIZE_MAX - (CC_CACHE_LINE_SIZE - 1)) return finish_alloc(NULL, 0);
     size_t rounded = (size + CC_CACHE_LINE_SIZE - 1) & ~(size_t)(CC_CACHE_LINE_SIZE - 1);
@@ -282,13 +282,15 @@ static CC_NOINLINE void *node_slow(size_t size) {
     return finish_aligned(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));
 }
 
+#if !CC_ASM_ENTRIES
 CC_HOT void *cc_alloc_node(size_t size) {
     if (CC_LIKELY(size - 1 < SIZE_MAX - CC_CACHE_LINE_SIZE && !cc_stats_active())) {
         size_t rounded = (size + CC_CACHE_LINE_SIZE - 1) & ~(size_t)(CC_CACHE_LINE_SIZE - 1);
         CC_RETURN_ALLOC(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));
     }
-    return node_slow(size);
+    return cc_node_slow(size);
 }
+#endif
 
 /* ---- free ---- */
 

@@ -1,4 +1,5 @@
-/* cc_alloc, cc_alloc_aligned, cc_free and cc_free_unsized for x86-64 ELF, in assembly: why in entry_internal.h;
+/* cc_alloc, cc_alloc_aligned, cc_alloc_node, cc_free and cc_free_unsized for x86-64 ELF, in
+ * assembly: why in entry_internal.h;
  * alloc.c holds the same entry points in C (the portable build, and the definition of what each
  * one does).
  *
@@ -15,6 +16,9 @@
 
 #include <stdint.h>
 
+#include "cc_alloc.h"
+
+_Static_assert(CC_CACHE_LINE_SIZE == 64, "cc_alloc_node below rounds to 64-byte lines");
 _Static_assert(_Alignof(max_align_t) == 16, "cc_alloc's minimum block below is 16 bytes");
 _Static_assert(sizeof(size_t) == 8, "x86-64: size_t is 64 bits");
 
@@ -48,7 +52,7 @@ _Static_assert(sizeof(size_t) == 8, "x86-64: size_t is 64 bits");
     "  .long " target " - . - 4\n"
 
 /* A short conditional jump (`jcc rel8`) or a tail jump (`jmp rel32`) spelled out, for the same
- * reason. Opcodes: 72 = jb, 74 = je, 75 = jne. */
+ * reason. Opcodes: 72 = jb, 73 = jae, 74 = je, 75 = jne. */
 #define CC_JCC_SHORT(opcode, label) "  .byte " opcode ", " label " - . - 1\n"
 #define CC_JMP_TAIL(target) "  .byte 0xe9\n  .long " target " - . - 4\n"
 
@@ -106,6 +110,25 @@ __asm__(
     ".Laligned_slow:\n"
     CC_JMP_TAIL("cc_aligned_slow")
     CC_ENTRY_END(cc_alloc_aligned)
+
+    /* void *cc_alloc_node(size_t size): size 0 or a size within a line of SIZE_MAX (size - 1 >=
+     * SIZE_MAX - 64) go to cc_node_slow; else mi_malloc_aligned(size rounded up to whole 64-byte
+     * lines, 64) while statistics are off. 40 bytes up to that tail call. */
+    CC_ENTRY_BEGIN(cc_alloc_node, "40")
+    "  lea -1(%rdi), %rax\n"             /* 4 */
+    "  cmp $-65, %rax\n"                 /* 4: SIZE_MAX - 64 */
+    CC_JCC_SHORT("0x73", ".Lnode_slow")        /* 2: jae */
+    "  mov %rdi, %rdx\n"                 /* 3 */
+    "  add $63, %rdi\n"                  /* 4 */
+    "  and $-64, %rdi\n"                 /* 4 */
+    "  mov $64, %esi\n"                  /* 5 */
+    "  cmpq $0, cc_stats_gate(%rip)\n"   /* 8 */
+    CC_JCC_TAIL("0x85", "mi_malloc_aligned")  /* 6: jne */
+    CC_ENTRY_LINE_END(cc_alloc_node)
+    "  mov %rdx, %rdi\n"
+    ".Lnode_slow:\n"
+    CC_JMP_TAIL("cc_node_slow")
+    CC_ENTRY_END(cc_alloc_node)
 
     /* void cc_free(void *ptr, size_t size): mi_free (which takes NULL) while statistics are off,
      * else cc_free_slow(ptr, size). 14 bytes. */

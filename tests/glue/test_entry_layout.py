@@ -21,7 +21,7 @@ pytestmark = [
 
 JB, JNE = b"\x0f\x82", b"\x0f\x85"
 # entry point -> the conditional tail call that must end its line
-ENTRIES = {"cc_alloc": JB, "cc_alloc_aligned": JNE, "cc_free": JNE, "cc_free_unsized": JNE}
+ENTRIES = {"cc_alloc": JB, "cc_alloc_aligned": JNE, "cc_alloc_node": JNE, "cc_free": JNE, "cc_free_unsized": JNE}
 JMP_REL32 = 0xE9
 
 
@@ -62,9 +62,12 @@ def test_the_entries_still_allocate_and_free() -> None:
     p = lib.cc_alloc(24)
     q = lib.cc_alloc_aligned(64, 256)
     r = lib.cc_alloc_aligned(8, 8)
-    assert p != ffi.NULL and q != ffi.NULL and r != ffi.NULL
+    n = lib.cc_alloc_node(65)
+    assert p != ffi.NULL and q != ffi.NULL and r != ffi.NULL and n != ffi.NULL
+    assert int(ffi.cast("uintptr_t", n)) % 64 == 0 and lib.cc_usable_size(n) >= 128
     assert int(ffi.cast("uintptr_t", p)) % 16 == 0 and int(ffi.cast("uintptr_t", q)) % 256 == 0
     assert int(ffi.cast("uintptr_t", r)) % 8 == 0
     lib.cc_free(p, 24)
     lib.cc_free(q, 64)
     lib.cc_free_unsized(r)
+    lib.cc_free(n, 65)
