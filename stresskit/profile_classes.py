@@ -96,12 +96,12 @@ def family(frame: str) -> str | None:
 # The glue's own static functions (native/src/alloc.c, stats.c, info.c; a test keeps this list
 # equal to the sources). Its exported cc_* entry points mostly tail-call into mimalloc or into
 # these slow paths, so py-spy seldom sees a frame named cc_*: the glue shows up under these names
-# (the slow paths the assembly entry points share, cc_*_slow, are cc_* by name).
+# (cc_alloc_slow and cc_free_slow, which the assembly entry points share, are cc_* by name).
 GLUE_HELPERS = frozenset({
-    "add_classes", "alignment_is_valid", "alloc_counted", "alloc_precounted",
+    "add_classes", "aligned_slow", "alignment_is_valid", "alloc_counted", "alloc_precounted",
     "at_least_min_block", "calloc_slow", "claim_free_record", "count_alloc",
     "count_free", "finish_aligned", "finish_alloc", "fls_release", "lock_baseline",
-    "make_exit_key", "new_record", "no_precount", "on_mimalloc_error",
+    "make_exit_key", "new_record", "no_precount", "node_slow", "on_mimalloc_error",
     "probe_classes", "probe_umalloc", "raw_sums", "release_record", "undo_precount",
     "unlock_baseline", "watch_thread_exit",
 })

@@ -15,8 +15,7 @@
  * blocks that mimalloc may place inside a larger block, from the pointer. Every free looks the
  * usable size up (mi_usable_size): cc_free's size is only a hint, and cc_free_unsized has none.
  *
- * On x86-64 ELF, cc_alloc, cc_alloc_aligned, cc_alloc_node, cc_free and cc_free_unsized are
- * assembly (entry_x86_64.c; why in
+ * On x86-64 ELF, cc_alloc, cc_free and cc_free_unsized are assembly (entry_x86_64.c; why in
  * entry_internal.h) that jumps into the slow paths here; their C versions below are the portable
  * build and the definition of what the assembly does. */
 #include <errno.h>
@@ -204,7 +203,7 @@ static CC_NOINLINE void *alloc_counted(size_t size) {
     return p;
 }
 
-/* Reached for size 0, or with statistics on (cc_alloc's gate; cc_aligned_slow's small alignments):
+/* Reached for size 0, or with statistics on (cc_alloc's gate; aligned_slow's small alignments):
  * counts without testing the switch again, so an allocation that raced with turning statistics
  * off is still counted, as one that started while they were on. Kept to the class path's few
  * instructions (no stack frame); a thread's first counted allocation claims its record in
@@ -252,7 +251,7 @@ static inline int alignment_is_valid(size_t alignment) {
     return alignment >= sizeof(void *) && (alignment & (alignment - 1)) == 0;
 }
 
-CC_NOINLINE void *cc_aligned_slow(size_t size, size_t alignment) {
+static CC_NOINLINE void *aligned_slow(size_t size, size_t alignment) {
     if (!alignment_is_valid(alignment)) {
         errno = EINVAL;
         return NULL;
@@ -263,18 +262,19 @@ CC_NOINLINE void *cc_aligned_slow(size_t size, size_t alignment) {
     return finish_aligned(mi_malloc_aligned(size, alignment));
 }
 
-#if !CC_ASM_ENTRIES
-/* Every valid alignment goes to mi_malloc_aligned, small ones included (mimalloc serves those from
- * its ordinary size classes): one path, so the entry has one branch that is taken (the assembly
- * entry depends on it, entry_internal.h). */
+/* Alignments up to CC_MIN_BLOCK are what every cc_alloc block has already: a plain allocation.
+ * C on every target: the assembly version of this entry (one taken branch into
+ * mi_malloc_aligned for every alignment) measured 1.19-1.24x of mimalloc against this one's
+ * 0.90-1.09x (docs/c-api.md, "Entry points in assembly"). */
 CC_HOT void *cc_alloc_aligned(size_t size, size_t alignment) {
-    if (CC_LIKELY(size != 0 && alignment_is_valid(alignment) && !cc_stats_active()))
+    if (CC_LIKELY(size != 0 && alignment_is_valid(alignment) && !cc_stats_active())) {
+        if (alignment <= CC_MIN_BLOCK) CC_RETURN_ALLOC(mi_malloc(at_least_min_block(size)));
         CC_RETURN_ALLOC(mi_malloc_aligned(size, alignment));
-    return cc_aligned_slow(size, alignment);
+    }
+    return aligned_slow(size, alignment);
 }
-#endif
 
-CC_NOINLINE void *cc_node_slow(size_t size) {
+static CC_NOINLINE void *node_slow(size_t size) {
     if (size == 0) return NULL;
     if (size > SIZE_MAX - (CC_CACHE_LINE_SIZE - 1)) return finish_alloc(NULL, 0);
     size_t rounded = (size + CC_CACHE_LINE_SIZE - 1) & ~(size_t)(CC_CACHE_LINE_SIZE - 1);
@@ -282,15 +282,13 @@ CC_NOINLINE void *cc_node_slow(size_t size) {
     return finish_aligned(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));
 }
 
-#if !CC_ASM_ENTRIES
 CC_HOT void *cc_alloc_node(size_t size) {
     if (CC_LIKELY(size - 1 < SIZE_MAX - CC_CACHE_LINE_SIZE && !cc_stats_active())) {
         size_t rounded = (size + CC_CACHE_LINE_SIZE - 1) & ~(size_t)(CC_CACHE_LINE_SIZE - 1);
         CC_RETURN_ALLOC(mi_malloc_aligned(rounded, CC_CACHE_LINE_SIZE));
     }
-    return cc_node_slow(size);
+    return node_slow(size);
 }
-#endif
 
 /* ---- free ---- */
 

@@ -7,7 +7,7 @@
 
 #include "stats_internal.h"
 
-/* Why cc_alloc, cc_alloc_aligned, cc_alloc_node, cc_free and cc_free_unsized are assembly on x86-64 (docs/c-api.md, "Entry points
+/* Why cc_alloc, cc_free and cc_free_unsized are assembly on x86-64 (docs/c-api.md, "Entry points
  * in assembly"; tools/glue_mode_probe.py shows it). Compiled from C, each is a compare, a
  * branch to the slow path that stays untaken while statistics are off, and a jump into
  * mimalloc, all in one 64-byte line. Once statistics have been on, that branch has been taken,
@@ -31,14 +31,6 @@
 
 /* cc_alloc's slow path: size 0, or statistics on. Takes cc_alloc's argument unchanged. */
 CC_INTERNAL void *cc_alloc_slow(size_t size);
-
-/* cc_alloc_aligned's slow path: size 0, an invalid alignment, or statistics on. Takes
- * cc_alloc_aligned's arguments unchanged. */
-CC_INTERNAL void *cc_aligned_slow(size_t size, size_t alignment);
-
-/* cc_alloc_node's slow path: size 0, a size whose rounding overflows, or statistics on. Takes
- * cc_alloc_node's argument unchanged. */
-CC_INTERNAL void *cc_node_slow(size_t size);
 
 /* cc_free's slow path (and cc_free_unsized's, with size 0): statistics on, or a CC_DEBUG build. */
 CC_INTERNAL void cc_free_slow(void *ptr, size_t size);

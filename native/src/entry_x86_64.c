@@ -1,5 +1,4 @@
-/* cc_alloc, cc_alloc_aligned, cc_alloc_node, cc_free and cc_free_unsized for x86-64 ELF, in
- * assembly: why in entry_internal.h;
+/* cc_alloc, cc_free and cc_free_unsized for x86-64 ELF, in assembly: why in entry_internal.h;
  * alloc.c holds the same entry points in C (the portable build, and the definition of what each
  * one does).
  *
@@ -16,9 +15,6 @@
 
 #include <stdint.h>
 
-#include "cc_alloc.h"
-
-_Static_assert(CC_CACHE_LINE_SIZE == 64, "cc_alloc_node below rounds to 64-byte lines");
 _Static_assert(_Alignof(max_align_t) == 16, "cc_alloc's minimum block below is 16 bytes");
 _Static_assert(sizeof(size_t) == 8, "x86-64: size_t is 64 bits");
 
@@ -51,11 +47,6 @@ _Static_assert(sizeof(size_t) == 8, "x86-64: size_t is 64 bits");
     "  .byte 0x0f, " opcode "\n"             \
     "  .long " target " - . - 4\n"
 
-/* A short conditional jump (`jcc rel8`) or a tail jump (`jmp rel32`) spelled out, for the same
- * reason. Opcodes: 72 = jb, 73 = jae, 74 = je, 75 = jne. */
-#define CC_JCC_SHORT(opcode, label) "  .byte " opcode ", " label " - . - 1\n"
-#define CC_JMP_TAIL(target) "  .byte 0xe9\n  .long " target " - . - 4\n"
-
 /* Right after the conditional tail call: it must have ended the line. GNU as checks it here;
  * Clang's integrated assembler cannot evaluate the difference at this point (the padding is a
  * fragment of its own), so tests/glue/test_entry_layout.py checks the built library as well. */
@@ -77,7 +68,6 @@ __asm__(
     ".text\n"
     ".hidden mi_malloc\n"
     ".hidden mi_free\n"
-    ".hidden mi_malloc_aligned\n"
 
     /* void *cc_alloc(size_t size): rdi = max(size, 16); mimalloc when size - 1 < gate (size is
      * not 0 and statistics are off), else cc_alloc_slow(size). 29 bytes up to the tail call. */
@@ -92,43 +82,6 @@ __asm__(
     "  lea 1(%rdx), %rdi\n"
     "  jmp cc_alloc_slow@PLT\n"
     CC_ENTRY_END(cc_alloc)
-
-    /* void *cc_alloc_aligned(size_t size, size_t alignment): size 0, or an alignment that is not
-     * a power of two or below 8, go to cc_aligned_slow (branches only bad input takes); else
-     * mi_malloc_aligned while statistics are off. 34 bytes up to the tail call. */
-    CC_ENTRY_BEGIN(cc_alloc_aligned, "34")
-    "  test %rdi, %rdi\n"                /* 3 */
-    CC_JCC_SHORT("0x74", ".Laligned_slow")     /* 2: je, size 0 */
-    "  lea -1(%rsi), %rax\n"             /* 4 */
-    "  test %rax, %rsi\n"                /* 3 */
-    CC_JCC_SHORT("0x75", ".Laligned_slow")     /* 2: jne, not a power of two */
-    "  cmp $8, %rsi\n"                   /* 4 */
-    CC_JCC_SHORT("0x72", ".Laligned_slow")     /* 2: jb, below 8 (0 included) */
-    "  cmpq $0, cc_stats_gate(%rip)\n"   /* 8 */
-    CC_JCC_TAIL("0x85", "mi_malloc_aligned")  /* 6: jne */
-    CC_ENTRY_LINE_END(cc_alloc_aligned)
-    ".Laligned_slow:\n"
-    CC_JMP_TAIL("cc_aligned_slow")
-    CC_ENTRY_END(cc_alloc_aligned)
-
-    /* void *cc_alloc_node(size_t size): size 0 or a size within a line of SIZE_MAX (size - 1 >=
-     * SIZE_MAX - 64) go to cc_node_slow; else mi_malloc_aligned(size rounded up to whole 64-byte
-     * lines, 64) while statistics are off. 40 bytes up to that tail call. */
-    CC_ENTRY_BEGIN(cc_alloc_node, "40")
-    "  lea -1(%rdi), %rax\n"             /* 4 */
-    "  cmp $-65, %rax\n"                 /* 4: SIZE_MAX - 64 */
-    CC_JCC_SHORT("0x73", ".Lnode_slow")        /* 2: jae */
-    "  mov %rdi, %rdx\n"                 /* 3 */
-    "  add $63, %rdi\n"                  /* 4 */
-    "  and $-64, %rdi\n"                 /* 4 */
-    "  mov $64, %esi\n"                  /* 5 */
-    "  cmpq $0, cc_stats_gate(%rip)\n"   /* 8 */
-    CC_JCC_TAIL("0x85", "mi_malloc_aligned")  /* 6: jne */
-    CC_ENTRY_LINE_END(cc_alloc_node)
-    "  mov %rdx, %rdi\n"
-    ".Lnode_slow:\n"
-    CC_JMP_TAIL("cc_node_slow")
-    CC_ENTRY_END(cc_alloc_node)
 
     /* void cc_free(void *ptr, size_t size): mi_free (which takes NULL) while statistics are off,
      * else cc_free_slow(ptr, size). 14 bytes. */

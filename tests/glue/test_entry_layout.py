@@ -21,7 +21,7 @@ pytestmark = [
 
 JB, JNE = b"\x0f\x82", b"\x0f\x85"
 # entry point -> the conditional tail call that must end its line
-ENTRIES = {"cc_alloc": JB, "cc_alloc_aligned": JNE, "cc_alloc_node": JNE, "cc_free": JNE, "cc_free_unsized": JNE}
+ENTRIES = {"cc_alloc": JB, "cc_free": JNE, "cc_free_unsized": JNE}
 JMP_REL32 = 0xE9
 
 

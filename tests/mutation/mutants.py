@@ -37,8 +37,8 @@ _SLOW_ALLOC = "    if (size == 0) return NULL;\n    cc_stats_record_t *r = cc_st
 _COUNT_ALLOC = "    count_alloc(p, p != NULL && !umalloc_usable_exact ? mi_usable_size(p) : usable);\n    return p;"
 _RESET = "    baseline = raw;\n"
 _EVERY = "static _Thread_local unsigned cc_mutant_n_; "
-# Mutants of a stats-off fast path (cc_alloc, cc_alloc_aligned, cc_alloc_node, cc_free,
-# cc_free_unsized) or of a helper it inlines patch the C version in alloc.c and build with the C entry points: on x86-64
+# Mutants of a stats-off fast path (cc_alloc, cc_free, cc_free_unsized) or of a helper it
+# inlines patch the C version in alloc.c and build with the C entry points: on x86-64
 # the shipped ones are assembly (entry_x86_64.c) jumping into the same slow paths, and the patch
 # would not reach them.
 _C_ENTRIES = ("entry_internal.h", "!defined(CC_C_ENTRIES)", "0 /* mutant: the C entry points */")
@@ -57,18 +57,18 @@ MUTANTS: tuple[Mutant, ...] = (
            (("alloc.c", "    if (count > SIZE_MAX / size) return finish_alloc(NULL, 0);\n", ""),)),
     Mutant("aligned_capped_64", "cc_alloc_aligned ignores alignments above 64 (uses 64)", "contract.misaligned",
            (("alloc.c", _FAST_ALIGNED, "CC_RETURN_ALLOC(mi_malloc_aligned(size, alignment > 64 ? 64 : alignment));"),
-            ("alloc.c", _SLOW_ALIGNED, "return finish_aligned(mi_malloc_aligned(size, alignment > 64 ? 64 : alignment));"), _C_ENTRIES)),
+            ("alloc.c", _SLOW_ALIGNED, "return finish_aligned(mi_malloc_aligned(size, alignment > 64 ? 64 : alignment));"))),
     Mutant("node_not_rounded", "cc_alloc_node does not round the size to whole cache lines", "contract.short_blocks",
            (("alloc.c", _FAST_NODE, "        (void)rounded;\n        CC_RETURN_ALLOC(mi_malloc_aligned(size, CC_CACHE_LINE_SIZE));"),
-            ("alloc.c", _SLOW_NODE, "(void)rounded;\n    return finish_aligned(mi_malloc_aligned(size, CC_CACHE_LINE_SIZE));"), _C_ENTRIES)),
+            ("alloc.c", _SLOW_NODE, "(void)rounded;\n    return finish_aligned(mi_malloc_aligned(size, CC_CACHE_LINE_SIZE));"))),
     # (Only dropping the alignment, mi_malloc(rounded), is an equivalent mutant with mimalloc 3.4:
     # every size class that is a multiple of 64 is laid out 64-aligned, so no test can tell.)
     Mutant("node_plain_malloc", "cc_alloc_node is a plain cc_alloc: neither rounded to lines nor line-aligned", "contract.misaligned, short_blocks",
            (("alloc.c", _FAST_NODE, "        (void)rounded;\n        CC_RETURN_ALLOC(mi_malloc(size));"),
-            ("alloc.c", _SLOW_NODE, "(void)rounded;\n    return finish_aligned(mi_malloc(size));"), _C_ENTRIES)),
+            ("alloc.c", _SLOW_NODE, "(void)rounded;\n    return finish_aligned(mi_malloc(size));"))),
     Mutant("node_aligned_at_offset", "cc_alloc_node aligns the block at a 16-byte offset (mi_malloc_aligned_at): the node starts 48 bytes off the line", "contract.misaligned",
            (("alloc.c", _FAST_NODE, "        CC_RETURN_ALLOC(mi_malloc_aligned_at(rounded, CC_CACHE_LINE_SIZE, 16));"),
-            ("alloc.c", _SLOW_NODE, "return finish_aligned(mi_malloc_aligned_at(rounded, CC_CACHE_LINE_SIZE, 16));"), _C_ENTRIES)),
+            ("alloc.c", _SLOW_NODE, "return finish_aligned(mi_malloc_aligned_at(rounded, CC_CACHE_LINE_SIZE, 16));"))),
     Mutant("tiny_8_aligned_fast", "1-8 byte blocks only 8-aligned on the stats-off fast path", "contract.misaligned",
            (("alloc.c", _FAST_ALLOC, "if (CC_LIKELY(size - 1 < CC_GATE_LOAD())) CC_RETURN_ALLOC(mi_malloc(size));"), _C_ENTRIES,)),
     Mutant("tiny_8_aligned", "1-8 byte blocks only 8-aligned (no minimum block, both paths)", "contract.misaligned",

@@ -24,7 +24,7 @@ def s(*frames: str) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize(("stack", "category"), [
-    (ROLE + (f"step_produce {LIB}", f"sk_block_new {LIB}", f"cc_node_slow {LIB}", f"_mi_malloc_generic {LIB}"), "work"),
+    (ROLE + (f"step_produce {LIB}", f"sk_block_new {LIB}", f"node_slow {LIB}", f"_mi_malloc_generic {LIB}"), "work"),
     (ROLE + (f"step_retire {LIB}", f"verify_and_free {LIB}", f"mi_free {LIB}"), "work"),
     (ROLE + (f"step_reclaim {LIB}", "sched_yield (libc.so.6)"), "idle"),
     (ROLE + (f"step_produce {LIB}", f"push_pending {LIB}", f"sk_backoff {LIB}", f"sk_cpu_relax {LIB}"), "idle"),
@@ -43,7 +43,7 @@ def test_classify(stack: tuple[str, ...], category: str) -> None:
 
 
 def test_hotspots_are_over_work_only_and_idle_has_its_share() -> None:
-    work = ROLE + (f"step_produce {LIB}", f"sk_block_new {LIB}", f"cc_node_slow {LIB}", f"mi_page_free_list_extend {LIB}")
+    work = ROLE + (f"step_produce {LIB}", f"sk_block_new {LIB}", f"node_slow {LIB}", f"mi_page_free_list_extend {LIB}")
     stacks = Counter({
         work: 6,
         ROLE + (f"step_retire {LIB}", f"cc_free {LIB}", f"mi_free {LIB}"): 2,
@@ -60,10 +60,10 @@ def test_hotspots_are_over_work_only_and_idle_has_its_share() -> None:
     assert "sched_yield (libc.so.6)" not in frames and not any("_find_and_load" in f for f in frames)
     assert report.hotspots[0].frame == f"mi_page_free_list_extend {LIB}" and report.hotspots[0].self_pct == 75.0
     top = {fam: [h.frame for h in hs] for fam, hs in report.top_frames.items()}
-    assert top["cc"] == [f"cc_node_slow {LIB}", f"cc_free {LIB}"]  # neither a leaf: ranked by inclusive share
+    assert top["cc"] == [f"node_slow {LIB}", f"cc_free {LIB}"]  # neither a leaf: ranked by inclusive share
     assert top["mi"][0] == f"mi_page_free_list_extend {LIB}"
     assert f"sk_role_step {LIB}" in top["engine"] and f"step_reclaim {LIB}" not in top["engine"]  # only idle there
-    node = next(h for h in report.top_frames["cc"] if h.frame == f"cc_node_slow {LIB}")
+    node = next(h for h in report.top_frames["cc"] if h.frame == f"node_slow {LIB}")
     assert node.self_pct == 0.0 and node.inclusive_pct == 75.0
 
 

@@ -27,7 +27,7 @@ def test_smr_profile_separates_idle_and_lists_glue_frames(tmp_path: Path) -> Non
     assert prof["work_samples"] == cats["work"]["samples"] > 0
     assert not [h for h in prof["hotspots"] if h["frame"].startswith(IDLE_LEAVES) and h["self_pct"] > 0], prof["hotspots"]
     top = prof["top_frames"]
-    # The glue is listed: named cc_* frames or its slow paths (cc_node_slow runs on every fresh page).
+    # The glue is listed: named cc_* frames or its slow paths (node_slow runs on every fresh page).
     assert top["cc"], top
     assert top["mi"] and all(h["frame"].startswith(("mi_", "_mi_")) for h in top["mi"]), top
     assert top["engine"] and all(h["frame"].startswith(("sk_", "step_")) for h in top["engine"]), top
