@@ -42,10 +42,17 @@ def cli_sample(blocks: int, out: Path) -> dict:
             "warmup_s": m["time.warmup_s"], "measured_s": m["time.measured_s"]}
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--blocks", type=int, default=2_000_000)
+    ap.add_argument("--rounds", type=positive, default=5)
+    ap.add_argument("--blocks", type=positive, default=2_000_000)
     args = ap.parse_args()
     rates: dict[str, list[float]] = {"loop": [], "engine_default": [], "cli": []}
     warmup = min(args.blocks, 1000)

@@ -1,0 +1,56 @@
+"""The two measurement tools docs/performance.md quotes, run small so they cannot rot: they run,
+print what the docs say they print, and fail in one line on bad input. Their numbers are not
+judged here (timing in a unit test would flake); the docs hold measured runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RATE = r"(\d+\.\d+) M"
+
+
+def tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "tools" / name), *args], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT, stdin=subprocess.DEVNULL, check=False)
+
+
+@pytest.mark.tier2
+def test_cli_vs_engine_row_runs_the_shape_through_the_cli_and_the_row() -> None:
+    proc = tool("cli_vs_engine_row.py", "--rounds", "1", "--blocks", "20000")
+    # 0 or 1 is the verdict on the ratio (timing: not judged here); 2 would be a failed run
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    round_line = re.search(rf"round 1: loop +{RATE} +engine row +{RATE} +cli +{RATE} blocks/s", proc.stdout)
+    assert round_line and all(float(x) > 0 for x in round_line.groups()), proc.stdout
+    assert "start-up" in proc.stdout and "measured" in proc.stdout
+    assert re.search(r"x loop: engine row \d\.\d+, cli \d\.\d+", proc.stdout), proc.stdout
+
+
+@pytest.mark.tier2
+def test_cli_vs_engine_row_refuses_bad_input_and_reports_a_failed_run_in_one_line(tmp_path: Path) -> None:
+    proc = tool("cli_vs_engine_row.py", "--rounds", "1", "--blocks", "0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "argument --blocks: expected a whole number >= 1, got 0" in proc.stderr, proc.stderr
+    missing = tmp_path / "no-such-library.so"
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "cli_vs_engine_row.py"), "--rounds", "1", "--blocks", "1000"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT, stdin=subprocess.DEVNULL, check=False,
+                          env={**os.environ, "STRESSKIT_NATIVE_LIB": str(missing)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("cli_vs_engine_row: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.tier2
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
+                    reason="the probe moves itself between two cores (needs two usable cores and sched_setaffinity)")
+def test_glue_mode_probe_prints_its_four_phases() -> None:
+    proc = tool("glue_mode_probe.py", "--samples", "1", "--ops", "2000")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    phases = re.findall(r"cc (\d+\.\d+) \(min \d+\.\d+\)  mimalloc (\d+\.\d+) \(min \d+\.\d+\)  ratio \d+\.\d+", proc.stdout)
+    assert len(phases) == 4, proc.stdout
+    assert "after a statistics sample" in proc.stdout and "statistics never ran here" in proc.stdout
