@@ -15,7 +15,7 @@
  * on that core costs ~0.23 ns more (cc_alloc of 16 B: 1.21 -> 1.45 ns against mimalloc's 1.21;
  * the other core, where statistics never ran, stays at 1.21). A program that never counts never
  * pays it; one that ever counts, stresskit's own scenarios and `stresskit bench` among them,
- * pays it on every small allocation and free. Here the statistics switch is the line's one
+ * pays it on every small allocation. Here the statistics switch is the line's one
  * branch, taken while statistics are off, straight into mimalloc (a conditional tail call,
  * which C compilers do not emit), and it ends the line: statistics make it fall through into
  * the next line's jump to the slow path, which the stats-off path never fetches.

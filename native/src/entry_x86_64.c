@@ -7,8 +7,9 @@
  * (statistics on) starts the next line and jumps to the slow path with the original arguments.
  * The bytes before the entry point pad the line and are never executed. No stack frame, only
  * argument and scratch registers (System V AMD64 ABI); errno on failure is set by the mimalloc
- * error handler alloc.c registers, as on the C path. The assembler checks each layout: an
- * instruction of another length (another assembler, another encoding) stops the build. */
+ * error handler alloc.c registers, as on the C path. GNU as checks each layout while assembling
+ * (an instruction of another length stops the build); tests/glue/test_entry_layout.py checks the
+ * built library, whichever assembler made it. */
 #include "entry_internal.h"
 
 #if CC_ASM_ENTRIES
