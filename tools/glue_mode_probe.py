@@ -20,18 +20,15 @@ import statistics
 from stresskit.bench.harness import Impl, Op, Spec, run
 
 
-OP = Op.ALLOC
+def sample(op: Op, impl: Impl, size: int, ops: int) -> float:
+    return run(Spec(op=op, impl=impl, size=size, ops=ops, warmup_ops=ops // 10)).ns_per_op
 
 
-def sample(impl: Impl, size: int, ops: int) -> float:
-    return run(Spec(op=OP, impl=impl, size=size, ops=ops, warmup_ops=ops // 10)).ns_per_op
-
-
-def phase(name: str, samples: int, size: int, ops: int) -> None:
+def phase(name: str, op: Op, samples: int, size: int, ops: int) -> None:
     cc, mi = [], []
     for _ in range(samples):
-        cc.append(sample(Impl.CC, size, ops))
-        mi.append(sample(Impl.MIMALLOC, size, ops))
+        cc.append(sample(op, Impl.CC, size, ops))
+        mi.append(sample(op, Impl.MIMALLOC, size, ops))
     print(f"{name:>34}: cc {statistics.median(cc):.2f} (min {min(cc):.2f})  "
           f"mimalloc {statistics.median(mi):.2f} (min {min(mi):.2f})  "
           f"ratio {statistics.median(cc) / statistics.median(mi):.2f}", flush=True)
@@ -44,21 +41,20 @@ def main() -> int:
     ap.add_argument("--ops", type=int, default=150_000)
     ap.add_argument("--op", choices=["alloc", "free"], default="alloc", help="the operation timed")
     args = ap.parse_args()
-    global OP
-    OP = Op(args.op)
+    op = Op(args.op)
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
         ap.error("needs two usable cores (it moves itself from one to the other)")
     first, other = cores[-1], cores[0]
     pin = os.sched_setaffinity
     pin(0, {first})
-    phase(f"core {first}, statistics never on", args.samples, args.size, args.ops)
-    sample(Impl.CC_STATS, args.size, args.ops)
-    phase(f"core {first}, after a statistics sample", args.samples, args.size, args.ops)
+    phase(f"core {first}, statistics never on", op, args.samples, args.size, args.ops)
+    sample(op, Impl.CC_STATS, args.size, args.ops)
+    phase(f"core {first}, after a statistics sample", op, args.samples, args.size, args.ops)
     pin(0, {other})
-    phase(f"core {other} (statistics never ran here)", args.samples, args.size, args.ops)
+    phase(f"core {other} (statistics never ran here)", op, args.samples, args.size, args.ops)
     pin(0, {first})
-    phase(f"core {first} again", args.samples, args.size, args.ops)
+    phase(f"core {first} again", op, args.samples, args.size, args.ops)
     return 0
 
 

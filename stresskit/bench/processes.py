@@ -2,10 +2,12 @@
 
 The small-block latency rows (8-256 B) are bimodal *between* processes: the same library gave
 free 8 B at 1.01x raw mimalloc in one process and 1.38x in the next, while the samples within
-one process agree (docs/performance.md, "Several processes"). Whatever decides the mode is fixed
-when the process starts, so more repeats in one process cannot average it out; more processes
-can. The latency passes are therefore split over `cfg.processes` freshly *spawned* interpreters
-(a fork would inherit the parent's layout, i.e. the same draw), run one after another (never at
+one process agree (docs/performance.md, "Several processes"). A mode, once drawn, holds for the
+rest of the process (for cc_alloc it was traced to the core's branch predictor after statistics
+samples; mimalloc's own rows still vary between processes), so more repeats in one process
+cannot average it out; more processes can. The latency passes are therefore split over
+`cfg.processes` freshly *spawned* interpreters (a fork would inherit the parent's state, i.e. the
+same draw), run one after another (never at
 once: they would time each other on 2 cores), each interleaved and rotated as before. A row's
 median is over all samples of all processes; each process's own median is kept beside it.
 Throughput and cross-thread rows stay in this process: they are not bimodal.

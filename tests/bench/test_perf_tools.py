@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 RATE = r"(\d+\.\d+) M"
 
 
-def tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+def tool(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(ROOT / "tools" / name), *args], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT, stdin=subprocess.DEVNULL, check=False)
+                          timeout=300, cwd=ROOT, stdin=subprocess.DEVNULL, check=False,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.mark.tier2
@@ -38,9 +39,7 @@ def test_cli_vs_engine_row_refuses_bad_input_and_reports_a_failed_run_in_one_lin
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "argument --blocks: expected a whole number >= 1, got 0" in proc.stderr, proc.stderr
     missing = tmp_path / "no-such-library.so"
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "cli_vs_engine_row.py"), "--rounds", "1", "--blocks", "1000"],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT, stdin=subprocess.DEVNULL, check=False,
-                          env={**os.environ, "STRESSKIT_NATIVE_LIB": str(missing)})
+    proc = tool("cli_vs_engine_row.py", "--rounds", "1", "--blocks", "1000", env={"STRESSKIT_NATIVE_LIB": str(missing)})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
     assert proc.stderr.startswith("cli_vs_engine_row: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
