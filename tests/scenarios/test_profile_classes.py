@@ -72,7 +72,7 @@ def test_shares_of_nothing_are_zero() -> None:
 
 
 def test_a_helper_name_outside_the_library_is_not_the_glue() -> None:
-    assert glue_frames([f"calloc_slow {LIB}", "calloc_slow (other.so)", f"cc_alloc {LIB}"]) == {f"calloc_slow {LIB}", f"cc_alloc {LIB}"}
+    assert glue_frames([f"node_slow {LIB}", "node_slow (other.so)", f"cc_alloc {LIB}"]) == {f"node_slow {LIB}", f"cc_alloc {LIB}"}
 
 
 def test_glue_helpers_match_the_glue_sources() -> None:
