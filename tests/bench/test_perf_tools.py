@@ -1,4 +1,4 @@
-"""The two measurement tools docs/performance.md quotes, run small so they cannot rot: they run,
+"""The measurement tools docs/performance.md quotes, run small so they cannot rot: they run,
 print what the docs say they print, and fail in one line on bad input. Their numbers are not
 judged here (timing in a unit test would flake); the docs hold measured runs."""
 
@@ -53,3 +53,21 @@ def test_glue_mode_probe_prints_its_four_phases() -> None:
     phases = re.findall(r"cc (\d+\.\d+) \(min \d+\.\d+\)  mimalloc (\d+\.\d+) \(min \d+\.\d+\)  ratio \d+\.\d+", proc.stdout)
     assert len(phases) == 4, proc.stdout
     assert "after a statistics sample" in proc.stdout and "statistics never ran here" in proc.stdout
+
+
+@pytest.mark.tier4  # builds four glue variants (cached with the mutants), as the mutation tier does
+@pytest.mark.native_only
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="the tool pins its measurements with taskset")
+def test_stats_ablation_builds_its_variants_and_prints_one_row_each() -> None:
+    proc = tool("stats_ablation.py", "--rounds", "1", "--duration-ms", "5")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = dict(re.findall(r"^(\w+) +\d+\.\d +\d+\.\d +(\d\.\d{3})  ", proc.stdout, re.M))
+    assert set(rows) == {"shipped", "free_by_size_hint", "free_uncounted", "alloc_uncounted", "routing_only"}, proc.stdout
+    assert all(0 < float(r) < 2 for r in rows.values()), proc.stdout
+
+
+@pytest.mark.tier2
+def test_stats_ablation_refuses_a_bad_option_in_one_line() -> None:
+    proc = tool("stats_ablation.py", "--rounds", "0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("--rounds must be >= 1 and --duration-ms in 1..10000"), proc.stderr
