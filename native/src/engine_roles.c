@@ -99,25 +99,40 @@ static void maybe_duplicate(sk_run_t *run, const sk_thread_t *t, sk_queue_t *q, 
     while (!sk_queue_try_push(q, e) && !aborted(run) && !downstream_gone(q)) sk_backoff(attempt++);
 }
 
-/* Push t's pending entry to the role's outbox. Returns 1 when pushed, 0 when the budget ran out
- * first and -1 on abort or when nobody will pop the queue again (a reclaimer that left its limbo
- * to the drain after a stop); the entry stays pending then, and sk_run_drain frees it.
- * `timed_since` (0 = untimed) is when the hand-off started. */
-static int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline, uint64_t timed_since) {
-    sk_queue_t *q = &run->queues[r->cfg.outbox];
-    uint32_t attempt = 0;
-    while (!sk_queue_try_push(q, &t->pending)) {
-        t->full_retries++;
-        sk_watch_wait(t, SK_TS_WAIT_FULL, (uint32_t)r->cfg.outbox);
-        if (aborted(run) || downstream_gone(q)) return -1;
-        sk_backoff(attempt++);
-        if (sk_clock(t) >= deadline) return 0; /* fresh after the wait: the next blocks' birth stamps */
-    }
+/* t's pending entry is in q: the hand-off's latency, progress, and the double hand-off hook. */
+static inline int pushed(sk_run_t *run, sk_thread_t *t, sk_queue_t *q, uint64_t timed_since) {
     if (timed_since != 0) sk_hist_record(&t->hist[SK_OP_HANDOFF], sk_now_ns() - timed_since);
     t->has_pending = false;
     sk_watch_progress(t);
     maybe_duplicate(run, t, q, &t->pending);
     return 1;
+}
+
+/* A push found q full: wait for room. Its own frame (never inlined into a step), so that a stall's
+ * stacks and a profile's idle samples name the wait (docs/diagnostics.md, profile_classes.py).
+ * Returns as hand_off does. */
+static SK_NOINLINE int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline,
+                                    uint64_t timed_since) {
+    sk_queue_t *q = &run->queues[r->cfg.outbox];
+    uint32_t attempt = 0;
+    do {
+        t->full_retries++;
+        sk_watch_wait(t, SK_TS_WAIT_FULL, (uint32_t)r->cfg.outbox);
+        if (aborted(run) || downstream_gone(q)) return -1;
+        sk_backoff(attempt++);
+        if (sk_clock(t) >= deadline) return 0; /* fresh after the wait: the next blocks' birth stamps */
+    } while (!sk_queue_try_push(q, &t->pending));
+    return pushed(run, t, q, timed_since);
+}
+
+/* Push t's pending entry to the role's outbox. Returns 1 when pushed, 0 when the budget ran out
+ * first and -1 on abort or when nobody will pop the queue again (a reclaimer that left its limbo
+ * to the drain after a stop); the entry stays pending then, and sk_run_drain frees it.
+ * `timed_since` (0 = untimed) is when the hand-off started. */
+static inline int hand_off(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline, uint64_t timed_since) {
+    sk_queue_t *q = &run->queues[r->cfg.outbox];
+    if (SK_LIKELY(sk_queue_try_push(q, &t->pending))) return pushed(run, t, q, timed_since);
+    return push_pending(run, r, t, deadline, timed_since);
 }
 
 /* One warm-up allocation and free, local and untimed: warms the thread's heap, not measured. */
@@ -130,7 +145,7 @@ void sk_warmup_one(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
     t->warmup_ops++;
 }
 
-static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+static SK_STEP_HOT int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
     if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     for (;;) {
         if (aborted(run)) break;
@@ -167,12 +182,12 @@ static SK_NOINLINE int32_t step_alloc_free(sk_run_t *run, sk_role_t *r, sk_threa
     return 1;
 }
 
-static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+static SK_STEP_HOT int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
     if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     for (uint64_t iter = 1;; iter++) {
         if (aborted(run)) break;
         if (t->has_pending) {
-            int rc = push_pending(run, r, t, deadline, 0);
+            int rc = hand_off(run, r, t, deadline, 0);
             if (rc < 0) break;
             if (rc == 0) return 0;
         }
@@ -192,7 +207,7 @@ static SK_NOINLINE int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t
             continue;
         }
         t->has_pending = true;
-        int rc = push_pending(run, r, t, deadline, timed ? sk_now_ns() : 0);
+        int rc = hand_off(run, r, t, deadline, timed ? sk_now_ns() : 0);
         if (rc < 0) break;
         if (rc == 0) return 0;
     }
@@ -211,7 +226,7 @@ static bool take_for_free(sk_run_t *run, sk_thread_t *t, const sk_entry_t *e, in
     return true;
 }
 
-static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+static SK_STEP_HOT int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
     if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     sk_queue_t *q = &run->queues[r->cfg.inbox];
     uint32_t attempt = 0;
@@ -232,14 +247,14 @@ static SK_NOINLINE int32_t step_consume(sk_run_t *run, sk_role_t *r, sk_thread_t
     return 1;
 }
 
-static SK_NOINLINE int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+static SK_STEP_HOT int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
     if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     sk_queue_t *in = &run->queues[r->cfg.inbox];
     uint32_t attempt = 0;
     for (uint64_t iter = 1;; iter++) {
         if (aborted(run)) break;
         if (t->has_pending) {
-            int rc = push_pending(run, r, t, deadline, 0);
+            int rc = hand_off(run, r, t, deadline, 0);
             if (rc < 0) break;
             if (rc == 0) return 0;
         }
@@ -271,7 +286,7 @@ static SK_NOINLINE int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t 
             atomic_fetch_add_explicit(&run->epoch, 1, memory_order_acq_rel);
         t->pending = e;
         t->has_pending = true;
-        int rc = push_pending(run, r, t, deadline, sk_should_time(run, t) ? sk_now_ns() : 0);
+        int rc = hand_off(run, r, t, deadline, sk_should_time(run, t) ? sk_now_ns() : 0);
         if (rc < 0) break;
         if (rc == 0) return 0;
     }
@@ -308,7 +323,7 @@ static bool limbo_room(const sk_role_t *r, sk_thread_t *t) {
  * Once the run is told to stop, blocks still waiting are left to sk_run_drain (counted as
  * reaped, never as freed early) as soon as the inbox is drained for good or the limbo is full:
  * with a long grace, waiting it out would hold the end of the run for up to the grace. */
-static SK_NOINLINE int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+static SK_STEP_HOT int32_t step_reclaim(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
     if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     sk_queue_t *in = &run->queues[r->cfg.inbox];
     uint32_t attempt = 0;

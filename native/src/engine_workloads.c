@@ -170,7 +170,7 @@ static bool replace_one(sk_run_t *run, sk_role_t *r, sk_thread_t *t) {
     return true;
 }
 
-int32_t sk_step_live_set(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
+SK_STEP_HOT int32_t sk_step_live_set(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline) {
     if (SK_UNLIKELY(sk_watch_hooks(run, t, deadline))) return 0;
     if (t->wl.live == NULL && t->wl.phase == 0 && !t->wl.done) {
         t->wl.live = calloc(r->cfg.live_set, sizeof(sk_entry_t));
