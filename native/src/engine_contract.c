@@ -223,17 +223,6 @@ void sk_run_checks(const sk_run_t *run, sk_checks_t *out) {
 
 /* ---- mimalloc's view after the drain ---- */
 
-/* Inverse of sk_mix (splitmix64's finaliser is a bijection): recovers seed ^ serial from a
- * block's identity word, so a block is recognised as this run's without a table of addresses. */
-static uint64_t unmix(uint64_t x) {
-    x ^= (x >> 31) ^ (x >> 62);
-    x *= 0x319642B2D24D8EC3ull; /* inverse of 0x94D049BB133111EB mod 2^64 */
-    x ^= (x >> 27) ^ (x >> 54);
-    x *= 0x96DE1B173F119089ull; /* inverse of 0xBF58476D1CE4E5B9 */
-    x ^= (x >> 30) ^ (x >> 60);
-    return x - 0x9E3779B97F4A7C15ull;
-}
-
 typedef struct leak_scan {
     sk_run_t *run;
     uint64_t tracked_end;      /* serials below this were handed out */
@@ -253,7 +242,7 @@ static bool is_run_block(const leak_scan_t *s, const unsigned char *p, size_t ro
         return false;
     *size = sk_header_size(w1);
     if (*size == 0 || *size > room) return false;
-    uint64_t serial = unmix(w0) ^ s->run->identity_key;
+    uint64_t serial = sk_identity_serial(s->run->identity_key, w0); /* a block is recognised as this run's without a table of addresses */
     *serial_out = serial;
     *w1_out = w1;
     if (serial & SK_SERIAL_UNTRACKED) {

@@ -66,7 +66,7 @@ bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
         cell = &q->cells[pos & q->mask];
         /* the popper read that slot's line a lap ago: ask for it a few slots early */
         SK_PREFETCH_WRITE(&q->cells[(pos + SK_PREFETCH_AHEAD) & q->mask]);
-        cell->entry = *e;
+        sk_entry_copy(&cell->entry, e);
         atomic_store_explicit(&cell->seq, pos + 1, memory_order_relaxed);
         atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_release);
         return true;
@@ -75,7 +75,7 @@ bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
         cell = &q->cells[pos & q->mask];
         if ((int64_t)(atomic_load_explicit(&cell->seq, memory_order_acquire) - pos) < 0) return false;
         atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_relaxed);
-        cell->entry = *e;
+        sk_entry_copy(&cell->entry, e);
         atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
         return true;
     }
@@ -93,7 +93,7 @@ bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
             pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
         }
     }
-    cell->entry = *e;
+    sk_entry_copy(&cell->entry, e);
     atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
     return true;
 }

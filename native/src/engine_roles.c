@@ -284,7 +284,7 @@ static SK_STEP_HOT int32_t step_retire(sk_run_t *run, sk_role_t *r, sk_thread_t 
         t->ops++;
         if (r->cfg.epoch_every != 0 && ++t->retire_count % r->cfg.epoch_every == 0)
             atomic_fetch_add_explicit(&run->epoch, 1, memory_order_acq_rel);
-        t->pending = e;
+        sk_entry_copy(&t->pending, &e); /* e's fields were just stored one by one */
         t->has_pending = true;
         int rc = hand_off(run, r, t, deadline, sk_should_time(run, t) ? sk_now_ns() : 0);
         if (rc < 0) break;
