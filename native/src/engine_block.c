@@ -147,7 +147,7 @@ unsigned sk_own_state(sk_run_t *run, uint64_t serial) {
     if (serial & SK_SERIAL_UNTRACKED) return SK_OWN_LIVE;
     unsigned shift = 0;
     _Atomic uint64_t *w = own_word(run, serial, &shift);
-    return w == NULL ? SK_OWN_FREE : (unsigned)(atomic_load_explicit(w, memory_order_acquire) >> shift) & 3u;
+    return w == NULL ? SK_OWN_FREE : sk_own_state_of((unsigned)(atomic_load_explicit(w, memory_order_acquire) >> shift) & 3u);
 }
 
 bool sk_own_transition(sk_run_t *run, uint64_t serial, unsigned from_mask, unsigned to) {
@@ -157,9 +157,9 @@ bool sk_own_transition(sk_run_t *run, uint64_t serial, unsigned from_mask, unsig
     if (w == NULL) return false;
     uint64_t cur = atomic_load_explicit(w, memory_order_acquire);
     for (;;) {
-        unsigned st = (unsigned)(cur >> shift) & 3u;
-        if (((from_mask >> st) & 1u) == 0) return false;
-        uint64_t next = (cur & ~(UINT64_C(3) << shift)) | ((uint64_t)to << shift);
+        unsigned st = sk_own_state_of((unsigned)(cur >> shift) & 3u);
+        if (st > SK_OWN_RETIRED || ((from_mask >> st) & 1u) == 0) return false;
+        uint64_t next = (cur & ~(UINT64_C(3) << shift)) | ((uint64_t)sk_own_raw(to) << shift);
         if (atomic_compare_exchange_weak_explicit(w, &cur, next, memory_order_acq_rel,
                                                   memory_order_acquire))
             return true;
@@ -300,15 +300,6 @@ bool sk_block_new(sk_run_t *run, sk_role_t *r, sk_thread_t *t, bool tracked, boo
     t->checks.usable_allocated += usable;
     if (contract) check_contract(t, r->cfg.kind, r->cfg.alignment, size, p, usable);
 
-    if (tracked) {
-        unsigned shift = 0;
-        _Atomic uint64_t *w = own_word(run, serial, &shift);
-        /* Relaxed is enough: the push that hands the block over is a release. Before the block is
-         * written, not after: a locked instruction waits for every older store to reach the cache,
-         * and the block's line is usually still with the thread that freed it last (measured: the
-         * ownership check cost ~11 ns per block on two cores when it followed the writes). */
-        atomic_fetch_or_explicit(w, (uint64_t)SK_OWN_LIVE << shift, memory_order_relaxed);
-    }
     *out = (sk_entry_t){.ptr = p, .serial = serial, .size = size, .epoch = 0, .t_ns = 0,
                         .born_ns = tracked && timed ? t1 : t->diag_units | SK_BORN_COARSE, .usable = usable};
     write_block(run, out);

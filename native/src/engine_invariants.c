@@ -4,6 +4,8 @@
  * sk_role_step: nothing here is on a hot path. */
 #include "engine_internal.h"
 
+#include <stdlib.h>
+
 static const char *const NAMES[SK_INV_COUNT] = {
     [SK_INV_QUEUE_INDEX] = "queue_index",
     [SK_INV_QUEUE_CELL] = "queue_cell",
@@ -25,7 +27,7 @@ static unsigned own_state(const sk_run_t *run, uint64_t serial) {
     _Atomic uint64_t *words = atomic_load_explicit(&run->own_dir[chunk], memory_order_acquire);
     if (words == NULL) return SK_OWN_FREE;
     uint64_t idx = serial & ((UINT64_C(1) << SK_OWN_CHUNK_BITS) - 1);
-    return (unsigned)(atomic_load_explicit(&words[idx >> 5], memory_order_relaxed) >> ((idx & 31) * 2)) & 3u;
+    return sk_own_state_of((unsigned)(atomic_load_explicit(&words[idx >> 5], memory_order_relaxed) >> ((idx & 31) * 2)) & 3u);
 }
 
 /* An entry still held by the engine: its block must be owned (live, or retired once stamped) and
@@ -90,24 +92,43 @@ static void check_threads(const sk_run_t *run, uint64_t *counts, bool drained) {
     if (allocs != frees) counts[SK_INV_BOOKS_UNBALANCED]++;
 }
 
-/* Every tracked serial handed out must be free again once the drain has run; no serial is ever in
- * state 3, which no transition produces. */
+/* How many serials of each claimed chunk were handed out: all of them, except in each thread's
+ * current chunk (its serials from serial_next on are still to come). NULL if out of memory. */
+static uint64_t *handed_out_per_chunk(const sk_run_t *run, uint64_t chunks) {
+    uint64_t *used = malloc((chunks ? chunks : 1) * sizeof *used);
+    if (used == NULL) return NULL;
+    for (uint64_t c = 0; c < chunks; c++) used[c] = UINT64_C(1) << SK_OWN_CHUNK_BITS;
+    for (uint32_t i = 0; i < run->nroles; i++)
+        for (uint32_t j = 0; j < run->roles[i].cfg.threads; j++) {
+            const sk_thread_t *t = &run->roles[i].threads[j];
+            if (t->serial_end == 0) continue; /* never claimed a chunk */
+            uint64_t c = (t->serial_end - 1) >> SK_OWN_CHUNK_BITS;
+            if (c < chunks) used[c] = t->serial_next - (c << SK_OWN_CHUNK_BITS);
+        }
+    return used;
+}
+
+/* Every tracked serial handed out must be free again once the drain has run (those not handed out
+ * yet read live, sk_own_raw); no serial is ever in state 3, which no transition produces. */
 static void check_ownership(const sk_run_t *run, uint64_t *counts, bool drained) {
     uint64_t chunks = atomic_load(&((sk_run_t *)run)->next_chunk);
     if (chunks > run->own_chunks_max) chunks = run->own_chunks_max;
+    uint64_t *used = drained ? handed_out_per_chunk(run, chunks) : NULL;
     for (uint64_t c = 0; c < chunks; c++) {
         _Atomic uint64_t *words = atomic_load_explicit(&run->own_dir[c], memory_order_acquire);
         if (words == NULL) continue;
+        /* out of memory for the extents: judge every serial as handed out (never misses one) */
+        uint64_t handed = used != NULL ? used[c] : UINT64_C(1) << SK_OWN_CHUNK_BITS;
         for (uint64_t w = 0; w < SK_OWN_WORDS; w++) {
             uint64_t bits = atomic_load_explicit(&words[w], memory_order_relaxed);
-            if (bits == 0) continue;
             for (unsigned k = 0; k < 32; k++) {
-                unsigned st = (unsigned)(bits >> (2 * k)) & 3u;
-                if (st == 3u) counts[SK_INV_OWNERSHIP_STATE]++;
-                else if (drained && st != SK_OWN_FREE) counts[SK_INV_OWNED_AFTER_DRAIN]++;
+                unsigned st = sk_own_state_of((unsigned)(bits >> (2 * k)) & 3u);
+                if (st > SK_OWN_RETIRED) counts[SK_INV_OWNERSHIP_STATE]++;
+                else if (drained && st != SK_OWN_FREE && w * 32 + k < handed) counts[SK_INV_OWNED_AFTER_DRAIN]++;
             }
         }
     }
+    free(used);
 }
 
 uint64_t sk_run_invariants(const sk_run_t *run, int32_t drained, uint64_t *counts) {
@@ -141,7 +162,7 @@ static void set_own_state(sk_run_t *run, uint64_t serial, unsigned state) {
     uint64_t idx = serial & ((UINT64_C(1) << SK_OWN_CHUNK_BITS) - 1);
     unsigned shift = (unsigned)(idx & 31) * 2;
     uint64_t w = atomic_load(&words[idx >> 5]);
-    atomic_store(&words[idx >> 5], (w & ~(UINT64_C(3) << shift)) | ((uint64_t)state << shift));
+    atomic_store(&words[idx >> 5], (w & ~(UINT64_C(3) << shift)) | ((uint64_t)sk_own_raw(state) << shift));
 }
 
 /* Each plant leaves the run drainable: no entry is lost, forged or freed twice, so the drain and
