@@ -185,6 +185,13 @@ bool sk_queue_init(sk_queue_t *q, uint64_t capacity);
 void sk_queue_fini(sk_queue_t *q);
 bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e);
 bool sk_queue_try_pop(sk_queue_t *q, sk_entry_t *e);
+/* Push in place, for a queue with one pushing thread (spsc or solo_push): the next slot's entry if
+ * it is free (the caller writes the entry there), NULL if the queue is full or has several
+ * pushers. sk_queue_commit publishes the reserved slot; a reservation not committed costs nothing
+ * and is handed out again. Saves building the entry aside and copying it over (the producer's
+ * pending entry), on every block of a 1 -> 1 flow. */
+sk_entry_t *sk_queue_reserve(sk_queue_t *q);
+void sk_queue_commit(sk_queue_t *q);
 
 /* ---- histograms ---- */
 

@@ -98,6 +98,36 @@ bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
     return true;
 }
 
+sk_entry_t *sk_queue_reserve(sk_queue_t *q) {
+    uint64_t pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
+    if (q->spsc) {
+        if (pos - q->seen_dequeue > q->mask) {
+            q->seen_dequeue = atomic_load_explicit(&q->dequeue_pos, memory_order_acquire);
+            if (pos - q->seen_dequeue > q->mask) return NULL; /* full */
+        }
+        SK_PREFETCH_WRITE(&q->cells[(pos + SK_PREFETCH_AHEAD) & q->mask]);
+        return &q->cells[pos & q->mask].entry;
+    }
+    if (q->solo_push) {
+        sk_cell_t *cell = &q->cells[pos & q->mask];
+        if ((int64_t)(atomic_load_explicit(&cell->seq, memory_order_acquire) - pos) < 0) return NULL;
+        return &cell->entry;
+    }
+    return NULL; /* several pushers: a slot is only theirs once claimed, use sk_queue_try_push */
+}
+
+void sk_queue_commit(sk_queue_t *q) {
+    uint64_t pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
+    sk_cell_t *cell = &q->cells[pos & q->mask];
+    if (q->spsc) {
+        atomic_store_explicit(&cell->seq, pos + 1, memory_order_relaxed);
+        atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_release);
+    } else {
+        atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_relaxed);
+        atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
+    }
+}
+
 bool sk_queue_try_pop(sk_queue_t *q, sk_entry_t *e) {
     uint64_t pos = atomic_load_explicit(&q->dequeue_pos, memory_order_relaxed);
     sk_cell_t *cell;

@@ -99,12 +99,12 @@ static void maybe_duplicate(sk_run_t *run, const sk_thread_t *t, sk_queue_t *q, 
     while (!sk_queue_try_push(q, e) && !aborted(run) && !downstream_gone(q)) sk_backoff(attempt++);
 }
 
-/* t's pending entry is in q: the hand-off's latency, progress, and the double hand-off hook. */
-static inline int pushed(sk_run_t *run, sk_thread_t *t, sk_queue_t *q, uint64_t timed_since) {
+/* Entry e is in q: the hand-off's latency, progress, and the double hand-off hook. */
+static inline int pushed(sk_run_t *run, sk_thread_t *t, sk_queue_t *q, const sk_entry_t *e, uint64_t timed_since) {
     if (timed_since != 0) sk_hist_record(&t->hist[SK_OP_HANDOFF], sk_now_ns() - timed_since);
     t->has_pending = false;
     sk_watch_progress(t);
-    maybe_duplicate(run, t, q, &t->pending);
+    maybe_duplicate(run, t, q, e);
     return 1;
 }
 
@@ -122,7 +122,7 @@ static SK_NOINLINE int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t,
         sk_backoff(attempt++);
         if (sk_clock(t) >= deadline) return 0; /* fresh after the wait: the next blocks' birth stamps */
     } while (!sk_queue_try_push(q, &t->pending));
-    return pushed(run, t, q, timed_since);
+    return pushed(run, t, q, &t->pending, timed_since);
 }
 
 /* Push t's pending entry to the role's outbox. Returns 1 when pushed, 0 when the budget ran out
@@ -131,7 +131,7 @@ static SK_NOINLINE int push_pending(sk_run_t *run, sk_role_t *r, sk_thread_t *t,
  * `timed_since` (0 = untimed) is when the hand-off started. */
 static inline int hand_off(sk_run_t *run, sk_role_t *r, sk_thread_t *t, uint64_t deadline, uint64_t timed_since) {
     sk_queue_t *q = &run->queues[r->cfg.outbox];
-    if (SK_LIKELY(sk_queue_try_push(q, &t->pending))) return pushed(run, t, q, timed_since);
+    if (SK_LIKELY(sk_queue_try_push(q, &t->pending))) return pushed(run, t, q, &t->pending, timed_since);
     return push_pending(run, r, t, deadline, timed_since);
 }
 
@@ -202,8 +202,17 @@ static SK_STEP_HOT int32_t step_produce(sk_run_t *run, sk_role_t *r, sk_thread_t
         bool timed = sk_should_time(run, t), exhausted;
         uint64_t size = sk_draw_size(r, &t->rng);
         t->ops++;
-        if (!sk_block_new(run, r, t, true, timed, size, &t->pending, &exhausted)) {
+        /* the new entry goes straight into the outbox's next slot when there is one to reserve */
+        sk_queue_t *out = &run->queues[r->cfg.outbox];
+        sk_entry_t *slot = sk_queue_reserve(out);
+        if (!sk_block_new(run, r, t, true, timed, size, slot != NULL ? slot : &t->pending, &exhausted)) {
             if (exhausted) break; /* no serials left: the run's tracking capacity is spent */
+            continue;
+        }
+        if (slot != NULL) {
+            uint64_t since = timed ? sk_now_ns() : 0;
+            sk_queue_commit(out);
+            pushed(run, t, out, slot, since); /* the slot stays as written until this thread's next lap */
             continue;
         }
         t->has_pending = true;
