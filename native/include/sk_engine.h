@@ -506,7 +506,7 @@ CC_API void sk_engine_testing_hook_role(sk_run_t *run, int32_t hook, int32_t rol
  *                              oom role's ledger, a live-set role's sets, handed over or not).
  * Times are nanoseconds since sk_run_start. Times taken on the hot path (allocation of an
  * unsampled block, the free stamp) are the thread's last budget check (the clock a role reads
- * anyway: every 32 operations, after each batch of a local role, on each empty pop), truncated
+ * anyway: every 128 operations, after each batch of a local role, on each empty pop), truncated
  * to 1024 ns (2^20 ns for the stamp of a block under 32 bytes); the hot path reads no clock. */
 #define SK_WHO_DRAIN (UINT32_C(1) << 19)
 #define SK_DIAG_UNKNOWN UINT64_MAX
