@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,23 @@ def test_stats_ablation_refuses_a_bad_option_in_one_line() -> None:
     proc = tool("stats_ablation.py", "--rounds", "0")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].endswith("--rounds must be >= 1 and --duration-ms in 1..10000"), proc.stderr
+
+
+@pytest.mark.tier4  # three runs under valgrind's callgrind
+@pytest.mark.native_only
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (callgrind counts the instructions)")
+def test_engine_instructions_counts_each_variant_per_block() -> None:
+    proc = tool("engine_instructions.py", "--blocks", "3000")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = {name: int(n) for name, n in re.findall(r"^(loop|engine_loop_checks|engine_default) +(\d+)$", proc.stdout, re.M)}
+    assert set(counts) == {"loop", "engine_loop_checks", "engine_default"}, proc.stdout
+    # the engine does at least the loop's work, and its default checks more than the loop's checks
+    assert 0 < counts["loop"] < counts["engine_loop_checks"] < counts["engine_default"], counts
+    assert re.search(r"x loop: loop's checks \d+\.\d\d, default checks \d+\.\d\d", proc.stdout), proc.stdout
+
+
+@pytest.mark.tier2
+def test_engine_instructions_refuses_a_bad_option_in_one_line() -> None:
+    proc = tool("engine_instructions.py", "--blocks", "0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("--blocks must be in 1..10000000"), proc.stderr
