@@ -77,8 +77,9 @@ static void fill_range(unsigned char *p, uint64_t a, uint64_t b, uint64_t w0) {
         j++;
     }
     uint64_t w = pattern_word(w0, j);
-    for (; j * 8 + 8 <= b; j++, w += SK_GOLDEN) memcpy(p + j * 8, &w, 8);
-    if (j * 8 < b) put_part(p, j, j * 8, b, w);
+    uint64_t off = j * 8, whole_end = b & ~(uint64_t)7;
+    for (; off < whole_end; off += 8, w += SK_GOLDEN) memcpy(p + off, &w, 8);
+    if (off < b) put_part(p, off >> 3, off, b, w);
 }
 
 static bool check_range(const unsigned char *p, uint64_t a, uint64_t b, uint64_t w0) {
@@ -88,12 +89,13 @@ static bool check_range(const unsigned char *p, uint64_t a, uint64_t b, uint64_t
         j++;
     }
     uint64_t w = pattern_word(w0, j);
-    for (; j * 8 + 8 <= b; j++, w += SK_GOLDEN) {
+    uint64_t off = j * 8, whole_end = b & ~(uint64_t)7;
+    for (; off < whole_end; off += 8, w += SK_GOLDEN) {
         uint64_t got;
-        memcpy(&got, p + j * 8, 8);
+        memcpy(&got, p + off, 8);
         if (got != w) return false;
     }
-    return j * 8 >= b || part_is(p, j, j * 8, b, w);
+    return off >= b || part_is(p, off >> 3, off, b, w);
 }
 
 static bool zero_range(const unsigned char *p, uint64_t a, uint64_t b) {
