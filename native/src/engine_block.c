@@ -58,8 +58,9 @@ static inline uint64_t pattern_word(uint64_t w0, uint64_t word_index) {
 }
 
 /* Byte `off` of the block is byte (off % 8) of pattern word off / 8 in memory order, so whole
- * words and partial edge words agree on any endianness; each word is computed once. */
-/* Bytes [lo, hi) of pattern word j (they lie inside it): the partial words at a range's ends. */
+ * words and partial edge words agree on any endianness; each word is computed once.
+ * put_part/part_is: bytes [lo, hi) of pattern word j (inside it), the partial words at a range's
+ * ends. */
 static inline void put_part(unsigned char *p, uint64_t j, uint64_t lo, uint64_t hi, uint64_t w) {
     memcpy(p + lo, (const unsigned char *)&w + (lo - j * 8), hi - lo);
 }

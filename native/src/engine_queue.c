@@ -55,49 +55,6 @@ void sk_queue_fini(sk_queue_t *q) {
     q->cells = NULL;
 }
 
-bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
-    uint64_t pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
-    sk_cell_t *cell;
-    if (q->spsc) {
-        if (pos - q->seen_dequeue > q->mask) {
-            q->seen_dequeue = atomic_load_explicit(&q->dequeue_pos, memory_order_acquire);
-            if (pos - q->seen_dequeue > q->mask) return false; /* full */
-        }
-        cell = &q->cells[pos & q->mask];
-        /* the popper read that slot's line a lap ago: ask for it a few slots early */
-        SK_PREFETCH_WRITE(&q->cells[(pos + SK_PREFETCH_AHEAD) & q->mask]);
-        sk_entry_copy(&cell->entry, e);
-        atomic_store_explicit(&cell->seq, pos + 1, memory_order_relaxed);
-        atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_release);
-        return true;
-    }
-    if (q->solo_push) {
-        cell = &q->cells[pos & q->mask];
-        if ((int64_t)(atomic_load_explicit(&cell->seq, memory_order_acquire) - pos) < 0) return false;
-        atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_relaxed);
-        sk_entry_copy(&cell->entry, e);
-        atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
-        return true;
-    }
-    for (;;) {
-        cell = &q->cells[pos & q->mask];
-        uint64_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
-        int64_t dif = (int64_t)(seq - pos);
-        if (dif == 0) {
-            if (atomic_compare_exchange_weak_explicit(&q->enqueue_pos, &pos, pos + 1,
-                                                      memory_order_relaxed, memory_order_relaxed))
-                break;
-        } else if (dif < 0) {
-            return false; /* the slot still holds the previous lap's value: full */
-        } else {
-            pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
-        }
-    }
-    sk_entry_copy(&cell->entry, e);
-    atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
-    return true;
-}
-
 sk_entry_t *sk_queue_reserve(sk_queue_t *q) {
     uint64_t pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
     if (q->spsc) {
@@ -105,6 +62,7 @@ sk_entry_t *sk_queue_reserve(sk_queue_t *q) {
             q->seen_dequeue = atomic_load_explicit(&q->dequeue_pos, memory_order_acquire);
             if (pos - q->seen_dequeue > q->mask) return NULL; /* full */
         }
+        /* the popper read that slot's line a lap ago: ask for it a few slots early */
         SK_PREFETCH_WRITE(&q->cells[(pos + SK_PREFETCH_AHEAD) & q->mask]);
         return &q->cells[pos & q->mask].entry;
     }
@@ -126,6 +84,35 @@ void sk_queue_commit(sk_queue_t *q) {
         atomic_store_explicit(&q->enqueue_pos, pos + 1, memory_order_relaxed);
         atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
     }
+}
+
+bool sk_queue_try_push(sk_queue_t *q, const sk_entry_t *e) {
+    if (q->spsc || q->solo_push) { /* one pushing thread: reserve, fill, publish */
+        sk_entry_t *slot = sk_queue_reserve(q);
+        if (slot == NULL) return false; /* full */
+        sk_entry_copy(slot, e);
+        sk_queue_commit(q);
+        return true;
+    }
+    uint64_t pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
+    sk_cell_t *cell;
+    for (;;) {
+        cell = &q->cells[pos & q->mask];
+        uint64_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&q->enqueue_pos, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+                break;
+        } else if (dif < 0) {
+            return false; /* the slot still holds the previous lap's value: full */
+        } else {
+            pos = atomic_load_explicit(&q->enqueue_pos, memory_order_relaxed);
+        }
+    }
+    sk_entry_copy(&cell->entry, e);
+    atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
+    return true;
 }
 
 bool sk_queue_try_pop(sk_queue_t *q, sk_entry_t *e) {
