@@ -25,15 +25,11 @@
  * the same code, only less inlined. */
 #if defined(__GNUC__) || defined(__clang__)
 #  define SK_STEP_HOT __attribute__((flatten, noinline))
-#else
-#  define SK_STEP_HOT
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
 #  define SK_NOINLINE __attribute__((noinline))
 #  define SK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #  define SK_LIKELY(x) __builtin_expect(!!(x), 1)
 #else
+#  define SK_STEP_HOT
 #  define SK_LIKELY(x) (x)
 #  define SK_NOINLINE
 #  define SK_UNLIKELY(x) (x)
