@@ -27,4 +27,13 @@ typedef struct sk_spsc_result {
 } sk_spsc_result_t;
 
 int sk_bench_spsc(const sk_spsc_spec_t *spec, sk_spsc_result_t *out);
+
+typedef struct sk_handoff_result {
+    double round_trip_ns;
+    double min_round_trip_ns;
+    double max_round_trip_ns;
+    int32_t cpu_a, cpu_b;
+} sk_handoff_result_t;
+
+int sk_bench_handoff(uint32_t round_trips, uint32_t batches, sk_handoff_result_t *out);
 """

@@ -56,6 +56,28 @@ typedef struct sk_spsc_result {
  * be started; EIO when the engine refused the run or a block went missing. *out is zeroed first. */
 CC_API int sk_bench_spsc(const sk_spsc_spec_t *spec, sk_spsc_result_t *out);
 
+/* ---- the machine's hand-off latency ----
+ *
+ * What the engine row (and any producer -> consumer scenario) pays per line that crosses cores:
+ * two threads pinned to the first two CPUs the caller may run on pass a counter back and forth
+ * on one cache line, `round_trips` times per batch, `batches` batches. On a VM the host decides
+ * where those CPUs really are, and it can change its mind: on the 2-vCPU machine of
+ * docs/performance.md the round trip was ~0.1 us in some hours and ~0.4 us in others, and the
+ * engine row's loop moved 5-10x with it. Recording it next to a run's rates says which of the two
+ * machines they were measured on. */
+typedef struct sk_handoff_result {
+    double round_trip_ns;     /* median over the batches of (batch time / round_trips) */
+    double min_round_trip_ns;
+    double max_round_trip_ns;
+    int32_t cpu_a, cpu_b;     /* the two CPUs the threads were pinned to (-1: not measured) */
+} sk_handoff_result_t;
+
+/* Measure it. The caller's affinity is restored afterwards. Returns 0; EINVAL for round_trips
+ * outside 1..1000000 or batches outside 1..101; ENOTSUP when fewer than two CPUs are usable or a
+ * thread cannot be pinned; ENOSYS off Linux; a pthread error when the second thread cannot start.
+ * *out is zeroed first (CPUs -1). */
+CC_API int sk_bench_handoff(uint32_t round_trips, uint32_t batches, sk_handoff_result_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -76,6 +76,7 @@ def _measure(quick, repeats, scale, threads, ops, seed, processes, out: Console,
 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_before = machine.load_average()
+    handoff_before = machine.handoff_latency()
     try:
         if err.is_terminal:
             from rich.progress import Progress
@@ -103,6 +104,8 @@ def _measure(quick, repeats, scale, threads, ops, seed, processes, out: Console,
     rows = stats.rows_from(measured)
     info["load_average_before"] = load_before
     info["load_average_after"] = machine.load_average()
+    info["handoff_before"] = handoff_before
+    info["handoff_after"] = machine.handoff_latency()
     doc = output.document(
         rows, info, cfg.as_dict(), stats.targets(rows), stats.goals(rows),
         {"started_at": started_at, "measure_seconds": round(wall, 2)},

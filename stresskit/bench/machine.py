@@ -43,6 +43,34 @@ def load_average() -> list[float] | None:
         return None
 
 
+def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
+    """The machine's cross-core hand-off round trip (sk_bench_handoff, native/include/
+    sk_bench_engine.h): ``round_trip_ns`` (median batch), ``min_ns``, ``max_ns`` and the two
+    ``cpus`` it ran on, or ``error`` saying why it was not measured (one usable CPU, not Linux, a
+    library without the probe). ~10 ms at 0.4 us per round trip. Every producer -> consumer rate
+    scales with it, and on a VM it changes when the host moves the vCPUs, so two runs' rates are
+    comparable only when their round trips are."""
+    import errno
+
+    from stresskit import _native
+
+    try:
+        loaded = _native.load()
+    except _native.NativeLibraryError as exc:
+        return {"error": str(exc)}
+    fn = getattr(loaded.lib, "sk_bench_handoff", None)
+    if fn is None:
+        return {"error": f"the native library {loaded.path} has no sk_bench_handoff: rebuild it"}
+    out = loaded.ffi.new("sk_handoff_result_t *")
+    rc = fn(round_trips, batches, out)
+    if rc == errno.ENOTSUP:
+        return {"error": "needs two usable CPUs that threads can be pinned to"}
+    if rc != 0:
+        return {"error": f"sk_bench_handoff failed: {os.strerror(rc)} (errno {rc})"}
+    return {"round_trip_ns": round(out.round_trip_ns, 1), "min_ns": round(out.min_round_trip_ns, 1),
+            "max_ns": round(out.max_round_trip_ns, 1), "cpus": [int(out.cpu_a), int(out.cpu_b)]}
+
+
 def describe() -> dict:
     info = build_info()
     return {

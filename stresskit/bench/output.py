@@ -134,6 +134,24 @@ def render(doc: dict, console: Console | None = None) -> None:
         value = "-" if g["value"] is None else f"{g['value']:.3f}"
         t.add_row(g["name"], g["condition"], value, where, _verdict(g["met"], "met", "MISSED", tty))
     console.print(t)
+    line = handoff_line(doc.get("machine", {}))
+    if line:
+        console.print(line, markup=False, highlight=False)
+
+
+def handoff_line(machine: dict) -> str | None:
+    """The machine's hand-off round trip before and after the run (stresskit.bench.machine
+    .handoff_latency), in one line; None for a document from before it was recorded."""
+    parts = []
+    for when in ("before", "after"):
+        h = machine.get(f"handoff_{when}")
+        if not isinstance(h, dict):
+            continue
+        if "round_trip_ns" in h:
+            parts.append(f"{h['round_trip_ns']:.0f} ns {when} (CPUs {h['cpus'][0]}, {h['cpus'][1]})")
+        else:
+            parts.append(f"not measured {when}: {h.get('error', 'unknown')}")
+    return "cross-core hand-off round trip: " + "; ".join(parts) if parts else None
 
 
 def _verdict(ok: bool | None, yes: str, no: str, tty: bool) -> str:
@@ -170,4 +188,7 @@ def markdown(doc: dict) -> str:
         value = "-" if g["value"] is None else f"{g['value']:.3f}"
         lines.append(f"| {g['name']} | {g['condition']} | {value} | {where} | "
                      f"{_verdict(g['met'], 'met', 'MISSED', False)} |")
+    line = handoff_line(doc.get("machine", {}))
+    if line:
+        lines += ["", line]
     return "\n".join(lines) + "\n"

@@ -49,6 +49,7 @@ class Comparison:
     rows: list[Row]
     only_old: list[str]
     only_new: list[str]
+    machine_note: str | None = None  # the two runs' machines differ in a way the rates follow
 
     @property
     def regressions(self) -> list[Row]:
@@ -61,7 +62,7 @@ class Comparison:
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "fail_above": self.bound, "verdict": "regression" if self.failed else "ok",
                 "regressions": [r.metric for r in self.regressions], "metrics": [asdict(r) for r in self.rows],
-                "only_in_old": self.only_old, "only_in_new": self.only_new}
+                "only_in_old": self.only_old, "only_in_new": self.only_new, "machine_note": self.machine_note}
 
 
 def _number(v: Any) -> float | None:
@@ -116,6 +117,27 @@ def _timer_floor(*reports: Report) -> float:
     return 2 * max((_number(r.metrics.get("latency.timer_overhead_ns")) or 0.0 for r in reports), default=0.0)
 
 
+# Hand-off round trips further apart than this are two different machines for a rate: the probe
+# repeats within ~10 % on one machine, and a VM whose host moved its vCPUs read 93 ns and 370 ns.
+HANDOFF_APART = 1.5
+
+
+def _round_trip(report: Report) -> float | None:
+    handoff = report.environment.machine.get("handoff")
+    return _number(handoff.get("round_trip_ns")) if isinstance(handoff, dict) else None
+
+
+def machine_note(old: Report, new: Report) -> str | None:
+    """Why rates may differ for a reason that is not the code: the cross-core hand-off round trip
+    (environment.machine.handoff, measured before each run) moved by more than HANDOFF_APART x."""
+    a, b = _round_trip(old), _round_trip(new)
+    if a is None or b is None or a <= 0 or b <= 0 or max(a, b) / min(a, b) <= HANDOFF_APART:
+        return None
+    return (f"the machine's cross-core hand-off round trip was {a:.0f} ns (A) and {b:.0f} ns (B): every rate that "
+            f"moves blocks between threads follows it, so part of any change here is the machine, not the code; "
+            f"compare runs measured at similar round trips (docs/metrics.md, environment)")
+
+
 def compare(old: Report, new: Report, bound: float) -> Comparison:
     rows = []
     for metric in sorted(set(old.metrics) & set(new.metrics)):
@@ -127,7 +149,8 @@ def compare(old: Report, new: Report, bound: float) -> Comparison:
         old_r, new_r = _range(old, metric), _range(new, metric)
         floor = _timer_floor(old, new) if metric.endswith("_ns") else 0.0
         rows.append(Row(metric, better, a, b, change, old_r, new_r, _verdict(metric, better, a, b, change, bound, old_r, new_r, floor)))
-    return Comparison(new.name, bound, rows, sorted(set(old.metrics) - set(new.metrics)), sorted(set(new.metrics) - set(old.metrics)))
+    return Comparison(new.name, bound, rows, sorted(set(old.metrics) - set(new.metrics)), sorted(set(new.metrics) - set(old.metrics)),
+                      machine_note(old, new))
 
 
 def pair_up(old: list[Report], new: list[Report]) -> tuple[list[tuple[Report, Report]], list[str]]:

@@ -26,6 +26,8 @@ def markdown(comparisons: list[Comparison], *, all_rows: bool = False) -> str:
     for c in comparisons:
         verdict = f"**REGRESSION** ({len(c.regressions)}: {', '.join(r.metric for r in c.regressions)})" if c.failed else "no regression"
         out.append(f"### {c.scenario}: {verdict} (fail above {c.bound:.1%}, beyond the replicas' spread)\n")
+        if c.machine_note:
+            out.append(f"Note: {c.machine_note}.\n")
         out.append("| metric | better | old | new | change | old replicas | new replicas | verdict |")
         out.append("|---|---|---:|---:|---:|---|---|---|")
         for r in c.rows:

@@ -72,9 +72,12 @@ def _native() -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    from stresskit.bench.machine import cpu_model, load_average, usable_cores
+    from stresskit.bench.machine import cpu_model, handoff_latency, load_average, usable_cores
 
-    return {"cpu_model": cpu_model(), "cores": os.cpu_count(), "usable_cores": usable_cores(), "load_average": load_average()}
+    # the hand-off round trip before any worker starts: every producer -> consumer rate scales
+    # with it, and a VM's host can change it between two runs (docs/metrics.md)
+    return {"cpu_model": cpu_model(), "cores": os.cpu_count(), "usable_cores": usable_cores(),
+            "load_average": load_average(), "handoff": handoff_latency()}
 
 
 @functools.lru_cache(maxsize=1)

@@ -77,6 +77,9 @@ def test_json_schema(tiny_run):
     for key in ("cpu_model", "cores", "mimalloc_version", "compiler", "system_allocator", "optimized"):
         assert m[key] not in (None, ""), key
     assert re.fullmatch(r"\d+\.\d+\.\d+", m["mimalloc_version"])
+    for when in ("before", "after"):  # the machine's hand-off latency, around the measurement
+        h = m[f"handoff_{when}"]
+        assert (h["round_trip_ns"] > 0 and len(set(h["cpus"])) == 2) if m["usable_cores"] >= 2 else "error" in h, h
     names = {t["name"] for t in doc["targets"]}
     assert names == {
         "perf_alloc_latency", "perf_free_latency", "perf_cross_thread_free_latency",

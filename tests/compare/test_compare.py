@@ -78,6 +78,28 @@ def test_run_baseline_gates_the_run(two_runs: tuple[Path, Path], tmp_path: Path)
     assert CliRunner().invoke(main, ["run", "smr", "--ops", "2000", "-q", "--baseline", str(tmp_path / "none.json")]).exit_code == 2
 
 
+def test_a_different_machine_is_named_but_does_not_decide(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """Both real runs carry the hand-off probe; a copy that says the host moved its vCPUs (0.4 us
+    round trips instead of ~0.1) gets a note above its table, and the verdict stays the metrics'."""
+    doc = json.loads(two_runs[0].read_text())
+    handoff = doc["environment"]["machine"]["handoff"]
+    if "error" in handoff:
+        pytest.skip(f"the probe did not run here: {handoff['error']}")
+    assert handoff["round_trip_ns"] > 0
+    moved = tmp_path / "moved.json"
+    handoff["round_trip_ns"] *= 1.4  # within the probe's own scatter under load: no note
+    moved.write_text(json.dumps(doc))
+    assert "Note:" not in CliRunner().invoke(main, ["compare", str(two_runs[0]), str(moved)]).output
+    handoff["round_trip_ns"] *= 4 / 1.4
+    moved.write_text(json.dumps(doc))
+    result = CliRunner().invoke(main, ["compare", str(two_runs[0]), str(moved)])
+    assert result.exit_code == 0, result.output + result.stderr
+    note = next(line for line in result.output.splitlines() if line.startswith("Note:"))
+    assert "hand-off round trip was" in note and "(A)" in note and "(B)" in note
+    data = json.loads(CliRunner().invoke(main, ["compare", str(two_runs[0]), str(moved), "--format", "json"]).output)
+    assert data["comparisons"][0]["machine_note"] == note.removeprefix("Note: ").removesuffix(".")
+
+
 def _report(values: dict[str, list[float]], old_leak: int = 0) -> Report:
     """A minimal report whose replicas hold ``values`` (the run's value is their mean)."""
     n = len(next(iter(values.values())))
