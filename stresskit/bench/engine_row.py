@@ -78,8 +78,9 @@ class EngineRowError(RuntimeError):
     """sk_bench_spsc refused a spec or failed."""
 
 
-def run_one(variant: Variant, blocks: int, warmup: int, seed: int) -> Sample:
-    """One sample, measured in native code."""
+def run_one(variant: Variant, blocks: int, warmup: int, seed: int, capacity: int = CAPACITY) -> Sample:
+    """One sample, measured in native code (``capacity``: the queue's, a power of two; the row's
+    is CAPACITY, tools/engine_regimes.py sweeps it)."""
     loaded = _native.load()
     ffi, lib = loaded.ffi, loaded.lib
     try:
@@ -94,7 +95,7 @@ def run_one(variant: Variant, blocks: int, warmup: int, seed: int) -> Sample:
     spec.blocks = blocks
     spec.warmup_blocks = warmup
     spec.size = BLOCK_SIZE
-    spec.capacity = CAPACITY
+    spec.capacity = capacity
     spec.budget_ns = BUDGET_NS
     spec.seed = seed
     out = ffi.new("sk_spsc_result_t *")

@@ -46,6 +46,32 @@ def test_cli_vs_engine_row_refuses_bad_input_and_reports_a_failed_run_in_one_lin
 
 
 @pytest.mark.tier2
+def test_engine_regimes_prints_one_row_per_capacity_with_both_sides() -> None:
+    proc = tool("engine_regimes.py", "--capacities", "64,1024", "--rounds", "1", "--blocks", "20000")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = re.findall(r"^\| (\d+) \| (\d+\.\d)M \| [\d.]+ \| [\d.]+ \| (\d+\.\d)M \| [\d.]+ \| [\d.]+ \| (\d\.\d\d) \|$",
+                      proc.stdout, re.M)
+    assert [r[0] for r in rows] == ["64", "1024"], proc.stdout
+    assert all(float(x) > 0 for r in rows for x in r[1:]), proc.stdout
+    assert proc.stdout.startswith("hand-off round trip: "), proc.stdout
+
+
+@pytest.mark.tier2
+@pytest.mark.parametrize("args,message", [
+    (["--capacities", "100"], "argument --capacities: expected powers of two in 2..16777216, comma-separated, got '100'"),
+    (["--rounds", "0"], "argument --rounds: expected a whole number >= 1, got '0'"),
+])
+def test_engine_regimes_refuses_bad_input_in_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = tool("engine_regimes.py", *args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(message), proc.stderr
+    proc = tool("engine_regimes.py", "--rounds", "1", "--blocks", "1000",
+                env={"STRESSKIT_NATIVE_LIB": str(tmp_path / "no-such-library.so")})
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("engine_regimes: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.tier2
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
                     reason="the probe moves itself between two cores (needs two usable cores and sched_setaffinity)")
 def test_glue_mode_probe_prints_its_four_phases() -> None:
