@@ -30,8 +30,10 @@ def test_cli_vs_engine_row_runs_the_shape_through_the_cli_and_the_row() -> None:
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     round_line = re.search(rf"round 1: loop +{RATE} +engine row +{RATE} +cli +{RATE} blocks/s", proc.stdout)
     assert round_line and all(float(x) > 0 for x in round_line.groups()), proc.stdout
-    assert "start-up" in proc.stdout and "measured" in proc.stdout
-    assert re.search(r"x loop: engine row \d\.\d+, cli \d\.\d+", proc.stdout), proc.stdout
+    assert "start-up" in proc.stdout and "measured" in proc.stdout and re.search(r"hand-off (\d+ ns|not measured)", proc.stdout)
+    assert re.search(r"cli runs: [+-]\d+% \.\. [+-]\d+% of their median", proc.stdout), proc.stdout
+    # ratios can pass 10 when a loaded machine slows one side more than the other: \d+
+    assert re.search(r"x loop: engine row \d+\.\d+, cli \d+\.\d+", proc.stdout), proc.stdout
 
 
 @pytest.mark.tier2
@@ -49,7 +51,7 @@ def test_cli_vs_engine_row_refuses_bad_input_and_reports_a_failed_run_in_one_lin
 def test_engine_regimes_prints_one_row_per_capacity_with_both_sides() -> None:
     proc = tool("engine_regimes.py", "--capacities", "64,1024", "--rounds", "1", "--blocks", "20000")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = re.findall(r"^\| (\d+) \| (\d+\.\d)M \| [\d.]+ \| [\d.]+ \| (\d+\.\d)M \| [\d.]+ \| [\d.]+ \| (\d\.\d\d) \|$",
+    rows = re.findall(r"^\| (\d+) \| (\d+\.\d)M \| [\d.]+ \| [\d.]+ \| (\d+\.\d)M \| [\d.]+ \| [\d.]+ \| (\d+\.\d\d) \|$",
                       proc.stdout, re.M)
     assert [r[0] for r in rows] == ["64", "1024"], proc.stdout
     assert all(float(x) > 0 for r in rows for x in r[1:]), proc.stdout
