@@ -74,8 +74,9 @@ typedef struct sk_handoff_result {
 
 /* Measure it. The caller's affinity is restored afterwards. Returns 0; EINVAL for round_trips
  * outside 1..1000000 or batches outside 1..101; ENOTSUP when fewer than two CPUs are usable or a
- * thread cannot be pinned; ENOSYS off Linux; a pthread error when the second thread cannot start.
- * *out is zeroed first (CPUs -1). */
+ * thread cannot be pinned; ETIMEDOUT when it took over 250 ms (the CPUs were busy with other
+ * work: it never holds up its caller longer); ENOSYS off Linux; a pthread error when the second
+ * thread cannot start. *out is zeroed first (CPUs -1). */
 CC_API int sk_bench_handoff(uint32_t round_trips, uint32_t batches, sk_handoff_result_t *out);
 
 #ifdef __cplusplus

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -18,13 +19,16 @@
 
 #define HANDOFF_MAX_ROUND_TRIPS 1000000u
 #define HANDOFF_MAX_BATCHES 101u
+/* The whole probe gives up after this long: pinned threads on CPUs that other work keeps busy can
+ * take turns for a long time (it measures the machine; it must never hold up a run). */
+#define HANDOFF_DEADLINE_NS ((int64_t)250 * 1000 * 1000)
 
 typedef struct handoff {
     alignas(64) _Atomic uint64_t ball; /* odd: the echo's turn; even: the pinger's */
     alignas(64) uint64_t round_trips;
     uint32_t batches;
     int cpu_echo;
-    _Atomic int failed;
+    _Atomic int failed; /* the echo could not pin itself, or the pinger gave up: both stop */
 } handoff_t;
 
 static int64_t handoff_now_ns(void) {
@@ -48,8 +52,8 @@ static void *handoff_echo(void *arg) {
     }
     uint64_t total = h->round_trips * h->batches;
     for (uint64_t i = 0; i < total; i++) {
-        while (atomic_load_explicit(&h->ball, memory_order_acquire) != 2 * i + 1) {
-        }
+        while (atomic_load_explicit(&h->ball, memory_order_acquire) != 2 * i + 1)
+            if (atomic_load_explicit(&h->failed, memory_order_relaxed)) return NULL;
         atomic_store_explicit(&h->ball, 2 * i + 2, memory_order_release);
     }
     return NULL;
@@ -82,22 +86,31 @@ int sk_bench_handoff(uint32_t round_trips, uint32_t batches, sk_handoff_result_t
     pthread_t echo;
     if (rc == 0) rc = pthread_create(&echo, NULL, handoff_echo, &h);
     double per[HANDOFF_MAX_BATCHES];
+    bool timed_out = false;
     if (rc == 0) {
+        int64_t deadline = handoff_now_ns() + HANDOFF_DEADLINE_NS;
         uint64_t i = 0;
-        for (uint32_t b = 0; b < batches; b++) {
+        for (uint32_t b = 0; b < batches && !atomic_load(&h.failed); b++) {
             int64_t t0 = handoff_now_ns();
             for (uint64_t k = 0; k < round_trips; k++, i++) {
                 atomic_store_explicit(&h.ball, 2 * i + 1, memory_order_release);
-                while (atomic_load_explicit(&h.ball, memory_order_acquire) != 2 * i + 2) {
+                for (uint32_t spins = 1; atomic_load_explicit(&h.ball, memory_order_acquire) != 2 * i + 2; spins++) {
                     if (atomic_load_explicit(&h.failed, memory_order_relaxed)) break;
+                    if ((spins & 4095) == 0 && handoff_now_ns() > deadline) {
+                        timed_out = true;
+                        atomic_store(&h.failed, 1);
+                    }
                 }
                 if (atomic_load_explicit(&h.failed, memory_order_relaxed)) break;
             }
             per[b] = (double)(handoff_now_ns() - t0) / (double)round_trips;
-            if (atomic_load_explicit(&h.failed, memory_order_relaxed)) break;
+            if (!atomic_load(&h.failed) && handoff_now_ns() > deadline && b + 1 < batches) {
+                timed_out = true;
+                atomic_store(&h.failed, 1);
+            }
         }
         pthread_join(echo, NULL);
-        if (atomic_load(&h.failed)) rc = ENOTSUP;
+        if (atomic_load(&h.failed)) rc = timed_out ? ETIMEDOUT : ENOTSUP;
     }
     pthread_setaffinity_np(pthread_self(), sizeof allowed, &allowed);
     if (rc != 0) return rc;

@@ -65,6 +65,8 @@ def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
     rc = fn(round_trips, batches, out)
     if rc == errno.ENOTSUP:
         return {"error": "needs two usable CPUs that threads can be pinned to"}
+    if rc == errno.ETIMEDOUT:
+        return {"error": "gave up after 250 ms: the two CPUs were busy with other work"}
     if rc != 0:
         return {"error": f"sk_bench_handoff failed: {os.strerror(rc)} (errno {rc})"}
     return {"round_trip_ns": round(out.round_trip_ns, 1), "min_ns": round(out.min_round_trip_ns, 1),

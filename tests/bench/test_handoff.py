@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 
 import pytest
 
@@ -63,6 +64,28 @@ def test_two_pinned_cpus_pass_the_line_and_the_caller_keeps_its_affinity(native)
     assert 0 < out.min_round_trip_ns <= out.round_trip_ns <= out.max_round_trip_ns
     measured = machine.handoff_latency(round_trips=200, batches=3)
     assert measured["round_trip_ns"] > 0 and len(set(measured["cpus"])) == 2, measured
+
+
+@pytest.mark.tier4
+@needs_affinity
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
+                    reason="the probe needs two usable CPUs")
+def test_a_probe_that_cannot_finish_gives_up_after_its_deadline(native):
+    """10^8 round trips take seconds on any machine: the probe stops at 250 ms instead (it runs
+    before every `stresskit run`, so busy CPUs must never hold a run up)."""
+    ffi, lib = native
+
+    def probe():
+        before = os.sched_getaffinity(0)
+        out = ffi.new("sk_handoff_result_t *")
+        t0 = time.monotonic()
+        rc = lib.sk_bench_handoff(1_000_000, 101, out)
+        return rc, time.monotonic() - t0, before, os.sched_getaffinity(0), out.cpu_a
+
+    rc, elapsed, before, after, cpu_a = _in_thread(probe)
+    assert rc == errno.ETIMEDOUT and cpu_a == -1
+    assert elapsed < 5.0, f"gave up after {elapsed:.2f} s"
+    assert after == before
 
 
 @pytest.mark.tier4
