@@ -166,6 +166,7 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
         print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
+    environment = where_run.after_run(environment)  # the workers are gone: the probe runs alone
     final = report(records, complete=True, interrupted=interrupted, profile=prof, errors=errors, progress=progress)
     writer.update(index, final)
     return final, interrupted

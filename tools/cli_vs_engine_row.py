@@ -39,10 +39,11 @@ def cli_sample(blocks: int, out: Path) -> dict:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {(proc.stdout + proc.stderr).strip()[-2000:]}")
     doc = json.loads(out.read_text())
     m = doc["metrics"]
-    handoff = doc.get("environment", {}).get("machine", {}).get("handoff", {})
+    machine = doc.get("environment", {}).get("machine", {})
     return {"blocks_per_s": m["roles.consumer.ops_per_s"], "startup_s": m["time.startup_s"],
             "warmup_s": m["time.warmup_s"], "measured_s": m["time.measured_s"],
-            "handoff_ns": handoff.get("round_trip_ns")}
+            "handoff_ns": (machine.get("handoff") or {}).get("round_trip_ns"),
+            "handoff_after_ns": (machine.get("handoff_after") or {}).get("round_trip_ns")}
 
 
 def _ns(value: float | None) -> str:
@@ -80,7 +81,8 @@ def main() -> int:
             print(f"round {r + 1}: loop {loop.blocks_per_s / 1e6:6.2f} M  engine row {engine.blocks_per_s / 1e6:6.2f} M  "
                   f"cli {cli['blocks_per_s'] / 1e6:6.2f} M blocks/s  (cli start-up {cli['startup_s'] * 1e3:.1f} ms, "
                   f"warm-up {cli['warmup_s'] * 1e3:.2f} ms, measured {cli['measured_s']:.3f} s; "
-                  f"hand-off {_ns(cli['handoff_ns'])}; round {time.monotonic() - t0:.1f} s)",
+                  f"hand-off {_ns(cli['handoff_ns'])} before, {_ns(cli['handoff_after_ns'])} after; "
+                  f"round {time.monotonic() - t0:.1f} s)",
                   flush=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
     engine_ratio = med["engine_default"] / med["loop"]

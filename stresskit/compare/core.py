@@ -122,20 +122,41 @@ def _timer_floor(*reports: Report) -> float:
 HANDOFF_APART = 1.5
 
 
-def _round_trip(report: Report) -> float | None:
-    handoff = report.environment.machine.get("handoff")
-    return _number(handoff.get("round_trip_ns")) if isinstance(handoff, dict) else None
+def _round_trips(report: Report) -> list[float]:
+    """The report's hand-off round trips: before the run, and after it when recorded."""
+    machine = report.environment.machine
+    found = []
+    for key in ("handoff", "handoff_after"):
+        probe = machine.get(key)
+        value = _number(probe.get("round_trip_ns")) if isinstance(probe, dict) else None
+        if value is not None and value > 0:
+            found.append(value)
+    return found
+
+
+def _apart(values: list[float]) -> bool:
+    return len(values) >= 2 and max(values) / min(values) > HANDOFF_APART
 
 
 def machine_note(old: Report, new: Report) -> str | None:
     """Why rates may differ for a reason that is not the code: the cross-core hand-off round trip
-    (environment.machine.handoff, measured before each run) moved by more than HANDOFF_APART x."""
-    a, b = _round_trip(old), _round_trip(new)
-    if a is None or b is None or a <= 0 or b <= 0 or max(a, b) / min(a, b) <= HANDOFF_APART:
+    (environment.machine.handoff before a run, handoff_after after it) moved by more than
+    HANDOFF_APART x, between the two reports or during one of them."""
+    a, b = _round_trips(old), _round_trips(new)
+    if not a or not b:
         return None
-    return (f"the machine's cross-core hand-off round trip was {a:.0f} ns (A) and {b:.0f} ns (B): every rate that "
-            f"moves blocks between threads follows it, so part of any change here is the machine, not the code; "
-            f"compare runs measured at similar round trips (docs/metrics.md, environment)")
+    shown = {side: " / ".join(f"{v:.0f}" for v in values) for side, values in (("A", a), ("B", b))}
+    where = [side for side, values in (("A", a), ("B", b)) if _apart(values)]
+    if where:
+        what = f"changed during run {' and '.join(where)}"
+    elif _apart([max(a), max(b)]):
+        what = "differs between the two runs"
+    else:
+        return None
+    return (f"the machine's cross-core hand-off round trip {what} ({shown['A']} ns in A, {shown['B']} ns in B, "
+            f"before / after): every rate that moves blocks between threads follows it, so part of any change "
+            f"here is the machine, not the code; compare runs measured at similar round trips "
+            f"(docs/metrics.md, environment)")
 
 
 def compare(old: Report, new: Report, bound: float) -> Comparison:

@@ -80,6 +80,15 @@ def _machine() -> dict[str, Any]:
             "load_average": load_average(), "handoff": handoff_latency()}
 
 
+def after_run(environment: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``environment`` whose machine also holds ``handoff_after``: the round trip measured
+    again once the run's workers are done. On a VM the host can move the vCPUs mid-run; a run
+    whose two probes differ may have run on both machines (stresskit compare says so)."""
+    from stresskit.bench.machine import handoff_latency
+
+    return {**environment, "machine": {**environment.get("machine", {}), "handoff_after": handoff_latency()}}
+
+
 @functools.lru_cache(maxsize=1)
 def current() -> dict[str, Any]:
     from stresskit._version import __version__

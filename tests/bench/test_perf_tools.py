@@ -30,7 +30,7 @@ def test_cli_vs_engine_row_runs_the_shape_through_the_cli_and_the_row() -> None:
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     round_line = re.search(rf"round 1: loop +{RATE} +engine row +{RATE} +cli +{RATE} blocks/s", proc.stdout)
     assert round_line and all(float(x) > 0 for x in round_line.groups()), proc.stdout
-    assert "start-up" in proc.stdout and "measured" in proc.stdout and re.search(r"hand-off (\d+ ns|not measured)", proc.stdout)
+    assert "start-up" in proc.stdout and "measured" in proc.stdout and re.search(r"hand-off (\d+ ns|not measured) before, (\d+ ns|not measured) after", proc.stdout)
     assert re.search(r"cli runs: [+-]\d+% \.\. [+-]\d+% of their median", proc.stdout), proc.stdout
     # ratios can pass 10 when a loaded machine slows one side more than the other: \d+
     assert re.search(r"x loop: engine row \d+\.\d+, cli \d+\.\d+", proc.stdout), proc.stdout
