@@ -82,7 +82,7 @@ int sk_bench_handoff(uint32_t round_trips, uint32_t batches, sk_handoff_result_t
     h.round_trips = round_trips;
     h.batches = batches;
     h.cpu_echo = cpus[1];
-    int rc = pin_to(cpus[0]);
+    int rc = pin_to(cpus[0]) == 0 ? 0 : ENOTSUP; /* e.g. a cpuset narrower than the affinity mask */
     pthread_t echo;
     if (rc == 0) rc = pthread_create(&echo, NULL, handoff_echo, &h);
     double per[HANDOFF_MAX_BATCHES];
