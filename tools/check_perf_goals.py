@@ -12,8 +12,13 @@ cc alloc / free / aligned_alloc latency <= 1.10x raw mimalloc at every size, cro
 same shape (1 producer -> 1 consumer, 64 B; recomputed from the engine section's samples). A goal whose rows the run did not measure (e.g. `--op throughput`
 only) counts as missed unless --allow-unmeasured is given.
 
-Exit status: 0 every goal met; 1 a goal missed (or not measured); 2 the file cannot be read as a
-bench run. This is a benchmark check, not a unit test: run it on a quiet machine, and read the
+The goals whose rows move blocks between cores (cross-thread free, the engine row) follow the
+machine's hand-off round trip. When the run's `machine.handoff_before` and `handoff_after` are
+more than 2x apart, the host changed it mid-run, and those goals are reported UNTRUSTED and
+count as missed: rerun on a steady machine.
+
+Exit status: 0 every goal met; 1 a goal missed (or not measured, or untrusted); 2 the file cannot
+be read as a bench run. This is a benchmark check, not a unit test: run it on a quiet machine, and read the
 ratios with the noise of the machine in mind (docs/performance.md).
 """
 
@@ -24,6 +29,10 @@ import sys
 from pathlib import Path
 
 
+# Goals measured by rows that hand blocks from one core to another.
+HANDOFF_BOUND_GOALS = ("cc_cross_thread_free_ratio", "engine_vs_loop")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="JSON written by `stresskit bench --json`")
@@ -31,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a goal with no rows in the run passes instead of failing")
     args = parser.parse_args(argv)
 
-    from stresskit.bench import compare, engine_row, stats
+    from stresskit.bench import compare, engine_row, machine, stats
 
     try:
         rows, rest = compare.load_run(args.run)
@@ -45,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     except engine_row.SectionError as exc:
         print(f"check_perf_goals: {args.run}: engine: {exc}", file=sys.stderr)
         return 2
+    changed = machine.handoff_changed(rest.get("machine"))
     for goal in stats.goals(rows) + engine_goals:
+        if changed and goal["name"] in HANDOFF_BOUND_GOALS and goal["met"] is not None:
+            missed += 1
+            print(f"{goal['name']:<28} {goal['condition']:<8} {goal['value']:>7.3f}  UNTRUSTED  ({changed})")
+            continue
         if goal["met"] is None:
             verdict = "not measured" + (" (allowed)" if args.allow_unmeasured else "")
             missed += not args.allow_unmeasured

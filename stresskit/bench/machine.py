@@ -7,7 +7,6 @@ import platform
 import sys
 from pathlib import Path
 
-from stresskit.bench.harness import build_info
 
 
 def cpu_model() -> str:
@@ -73,7 +72,32 @@ def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
             "max_ns": round(out.max_round_trip_ns, 1), "cpus": [int(out.cpu_a), int(out.cpu_b)]}
 
 
+# Round trips further apart than this are two machines for a rate (stresskit compare uses the
+# same bound). On this VM the probe read 62-136 ns in the host's fast minutes and 357-424 ns in its
+# slow ones (one run: 70 ns before, 402 after); within a minute it repeats within ~20 %.
+HANDOFF_APART = 2.0
+
+
+def handoff_changed(machine: object) -> str | None:
+    """Why a bench run's rows that hand blocks between cores straddle two machines, or None: its
+    ``handoff_before`` and ``handoff_after`` round trips are more than HANDOFF_APART x apart."""
+    if not isinstance(machine, dict):
+        return None
+    values = []
+    for key in ("handoff_before", "handoff_after"):
+        probe = machine.get(key)
+        value = probe.get("round_trip_ns") if isinstance(probe, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            values.append(float(value))
+    if len(values) == 2 and max(values) / min(values) > HANDOFF_APART:
+        return (f"the machine's hand-off round trip changed during the run "
+                f"({values[0]:.0f} ns before, {values[1]:.0f} ns after)")
+    return None
+
+
 def describe() -> dict:
+    from stresskit.bench.harness import build_info  # loads cffi: only where a run is described
+
     info = build_info()
     return {
         "cpu_model": cpu_model(),

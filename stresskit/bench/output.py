@@ -151,7 +151,14 @@ def handoff_line(machine: dict) -> str | None:
             parts.append(f"{h['round_trip_ns']:.0f} ns {when} (CPUs {h['cpus'][0]}, {h['cpus'][1]})")
         else:
             parts.append(f"not measured {when}: {h.get('error', 'unknown')}")
-    return "cross-core hand-off round trip: " + "; ".join(parts) if parts else None
+    if not parts:
+        return None
+    from stresskit.bench.machine import handoff_changed
+
+    changed = handoff_changed(machine)
+    tail = ("; CHANGED during the run: the rows that hand blocks between cores (cross-thread free, "
+            "the engine row) straddle two machines, rerun them") if changed else ""
+    return "cross-core hand-off round trip: " + "; ".join(parts) + tail
 
 
 def _verdict(ok: bool | None, yes: str, no: str, tty: bool) -> str:

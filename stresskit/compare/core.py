@@ -16,6 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from stresskit.bench.machine import HANDOFF_APART
 from stresskit.compare.directions import Direction, direction, is_safety
 from stresskit.report.model import Report
 
@@ -117,9 +118,6 @@ def _timer_floor(*reports: Report) -> float:
     return 2 * max((_number(r.metrics.get("latency.timer_overhead_ns")) or 0.0 for r in reports), default=0.0)
 
 
-# Hand-off round trips further apart than this are two different machines for a rate: the probe
-# repeats within ~10 % on one machine, and a VM whose host moved its vCPUs read 93 ns and 370 ns.
-HANDOFF_APART = 1.5
 
 
 def _round_trips(report: Report) -> list[float]:

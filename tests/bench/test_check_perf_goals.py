@@ -124,3 +124,22 @@ def test_a_multi_process_run_is_checked_like_a_single_process_one(tmp_path):
     path.write_text(json.dumps(doc))
     result = _check(str(path))
     assert result.returncode == 2 and "process_medians" in result.stderr, result.stdout + result.stderr
+
+
+@pytest.mark.tier2
+@pytest.mark.parametrize("before,after,untrusted", [(70.0, 80.0, False), (70.0, 402.0, True), (402.0, 70.0, True)])
+def test_a_run_the_host_changed_under_cannot_meet_its_hand_off_goals(tmp_path, before, after, untrusted):
+    """Every goal met on paper; the cross-thread and engine rows ran on two machines when the
+    round trip moved more than 2x between the probes before and after (seen: 70 -> 402 ns)."""
+    path = _run(tmp_path, cc_free_ns=2.2, stats_ops=80.0)
+    doc = json.loads(path.read_text())
+    doc["machine"] = {"handoff_before": {"round_trip_ns": before}, "handoff_after": {"round_trip_ns": after}}
+    path.write_text(json.dumps(doc))
+    proc = _check(str(path))
+    flagged = {line.split()[0] for line in proc.stdout.splitlines() if "UNTRUSTED" in line}
+    if untrusted:
+        assert proc.returncode == 1, proc.stdout
+        assert flagged == {"cc_cross_thread_free_ratio", "engine_vs_loop"}, proc.stdout
+        assert f"({before:.0f} ns before, {after:.0f} ns after)" in proc.stdout
+    else:
+        assert proc.returncode == 0 and not flagged, proc.stdout

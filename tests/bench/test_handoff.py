@@ -106,3 +106,6 @@ def test_the_bench_line_reads_both_probes_and_old_documents_print_none():
     assert handoff_line(doc_machine) == ("cross-core hand-off round trip: 93 ns before (CPUs 0, 1); "
                                          "not measured after: needs two usable CPUs that threads can be pinned to")
     assert handoff_line({"cores": 2}) is None
+    moved = {"handoff_before": {"round_trip_ns": 70.0, "cpus": [0, 1]}, "handoff_after": {"round_trip_ns": 402.0, "cpus": [0, 1]}}
+    assert handoff_line(moved).endswith("CHANGED during the run: the rows that hand blocks between cores "
+                                        "(cross-thread free, the engine row) straddle two machines, rerun them")

@@ -99,7 +99,7 @@ def test_a_different_machine_is_named_but_does_not_decide(two_runs: tuple[Path, 
 
     # within the probe's own scatter under load: no note (A's own probes may differ: keep them)
     a = [json.loads(two_runs[0].read_text())["environment"]["machine"][k]["round_trip_ns"] for k in ("handoff", "handoff_after")]
-    if max(a) / min(a) <= 1.5:
+    if max(a) / min(a) <= 2.0:
         assert rewrite(rt * 1.2, rt * 1.2) == ""
     note = rewrite(rt * 4, rt * 4)
     assert "hand-off round trip differs between the two runs" in note or "changed during run A" in note, note
