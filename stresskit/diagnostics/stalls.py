@@ -160,12 +160,29 @@ def diagnose(view: Mapping[str, Any] | None, trigger: str, stalled: Sequence[str
 
 
 def _stuck_roles(view: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The roles whose waits count: those without progress for the timeout. A role that is
+    """The roles whose waits count: those without progress for the timeout, and those waiting on
+    a queue whose other side is all stuck roles (a full queue whose poppers are stuck stays full,
+    however recently the pusher got its last block in: it is blocked by them). A role that is
     moving passes through short waits all the time; its state word then says nothing about a
-    stall. Without any such role (a deadline on a hung worker), every role's wait counts."""
+    stall. Without any stuck role (a deadline on a hung worker), every role's wait counts."""
     timeout = view.get("stall_timeout_s") or 0.0
-    stuck = [r for r in view["roles"] if r["idle_s"] >= timeout and not _all(r, "finished")]
-    return stuck or list(view["roles"])
+    roles = list(view["roles"])
+    stuck = {r["name"] for r in roles if r["idle_s"] >= timeout and not _all(r, "finished")}
+    if not stuck:
+        return roles
+    grew = True
+    while grew:  # to a fixed point: whoever waits only on blocked roles is blocked too
+        grew = False
+        for r in roles:
+            if r["name"] in stuck or _all(r, "finished"):
+                continue
+            targets: dict[tuple[str, str], set[str]] = {}
+            for e in waitgraph.edges(roles, [r]):
+                targets.setdefault((e.queue, e.why), set()).add(e.waits_for)
+            if any(others <= stuck for others in targets.values()):
+                stuck.add(r["name"])
+                grew = True
+    return [r for r in roles if r["name"] in stuck]
 
 
 def _trigger_words(trigger: str) -> str:

@@ -169,3 +169,29 @@ def test_stall_timeout_the_deadline_would_cut_is_refused(pipe_scenario) -> None:
         f"{scenario}: load.stall_timeout: a timeout below the engine's stop at 9 s (load.deadline 10 s minus "
         "max(1 s, 5 %)), or the deadline ends the replica first (got 20 s)"
     ]
+
+
+def _view_role(name: str, inbox: str | None, outbox: str | None, idle_s: float, state: str, queue: str | None) -> dict:
+    waits = [{"state": state, "queue": queue}] if queue else []
+    return {"name": name, "action": "x", "inbox": inbox, "outbox": outbox, "idle_s": idle_s, "progress": 1,
+            "threads": [{"thread": 0, "state": state, **({"queue": queue} if queue else {}), "heartbeat": 1,
+                         "idle_s": idle_s}], "waits": waits, "grace_s": 0.0}
+
+
+def test_a_role_blocked_by_stuck_roles_is_in_the_graph_even_if_it_moved_last() -> None:
+    """The planted deadlock's race, without the race: the producer got its last block into q1 a
+    moment after the loop's roles stopped, so at the timeout its own idle time is just short of
+    it. It still waits on q1, whose only popper is stuck: its edge belongs in the graph. A role
+    waiting on a queue whose other side still moves does not."""
+    roles = [
+        _view_role("producer", None, "q1", 0.98, "wait_full", "q1"),
+        _view_role("retire_a", "q1", "q2", 1.2, "wait_full", "q2"),
+        _view_role("retire_b", "q2", "q1", 1.2, "wait_full", "q1"),
+        _view_role("side", "q3", None, 0.1, "wait_empty", "q3"),
+        _view_role("feeder", None, "q3", 0.0, "running", None),
+    ]
+    diag = stalls.diagnose({"roles": roles, "queues": ["q1", "q2", "q3"], "stall_timeout_s": 1.0},
+                           "stall_timeout", ["retire_a", "retire_b"], None)
+    assert {"from": "producer", "to": "retire_a", "queue": "q1", "why": "full"} in diag["wait_for"]
+    assert not any(e["from"] == "side" for e in diag["wait_for"]), diag["wait_for"]
+    assert [[(e["from"], e["to"]) for e in loop] for loop in diag["cycles"]] == [[("retire_a", "retire_b"), ("retire_b", "retire_a")]]
