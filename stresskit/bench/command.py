@@ -244,14 +244,15 @@ def bench(
     max and the ratio to raw mimalloc.
     """
     from stresskit.bench import compare as cmp
-    from stresskit.bench import output, stats
+    from stresskit.bench import machine, output, stats
 
     plot_path = _claim_outputs(json_path, plot_path, markdown_path, (input_path, baseline_path))
 
     baseline = None
+    baseline_machine: dict = {}
     if baseline_path is not None:
         try:
-            baseline = cmp.load_baseline(baseline_path)
+            baseline, baseline_machine = cmp.load_baseline(baseline_path)
         except cmp.BaselineError as exc:
             _fail(EXIT_BAD_INPUT, f"bad baseline: {exc}")
 
@@ -312,6 +313,10 @@ def bench(
                 err.print(f"stresskit bench: no plot: {exc}")
 
     if baseline is not None:
+        note = machine.handoffs_differ(baseline_machine, info)
+        if note:  # before the verdict: it may explain it
+            out.print(f"note: {note}; the rows that hand blocks between cores (cross-thread free) follow it",
+                      markup=False, highlight=False)
         result = cmp.compare(rows, baseline, fail_above, include_system=compare_system)
         if result.compared == 0:
             _fail(EXIT_BAD_INPUT, f"bad baseline: {baseline_path}: results: expected rows matching "

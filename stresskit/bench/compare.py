@@ -49,6 +49,7 @@ class _Baseline(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     results: list[_Row]
+    machine: dict = {}
 
 
 class _Run(BaseModel):
@@ -75,9 +76,11 @@ _EXPECTED = {
 }
 
 
-def load_baseline(path: Path) -> list[dict]:
-    """Read and validate a baseline written by `stresskit bench --json`; raise BaselineError."""
-    return [r.model_dump() for r in _load(path, _Baseline).results]
+def load_baseline(path: Path) -> tuple[list[dict], dict]:
+    """Read and validate a baseline written by `stresskit bench --json`: its rows and its
+    ``machine`` (empty when absent); raise BaselineError."""
+    model = _load(path, _Baseline)
+    return [r.model_dump() for r in model.results], model.machine
 
 
 def load_run(path: Path) -> tuple[list[dict], dict]:

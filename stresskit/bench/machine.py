@@ -95,6 +95,25 @@ def handoff_changed(machine: object) -> str | None:
     return None
 
 
+def _worst_round_trip(machine: object) -> float | None:
+    if not isinstance(machine, dict):
+        return None
+    values = [p.get("round_trip_ns") for p in (machine.get("handoff_before"), machine.get("handoff_after"))
+              if isinstance(p, dict)]
+    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0]
+    return max(values) if values else None
+
+
+def handoffs_differ(baseline: object, current: object) -> str | None:
+    """Why two bench runs' rows that hand blocks between cores may differ for the machine, not the
+    glue: their round trips (the slower of each run's two probes) are more than HANDOFF_APART x
+    apart; None when they are not, or either run lacks them."""
+    a, b = _worst_round_trip(baseline), _worst_round_trip(current)
+    if a is None or b is None or max(a, b) / min(a, b) <= HANDOFF_APART:
+        return None
+    return f"the machine's hand-off round trip was {a:.0f} ns in the baseline and {b:.0f} ns in this run"
+
+
 def describe() -> dict:
     from stresskit.bench.harness import build_info  # loads cffi: only where a run is described
 

@@ -162,6 +162,30 @@ def test_system_rows_are_gated_only_when_asked(tiny_run, tmp_path):
 
 
 @pytest.mark.tier1
+@pytest.mark.parametrize("baseline_rt,noted", [(None, False), (90.0, False), (400.0, True)])
+def test_compare_names_a_baseline_measured_at_another_hand_off_speed(tiny_run, tmp_path, baseline_rt, noted):
+    """The verdict is the ratios'; a baseline whose round trip was over 2x this run's gets a note
+    first (the cross-thread row follows the machine). None: a baseline from before the probe."""
+    path, _, _ = tiny_run
+    run = json.loads(path.read_text())
+    run["machine"]["handoff_before"] = run["machine"]["handoff_after"] = {"round_trip_ns": 80.0, "cpus": [0, 1]}
+    current = tmp_path / "current.json"
+    current.write_text(json.dumps(run))
+    base = json.loads(path.read_text())
+    base["machine"].pop("handoff_before", None)
+    base["machine"].pop("handoff_after", None)
+    if baseline_rt is not None:
+        base["machine"]["handoff_before"] = {"round_trip_ns": 80.0, "cpus": [0, 1]}
+        base["machine"]["handoff_after"] = {"round_trip_ns": baseline_rt, "cpus": [0, 1]}
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(base))
+    result = _invoke(["--input", str(current), "--compare", str(baseline), "--fail-above", "100%"])
+    assert result.exit_code == 0, result.output
+    note = "note: the machine's hand-off round trip was 400 ns in the baseline and 80 ns in this run"
+    assert (note in result.output) is noted, result.output
+
+
+@pytest.mark.tier1
 def test_markdown_tables(tiny_run, tmp_path):
     path, doc, _ = tiny_run
     md = tmp_path / "t.md"
