@@ -129,7 +129,7 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     through here. Raises ExecutorError when the executor refuses the run."""
     checked = run.scenario
     started = time.time()
-    environment = where_run.current()  # once per process: the library is hashed once
+    environment = where_run.with_handoff(where_run.current(), "before")  # current(): once per process
     executor = opts.executor or LocalExecutor()
     if executor.name != "local":  # a local run's report stays as it was
         environment = {**environment, "executor": executor.describe()}
@@ -166,7 +166,7 @@ def execute(run: RunPlan, opts: Options, display: Display, writer: json_report.R
     for problem in supervisor.problems + supervisor.start_failures:  # named where it happened, never as a deadline
         print(f"stresskit: {checked.name}: {problem}", file=sys.stderr, flush=True)
     prof = profiler.finish() if profiler is not None else None
-    environment = where_run.after_run(environment)  # the workers are gone: the probe runs alone
+    environment = where_run.with_handoff(environment, "after")  # the workers are gone: the probe runs alone
     final = report(records, complete=True, interrupted=interrupted, profile=prof, errors=errors, progress=progress)
     writer.update(index, final)
     return final, interrupted

@@ -42,7 +42,7 @@ def cli_sample(blocks: int, out: Path) -> dict:
     machine = doc.get("environment", {}).get("machine", {})
     return {"blocks_per_s": m["roles.consumer.ops_per_s"], "startup_s": m["time.startup_s"],
             "warmup_s": m["time.warmup_s"], "measured_s": m["time.measured_s"],
-            "handoff_ns": (machine.get("handoff") or {}).get("round_trip_ns"),
+            "handoff_ns": (machine.get("handoff_before") or {}).get("round_trip_ns"),
             "handoff_after_ns": (machine.get("handoff_after") or {}).get("round_trip_ns")}
 
 

@@ -124,7 +124,7 @@ def _round_trips(report: Report) -> list[float]:
     """The report's hand-off round trips: before the run, and after it when recorded."""
     machine = report.environment.machine
     found = []
-    for key in ("handoff", "handoff_after"):
+    for key in ("handoff_before", "handoff_after"):
         probe = machine.get(key)
         value = _number(probe.get("round_trip_ns")) if isinstance(probe, dict) else None
         if value is not None and value > 0:
@@ -138,7 +138,7 @@ def _apart(values: list[float]) -> bool:
 
 def machine_note(old: Report, new: Report) -> str | None:
     """Why rates may differ for a reason that is not the code: the cross-core hand-off round trip
-    (environment.machine.handoff before a run, handoff_after after it) moved by more than
+    (environment.machine.handoff_before and handoff_after) moved by more than
     HANDOFF_APART x, between the two reports or during one of them."""
     a, b = _round_trips(old), _round_trips(new)
     if not a or not b:

@@ -72,21 +72,21 @@ def _native() -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    from stresskit.bench.machine import cpu_model, handoff_latency, load_average, usable_cores
+    from stresskit.bench.machine import cpu_model, load_average, usable_cores
 
-    # the hand-off round trip before any worker starts: every producer -> consumer rate scales
-    # with it, and a VM's host can change it between two runs (docs/metrics.md)
     return {"cpu_model": cpu_model(), "cores": os.cpu_count(), "usable_cores": usable_cores(),
-            "load_average": load_average(), "handoff": handoff_latency()}
+            "load_average": load_average()}
 
 
-def after_run(environment: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``environment`` whose machine also holds ``handoff_after``: the round trip measured
-    again once the run's workers are done. On a VM the host can move the vCPUs mid-run; a run
-    whose two probes differ may have run on both machines (stresskit compare says so)."""
+def with_handoff(environment: dict[str, Any], when: str) -> dict[str, Any]:
+    """A copy of ``environment`` whose machine also holds ``handoff_<when>`` ("before": no worker
+    started yet, "after": every worker is done): the machine's cross-core hand-off round trip,
+    measured now. Every rate that moves blocks between threads scales with it, and on a VM the
+    host can change it between runs and during one (stresskit compare says so). Per run, unlike
+    the rest of the record: a process may run several scenarios minutes apart."""
     from stresskit.bench.machine import handoff_latency
 
-    return {**environment, "machine": {**environment.get("machine", {}), "handoff_after": handoff_latency()}}
+    return {**environment, "machine": {**environment.get("machine", {}), f"handoff_{when}": handoff_latency()}}
 
 
 @functools.lru_cache(maxsize=1)

@@ -72,7 +72,7 @@ def test_environment_in_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert env["git_commit"] == (head or None)
     assert Path(env["native"]["path"]).is_file() and env["native"]["mimalloc_version"].startswith("3.")
     assert len(env["native"]["sha256"]) == 64 and env["machine"]["cores"] >= 1 and env["stresskit"]
-    for probe in (env["machine"]["handoff"], env["machine"]["handoff_after"]):  # before and after the run
+    for probe in (env["machine"]["handoff_before"], env["machine"]["handoff_after"]):  # before and after the run
         assert {"round_trip_ns", "cpus"} <= probe.keys() or "error" in probe, probe
     assert "tool" not in json.loads(report.read_text())  # one record: the library, Python and version live here
     assert env["python"]["version"] and env["os"]["system"] and isinstance(env["command_line"], list)

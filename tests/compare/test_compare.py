@@ -84,21 +84,21 @@ def test_a_different_machine_is_named_but_does_not_decide(two_runs: tuple[Path, 
     stays the metrics'. So does a run whose own two probes disagree."""
     doc = json.loads(two_runs[0].read_text())
     machine = doc["environment"]["machine"]
-    if "error" in machine["handoff"]:
+    if "error" in machine["handoff_before"]:
         pytest.skip(f"the probe did not run here: {machine['handoff']['error']}")
-    assert machine["handoff"]["round_trip_ns"] > 0 and machine["handoff_after"]["round_trip_ns"] > 0
-    rt = max(machine["handoff"]["round_trip_ns"], machine["handoff_after"]["round_trip_ns"])
+    assert machine["handoff_before"]["round_trip_ns"] > 0 and machine["handoff_after"]["round_trip_ns"] > 0
+    rt = max(machine["handoff_before"]["round_trip_ns"], machine["handoff_after"]["round_trip_ns"])
     moved = tmp_path / "moved.json"
 
     def rewrite(before: float, after: float) -> str:
-        machine["handoff"]["round_trip_ns"], machine["handoff_after"]["round_trip_ns"] = before, after
+        machine["handoff_before"]["round_trip_ns"], machine["handoff_after"]["round_trip_ns"] = before, after
         moved.write_text(json.dumps(doc))
         result = CliRunner().invoke(main, ["compare", str(two_runs[0]), str(moved)])
         assert result.exit_code == 0, result.output + result.stderr
         return next((line for line in result.output.splitlines() if line.startswith("Note:")), "")
 
     # within the probe's own scatter under load: no note (A's own probes may differ: keep them)
-    a = [json.loads(two_runs[0].read_text())["environment"]["machine"][k]["round_trip_ns"] for k in ("handoff", "handoff_after")]
+    a = [json.loads(two_runs[0].read_text())["environment"]["machine"][k]["round_trip_ns"] for k in ("handoff_before", "handoff_after")]
     if max(a) / min(a) <= 2.0:
         assert rewrite(rt * 1.2, rt * 1.2) == ""
     note = rewrite(rt * 4, rt * 4)
@@ -164,7 +164,7 @@ def test_bad_input_exits_2_with_one_line(two_runs: tuple[Path, Path], tmp_path: 
 def _on_machine(before: float | None, after: float | None) -> Report:
     machine: dict[str, Any] = {}
     if before is not None:
-        machine["handoff"] = {"round_trip_ns": before}
+        machine["handoff_before"] = {"round_trip_ns": before}
     if after is not None:
         machine["handoff_after"] = {"round_trip_ns": after}
     return Report.from_dict({"schema_version": 1, "scenario": {"name": "s"}, "status": "pass", "metrics": {"ops.total": 1},
