@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 
-
 def cpu_model() -> str:
     """The CPU's marketing name: /proc/cpuinfo on Linux (instant), else py-cpuinfo, else platform."""
     try:
@@ -78,40 +77,43 @@ def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
 HANDOFF_APART = 2.0
 
 
-def handoff_changed(machine: object) -> str | None:
-    """Why a bench run's rows that hand blocks between cores straddle two machines, or None: its
-    ``handoff_before`` and ``handoff_after`` round trips are more than HANDOFF_APART x apart."""
+def round_trips(machine: object) -> list[float]:
+    """The round trips of a ``machine`` record (a bench run's, or a report's environment.machine):
+    ``handoff_before`` then ``handoff_after``, those that were measured."""
     if not isinstance(machine, dict):
-        return None
+        return []
     values = []
     for key in ("handoff_before", "handoff_after"):
         probe = machine.get(key)
         value = probe.get("round_trip_ns") if isinstance(probe, dict) else None
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
             values.append(float(value))
-    if len(values) == 2 and max(values) / min(values) > HANDOFF_APART:
+    return values
+
+
+def apart(values: list[float]) -> bool:
+    """Whether round trips are more than HANDOFF_APART x apart (two machines for a rate)."""
+    return len(values) >= 2 and max(values) / min(values) > HANDOFF_APART
+
+
+def handoff_changed(machine: object) -> str | None:
+    """Why a bench run's rows that hand blocks between cores straddle two machines, or None: its
+    ``handoff_before`` and ``handoff_after`` round trips are more than HANDOFF_APART x apart."""
+    values = round_trips(machine)
+    if len(values) == 2 and apart(values):
         return (f"the machine's hand-off round trip changed during the run "
                 f"({values[0]:.0f} ns before, {values[1]:.0f} ns after)")
     return None
-
-
-def _worst_round_trip(machine: object) -> float | None:
-    if not isinstance(machine, dict):
-        return None
-    values = [p.get("round_trip_ns") for p in (machine.get("handoff_before"), machine.get("handoff_after"))
-              if isinstance(p, dict)]
-    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0]
-    return max(values) if values else None
 
 
 def handoffs_differ(baseline: object, current: object) -> str | None:
     """Why two bench runs' rows that hand blocks between cores may differ for the machine, not the
     glue: their round trips (the slower of each run's two probes) are more than HANDOFF_APART x
     apart; None when they are not, or either run lacks them."""
-    a, b = _worst_round_trip(baseline), _worst_round_trip(current)
-    if a is None or b is None or max(a, b) / min(a, b) <= HANDOFF_APART:
+    a, b = round_trips(baseline), round_trips(current)
+    if not a or not b or not apart([max(a), max(b)]):
         return None
-    return f"the machine's hand-off round trip was {a:.0f} ns in the baseline and {b:.0f} ns in this run"
+    return f"the machine's hand-off round trip was {max(a):.0f} ns in the baseline and {max(b):.0f} ns in this run"
 
 
 def describe() -> dict:

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from stresskit.bench.machine import HANDOFF_APART
+from stresskit.bench.machine import HANDOFF_APART, apart, round_trips
 from stresskit.compare.directions import Direction, direction, is_safety
 from stresskit.report.model import Report
 
@@ -120,34 +120,18 @@ def _timer_floor(*reports: Report) -> float:
 
 
 
-def _round_trips(report: Report) -> list[float]:
-    """The report's hand-off round trips: before the run, and after it when recorded."""
-    machine = report.environment.machine
-    found = []
-    for key in ("handoff_before", "handoff_after"):
-        probe = machine.get(key)
-        value = _number(probe.get("round_trip_ns")) if isinstance(probe, dict) else None
-        if value is not None and value > 0:
-            found.append(value)
-    return found
-
-
-def _apart(values: list[float]) -> bool:
-    return len(values) >= 2 and max(values) / min(values) > HANDOFF_APART
-
-
 def machine_note(old: Report, new: Report) -> str | None:
     """Why rates may differ for a reason that is not the code: the cross-core hand-off round trip
     (environment.machine.handoff_before and handoff_after) moved by more than
     HANDOFF_APART x, between the two reports or during one of them."""
-    a, b = _round_trips(old), _round_trips(new)
+    a, b = round_trips(old.environment.machine), round_trips(new.environment.machine)
     if not a or not b:
         return None
     shown = {side: " / ".join(f"{v:.0f}" for v in values) for side, values in (("A", a), ("B", b))}
-    where = [side for side, values in (("A", a), ("B", b)) if _apart(values)]
+    where = [side for side, values in (("A", a), ("B", b)) if apart(values)]
     if where:
         what = f"changed during run {' and '.join(where)}"
-    elif _apart([max(a), max(b)]):
+    elif apart([max(a), max(b)]):
         what = "differs between the two runs"
     else:
         return None
