@@ -8,11 +8,13 @@ For each capacity, the minimal C loop (`loop`) and the engine with the loop's ch
 `stresskit bench --op engine`, whose row is the 1024 one). Printed per capacity: the medians of
 blocks/s, the engine's ratio to the loop, and the median full and empty retries per 1000 blocks.
 Those say which regime a side ran in: a producer that keeps the queue full (full retries, few
-empty ones) runs a queue's length ahead of its consumer, and at 1024 blocks of 64 B that is a whole
-mimalloc page, so the two threads allocate and free on different pages; a queue that stays empty
-(empty retries) keeps them on the same page, and both pay for it in mimalloc
+empty ones) runs up to a queue's length ahead of its consumer; a queue that stays empty (empty
+retries) keeps the consumer right behind the producer. Why the loop's rate follows the capacity
+is a likely reading, not a measured one: at 256-1024 blocks of 64 B the two threads work up to a
+mimalloc page apart, at 64 on one page, at 4096 and beyond a lap no longer fits the near caches
 (docs/performance.md, "Regimes"). The machine's hand-off round trip is measured before and after
-(stresskit.bench.machine.handoff_latency): every rate here scales with it.
+(stresskit.bench.machine.handoff_latency, printed as `stresskit bench` prints it): every rate here
+scales with it.
 Exit status: 0 done, 2 bad option, 3 a sample failed.
 """
 
@@ -23,7 +25,7 @@ import statistics
 import sys
 
 from stresskit import _native
-from stresskit.bench import engine_row, machine
+from stresskit.bench import engine_row, machine, output
 
 VARIANTS = (engine_row.LOOP, engine_row.LOOP_CHECKS)
 
@@ -48,10 +50,6 @@ def positive(text: str) -> int:
     return value
 
 
-def handoff_text(h: dict) -> str:
-    return f"{h['round_trip_ns']:.0f} ns" if "round_trip_ns" in h else f"not measured ({h.get('error')})"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--capacities", type=capacities, default=[64, 256, 1024, 4096, 16384])
@@ -71,7 +69,7 @@ def main() -> int:
         print(f"engine_regimes: {exc}", file=sys.stderr)
         return 3
     after = machine.handoff_latency()
-    print(f"hand-off round trip: {handoff_text(before)} before, {handoff_text(after)} after")
+    print(output.handoff_line({"handoff_before": before, "handoff_after": after}))
     print("| capacity | loop blocks/s | full/1000 | empty/1000 | engine blocks/s | full/1000 | empty/1000 | engine x loop |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for cap in args.capacities:

@@ -10,6 +10,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from stresskit.bench.machine import handoff_changed
+
 SCHEMA = "stresskit-bench/1"
 
 
@@ -153,8 +155,6 @@ def handoff_line(machine: dict) -> str | None:
             parts.append(f"not measured {when}: {h.get('error', 'unknown')}")
     if not parts:
         return None
-    from stresskit.bench.machine import handoff_changed
-
     changed = handoff_changed(machine)
     tail = ("; CHANGED during the run: the rows that hand blocks between cores (cross-thread free, "
             "the engine row) straddle two machines, rerun them") if changed else ""

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from stresskit.bench.machine import HANDOFF_APART, apart, round_trips
+from stresskit.bench.machine import apart, round_trips
 from stresskit.compare.directions import Direction, direction, is_safety
 from stresskit.report.model import Report
 
@@ -123,7 +123,7 @@ def _timer_floor(*reports: Report) -> float:
 def machine_note(old: Report, new: Report) -> str | None:
     """Why rates may differ for a reason that is not the code: the cross-core hand-off round trip
     (environment.machine.handoff_before and handoff_after) moved by more than
-    HANDOFF_APART x, between the two reports or during one of them."""
+    stresskit.bench.machine.HANDOFF_APART x, between the two reports or during one of them."""
     a, b = round_trips(old.environment.machine), round_trips(new.environment.machine)
     if not a or not b:
         return None
