@@ -128,3 +128,31 @@ def describe() -> dict:
         "python": sys.version.split()[0],
         **info,
     }
+
+
+BENCH_CHANGED = ("the rows that hand blocks between cores (cross-thread free, the engine row) straddle two "
+                 "machines, rerun them")
+RUN_CHANGED = ("the rates of roles that hand blocks between threads straddle two machines, compare this run's "
+               "rates with care")
+
+
+def handoff_line(machine: dict, consequence: str = BENCH_CHANGED) -> str | None:
+    """The machine's hand-off round trip before and after the run (handoff_latency), in one line; None for a document from before it was recorded. When the two
+    are more than HANDOFF_APART x apart the line says CHANGED and then `consequence`: what that
+    means for this run's numbers (bench rows or a scenario's rates)."""
+    parts = []
+    for when in ("before", "after"):
+        h = machine.get(f"handoff_{when}")
+        if not isinstance(h, dict):
+            continue
+        if isinstance(h.get("round_trip_ns"), (int, float)):
+            cpus = h.get("cpus")
+            where = f" (CPUs {cpus[0]}, {cpus[1]})" if isinstance(cpus, list) and len(cpus) == 2 else ""
+            parts.append(f"{h['round_trip_ns']:.0f} ns {when}{where}")
+        else:
+            parts.append(f"not measured {when}: {h.get('error', 'unknown')}")
+    if not parts:
+        return None
+    changed = handoff_changed(machine)
+    tail = f"; CHANGED during the run: {consequence}" if changed else ""
+    return "cross-core hand-off round trip: " + "; ".join(parts) + tail

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from stresskit.bench.machine import handoff_changed
+from stresskit.bench.machine import handoff_line
 
 SCHEMA = "stresskit-bench/1"
 
@@ -139,26 +139,6 @@ def render(doc: dict, console: Console | None = None) -> None:
     line = handoff_line(doc.get("machine", {}))
     if line:
         console.print(line, markup=False, highlight=False)
-
-
-def handoff_line(machine: dict) -> str | None:
-    """The machine's hand-off round trip before and after the run (stresskit.bench.machine
-    .handoff_latency), in one line; None for a document from before it was recorded."""
-    parts = []
-    for when in ("before", "after"):
-        h = machine.get(f"handoff_{when}")
-        if not isinstance(h, dict):
-            continue
-        if "round_trip_ns" in h:
-            parts.append(f"{h['round_trip_ns']:.0f} ns {when} (CPUs {h['cpus'][0]}, {h['cpus'][1]})")
-        else:
-            parts.append(f"not measured {when}: {h.get('error', 'unknown')}")
-    if not parts:
-        return None
-    changed = handoff_changed(machine)
-    tail = ("; CHANGED during the run: the rows that hand blocks between cores (cross-thread free, "
-            "the engine row) straddle two machines, rerun them") if changed else ""
-    return "cross-core hand-off round trip: " + "; ".join(parts) + tail
 
 
 def _verdict(ok: bool | None, yes: str, no: str, tty: bool) -> str:

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stresskit.bench.machine import RUN_CHANGED, handoff_line
 from stresskit.diagnostics.why import why_lines
 from stresskit.metrics import LATENCY_OPS, PERCENTILES
 from stresskit.planner import RunPlan
@@ -169,6 +170,11 @@ class Display:
             self._tables(report)
         else:
             self._plain(report)
+        # The rates above scale with the round trip (docs/performance.md, "The machine's two speeds"):
+        # shown so that two runs' rates are compared on the same machine, not only in the JSON.
+        handoff = handoff_line((report.get("environment") or {}).get("machine") or {}, RUN_CHANGED)
+        if handoff:
+            self.line(handoff)
         for err in report["errors"]:
             self.line(f"error: {err}")
         why = why_lines(report, json_path)

@@ -138,3 +138,30 @@ def test_rich_tables_use_units_and_label_checks() -> None:
     assert "roles.A.ops=10 ops, roles.B.ops=12 ops" in out
     for row in out.splitlines():
         assert "85285149" not in row and "True" not in row and "{" not in row, row
+
+
+def _probe(ns: float) -> dict:
+    return {"round_trip_ns": ns, "min_ns": ns - 3, "max_ns": ns + 9, "cpus": [0, 1]}
+
+
+def test_summary_shows_the_machines_round_trip_and_says_when_it_changed(capsys) -> None:
+    report = _report("pass")
+    report["environment"] = {"machine": {"handoff_before": _probe(93.4), "handoff_after": _probe(88.0)}}
+    Display(force_plain=True).summary(report, None)
+    lines = capsys.readouterr().out.splitlines()
+    assert "cross-core hand-off round trip: 93 ns before (CPUs 0, 1); 88 ns after (CPUs 0, 1)" in lines
+
+    report["environment"]["machine"]["handoff_after"] = _probe(402.0)  # the host moved a vCPU mid-run
+    Display(force_plain=True).summary(report, None)
+    changed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("cross-core")]
+    assert changed == ["cross-core hand-off round trip: 93 ns before (CPUs 0, 1); 402 ns after (CPUs 0, 1); "
+                       "CHANGED during the run: the rates of roles that hand blocks between threads straddle two "
+                       "machines, compare this run's rates with care"]
+
+    report["environment"]["machine"]["handoff_after"] = {"error": "needs two usable CPUs that threads can be pinned to"}
+    Display(quiet=True, force_plain=True).summary(report, None)  # quiet: the verdict line only
+    assert not any(line.startswith("cross-core") for line in capsys.readouterr().out.splitlines())
+
+    del report["environment"]  # a report from before the probe: nothing to say, nothing raised
+    Display(force_plain=True).summary(report, None)
+    assert not any(line.startswith("cross-core") for line in capsys.readouterr().out.splitlines())
