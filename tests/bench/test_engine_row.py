@@ -191,3 +191,39 @@ def test_measure_interleaves_every_variant():
     n = len(engine_row.variants())
     assert all(len(v) == 3 for v in out.values()) and len(seen) == 3 * n
     assert seen[0] != seen[n], "the starting variant rotates between passes"
+
+
+def _spread(ns_per_block: list[float]) -> list[engine_row.Sample]:
+    return [engine_row.Sample(1000, int(ns * 1000), 1e9 / ns, ns, 0, 0, 0, 2) for ns in ns_per_block]
+
+
+@pytest.mark.tier1
+def test_a_check_cost_within_its_noise_bound_is_marked_so():
+    samples = {v.name: _spread([30.0, 31.0, 33.0]) for v in engine_row.variants()}
+    samples["engine_default"] = _spread([40.0, 40.5, 44.0])        # best gap 0.5
+    samples["engine_no_pattern"] = _spread([35.0, 35.4, 36.0])     # best gap 0.4: cost 5.0, noise 0.9
+    samples["engine_no_latency"] = _spread([39.8, 41.0, 42.0])     # best gap 1.2: cost 0.2, noise 1.7
+    section = engine_row.summarise(samples, 1000)
+    costs = {c["check"]: c for c in section["check_costs"]}
+    assert costs["pattern"]["ns_per_block"] == pytest.approx(5.0)
+    assert costs["pattern"]["noise_ns"] == pytest.approx(0.9) and costs["pattern"]["within_noise"] is False
+    assert costs["latency"]["noise_ns"] == pytest.approx(1.7) and costs["latency"]["within_noise"] is True
+    lines = engine_row.table_lines(section)
+    assert "| pattern | 5.0 | 12.5% | +-0.9 |" in lines
+    assert "| latency | 0.2 | 0.5% | +-1.7 (within the noise) |" in lines
+    # the noise survives --input (recompute), and one sample per variant has no bound to give
+    assert engine_row.recompute(section)["check_costs"] == section["check_costs"]
+    single = engine_row.summarise({name: ss[:1] for name, ss in samples.items()}, 1000)
+    assert all(c["noise_ns"] is None and c["within_noise"] is None for c in single["check_costs"])
+    assert "| pattern | 5.0 | 12.5% | - |" in engine_row.table_lines(single)
+
+
+@pytest.mark.tier1
+def test_an_old_section_without_noise_still_reads_and_a_bad_noise_is_refused():
+    samples = {v.name: _spread([30.0, 31.0]) for v in engine_row.variants()}
+    section = engine_row.summarise(samples, 1000)
+    old = {**section, "check_costs": [{k: c[k] for k in ("check", "ns_per_block", "share")} for c in section["check_costs"]]}
+    assert all(line.endswith("| - |") for line in engine_row.table_lines(engine_row.recompute(old))[-7:])
+    bad = {**section, "check_costs": [{**section["check_costs"][0], "noise_ns": "1.0"}, *section["check_costs"][1:]]}
+    with pytest.raises(engine_row.SectionError, match="noise_ns"):
+        engine_row.recompute(bad)
