@@ -9,10 +9,11 @@ For each capacity, the minimal C loop (`loop`) and the engine with the loop's ch
 blocks/s, the engine's ratio to the loop, and the median full and empty retries per 1000 blocks.
 Those say which regime a side ran in: a producer that keeps the queue full (full retries, few
 empty ones) runs up to a queue's length ahead of its consumer; a queue that stays empty (empty
-retries) keeps the consumer right behind the producer. Why the loop's rate follows the capacity
-is a likely reading, not a measured one: at 256-1024 blocks of 64 B the two threads work up to a
-mimalloc page apart, at 64 on one page, at 4096 and beyond a lap no longer fits the near caches
-(docs/performance.md, "Regimes"). The machine's hand-off round trip is measured before and after
+retries) keeps the consumer right behind the producer. A consumer right behind its producer frees into
+the mimalloc page the producer allocates from, and the producer's mimalloc calls then miss on that
+page's lines (measured with perf: docs/performance.md, "What binds the engine's producer"); at
+256-1024 blocks of 64 B the loop's threads work up to a page apart, at 64 on one page. Why the loop
+slows again at 4096 and beyond is not measured. The machine's hand-off round trip is measured before and after
 (stresskit.bench.machine.handoff_latency, printed as `stresskit bench` prints it): every rate here
 scales with it.
 Exit status: 0 done, 2 bad option, 3 a sample failed.
