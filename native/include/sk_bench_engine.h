@@ -60,10 +60,11 @@ CC_API int sk_bench_spsc(const sk_spsc_spec_t *spec, sk_spsc_result_t *out);
  *
  * What the engine row (and any producer -> consumer scenario) pays per line that crosses cores:
  * two threads pinned to the first two CPUs the caller may run on pass a counter back and forth
- * on one cache line, `round_trips` times per batch, `batches` batches. On a VM the host decides
- * where those CPUs really are, and it can change its mind: on the 2-vCPU machine of
- * docs/performance.md the round trip was ~0.1 us in some hours and ~0.4 us in others, and the
- * engine row's loop moved 5-10x with it. Recording it next to a run's rates says which of the two
+ * on one cache line, `round_trips` times per batch, `batches` batches (stresskit.bench.machine
+ * narrows the caller's affinity first, so that these are two cores, not one core's SMT threads).
+ * On a VM the host decides where those CPUs really are, and it can change its mind: on the 2-vCPU
+ * machine of docs/performance.md the round trip was ~0.1 us in some hours and ~0.4 us in others,
+ * and the engine row's loop moved 5-10x with it. Recording it next to a run's rates says which of the two
  * machines they were measured on. */
 typedef struct sk_handoff_result {
     double round_trip_ns;     /* median over the batches of (batch time / round_trips) */

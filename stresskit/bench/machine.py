@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -41,10 +42,51 @@ def load_average() -> list[float] | None:
         return None
 
 
+SYSFS_CPU = Path("/sys/devices/system/cpu")
+
+
+def parse_cpu_list(text: str) -> set[int]:
+    """A kernel CPU list (``0-3,8,10-11``) as a set; ValueError if it is not one."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        first, last = int(lo), int(hi or lo)
+        if first < 0 or last < first:
+            raise ValueError(f"not a CPU range: {part!r}")
+        cpus.update(range(first, last + 1))
+    return cpus
+
+
+def core_siblings(cpu: int, root: Path | None = None) -> set[int]:
+    """The CPUs that share `cpu`'s core (SMT siblings, `cpu` included), from sysfs (`root`,
+    default SYSFS_CPU); just {cpu} where the topology cannot be read (not Linux, a container
+    without sysfs)."""
+    root = SYSFS_CPU if root is None else root
+    try:
+        return parse_cpu_list((root / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text()) | {cpu}
+    except (OSError, ValueError):
+        return {cpu}
+
+
+def probe_cpus(allowed: set[int], root: Path | None = None) -> tuple[list[int], bool] | None:
+    """The two CPUs the hand-off probe should use: the first usable one and the first usable one
+    on another core, and whether they share a core after all (every usable CPU is on the first
+    one's core). None with fewer than two usable CPUs. The native probe itself takes the first two
+    CPUs it may run on, which on some machines are two SMT threads of one core: a round trip
+    through that core's own cache, not the one a producer and a consumer on two cores pay."""
+    cpus = sorted(allowed)
+    if len(cpus) < 2:
+        return None
+    siblings = core_siblings(cpus[0], root)
+    other = next((c for c in cpus[1:] if c not in siblings), None)
+    return ([cpus[0], cpus[1]], True) if other is None else ([cpus[0], other], False)
+
+
 def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
     """The machine's cross-core hand-off round trip (sk_bench_handoff, native/include/
-    sk_bench_engine.h): ``round_trip_ns`` (median batch), ``min_ns``, ``max_ns`` and the two
-    ``cpus`` it ran on, or ``error`` saying why it was not measured (one usable CPU, not Linux, a
+    sk_bench_engine.h): ``round_trip_ns`` (median batch), ``min_ns``, ``max_ns``, the two ``cpus``
+    it ran on (two cores where the machine has them: probe_cpus) and ``same_core`` (they are SMT
+    siblings: every usable CPU is on one core), or ``error`` saying why it was not measured (one usable CPU, not Linux, a
     library without the probe). ~10 ms at 0.4 us per round trip. Every producer -> consumer rate
     scales with it, and on a VM it changes when the host moves the vCPUs, so two runs' rates are
     comparable only when their round trips are."""
@@ -60,7 +102,22 @@ def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
     if fn is None:
         return {"error": f"the native library {loaded.path} has no sk_bench_handoff: rebuild it"}
     out = loaded.ffi.new("sk_handoff_result_t *")
-    rc = fn(round_trips, batches, out)
+    allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+    choice = probe_cpus(allowed)
+    narrowed = False
+    if choice is not None and choice[0] != sorted(allowed)[:2]:
+        try:  # the probe pins to the first two CPUs it may use: make those the pair chosen
+            os.sched_setaffinity(0, set(choice[0]))
+            narrowed = True
+        except OSError:  # a cpuset that changed under us: probe the first two after all
+            first = sorted(allowed)[:2]
+            choice = (first, first[1] in core_siblings(first[0]))
+    try:
+        rc = fn(round_trips, batches, out)
+    finally:
+        if narrowed:
+            with contextlib.suppress(OSError):  # the set was ours a moment ago; nothing to report
+                os.sched_setaffinity(0, allowed)
     if rc == errno.ENOTSUP:
         return {"error": "needs two usable CPUs that threads can be pinned to"}
     if rc == errno.ETIMEDOUT:
@@ -68,7 +125,8 @@ def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
     if rc != 0:
         return {"error": f"sk_bench_handoff failed: {os.strerror(rc)} (errno {rc})"}
     return {"round_trip_ns": round(out.round_trip_ns, 1), "min_ns": round(out.min_round_trip_ns, 1),
-            "max_ns": round(out.max_round_trip_ns, 1), "cpus": [int(out.cpu_a), int(out.cpu_b)]}
+            "max_ns": round(out.max_round_trip_ns, 1), "cpus": [int(out.cpu_a), int(out.cpu_b)],
+            "same_core": bool(choice and choice[1])}
 
 
 # Round trips further apart than this are two machines for a rate (stresskit compare uses the
@@ -147,7 +205,10 @@ def handoff_line(machine: dict, consequence: str = BENCH_CHANGED) -> str | None:
             continue
         if isinstance(h.get("round_trip_ns"), (int, float)):
             cpus = h.get("cpus")
-            where = f" (CPUs {cpus[0]}, {cpus[1]})" if isinstance(cpus, list) and len(cpus) == 2 else ""
+            labels = [f"CPUs {cpus[0]}, {cpus[1]}"] if isinstance(cpus, list) and len(cpus) == 2 else []
+            if h.get("same_core") is True:
+                labels.append("SMT siblings of one core")
+            where = f" ({', '.join(labels)})" if labels else ""
             parts.append(f"{h['round_trip_ns']:.0f} ns {when}{where}")
         else:
             parts.append(f"not measured {when}: {h.get('error', 'unknown')}")
