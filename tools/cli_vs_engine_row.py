@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from stresskit.bench import engine_row
+from toolargs import positive
 
 SHAPE = Path(__file__).resolve().parent / "shapes" / "engine_row.toml"
 TOLERANCE = 0.15
@@ -48,13 +49,6 @@ def cli_sample(blocks: int, out: Path) -> dict:
 
 def _ns(value: float | None) -> str:
     return "not measured" if value is None else f"{value:.0f} ns"
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
-    return value
 
 
 def main() -> int:

@@ -27,28 +27,9 @@ import sys
 
 from stresskit import _native
 from stresskit.bench import engine_row, machine, output
+from toolargs import capacities, positive
 
 VARIANTS = (engine_row.LOOP, engine_row.LOOP_CHECKS)
-
-
-def capacities(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        values = []
-    if not values or any(v < 2 or v > 1 << 24 or v & (v - 1) for v in values):
-        raise argparse.ArgumentTypeError(f"expected powers of two in 2..16777216, comma-separated, got {text!r}")
-    return values
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def main() -> int:

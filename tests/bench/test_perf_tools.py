@@ -40,7 +40,7 @@ def test_cli_vs_engine_row_runs_the_shape_through_the_cli_and_the_row() -> None:
 def test_cli_vs_engine_row_refuses_bad_input_and_reports_a_failed_run_in_one_line(tmp_path: Path) -> None:
     proc = tool("cli_vs_engine_row.py", "--rounds", "1", "--blocks", "0")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert "argument --blocks: expected a whole number >= 1, got 0" in proc.stderr, proc.stderr
+    assert "argument --blocks: expected a whole number >= 1, got '0'" in proc.stderr, proc.stderr
     missing = tmp_path / "no-such-library.so"
     proc = tool("cli_vs_engine_row.py", "--rounds", "1", "--blocks", "1000", env={"STRESSKIT_NATIVE_LIB": str(missing)})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
@@ -120,3 +120,37 @@ def test_engine_instructions_refuses_a_bad_option_in_one_line() -> None:
     proc = tool("engine_instructions.py", "--blocks", "0")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].endswith("--blocks must be in 1..10000000"), proc.stderr
+
+
+@pytest.mark.tier2
+@pytest.mark.skipif(shutil.which("perf") is None, reason="perf (Debian's linux-perf) is not installed")
+def test_engine_profile_prints_both_sides_of_both_variants() -> None:
+    proc = tool("engine_profile.py", "--rounds", "1", "--blocks", "500000", "--top", "3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"cross-core hand-off round trip: (\d+ ns|not measured)", proc.stdout), proc.stdout
+    for side, engine_step, loop_step in (("producer", "step_produce", "spsc_loop_producer"),
+                                         ("consumer", "step_consume", "spsc_loop_consumer")):
+        assert f"| {side}: ns per block | engine | loop |" in proc.stdout, proc.stdout
+        section = proc.stdout.split(f"| {side}: ns per block")[1].split("\n\n")[0]
+        # a thread is told to be this side by its step, so each variant's step has time on it
+        assert re.search(rf"\| {engine_step} \| (?!0\.00 )\d+\.\d\d \| 0\.00 \|", section), section
+        assert re.search(rf"\| {loop_step} \| 0\.00 \| (?!0\.00 )\d+\.\d\d \|", section), section
+        total = re.search(r"\| all \(waiting included\) \| (\d+\.\d\d) \| (\d+\.\d\d) \|", section)
+        assert total and float(total.group(1)) > 0 and float(total.group(2)) > 0, section
+    producer = proc.stdout.split("| producer: ns per block")[1].split("\n\n")[0]
+    assert "| mi_malloc |" in producer, "mimalloc's entry point is named as mimalloc names it"
+
+
+@pytest.mark.tier2
+@pytest.mark.parametrize(("args", "message"), [(["--capacity", "1000"], "argument --capacity: expected a power of two"),
+                                              (["--rounds", "0"], "argument --rounds: expected a whole number >= 1")])
+def test_engine_profile_refuses_bad_input_in_one_line(args: list[str], message: str) -> None:
+    proc = tool("engine_profile.py", *args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and message in proc.stderr, proc.stderr
+
+
+@pytest.mark.tier2
+def test_engine_profile_without_perf_says_what_to_install(tmp_path: Path) -> None:
+    proc = tool("engine_profile.py", "--rounds", "1", env={"PATH": str(tmp_path)})
+    assert proc.returncode == 3 and proc.stderr.strip() == (
+        "engine_profile: perf not found: install it (Debian: apt-get install linux-perf)"), proc.stderr
