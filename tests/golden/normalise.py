@@ -2,7 +2,7 @@
 replaced by a placeholder (ADDR, <PID>, N, <F>, <V>), what the seed decides stays exact.
 
 Text (console, error lines): paths -> <REPO>/<TMP>/<PREFIX>/<HOME>, hex addresses -> ADDR, pids ->
-<PID>, every other number with its unit -> N (console numbers carry timings; the exact counts are checked in
+<PID>, the machine's hand-off line -> <MACHINE>, every other number with its unit -> N (console numbers carry timings; the exact counts are checked in
 the JSON). JSON: every float -> <F> (all are times, rates or averages), integers under the keys in
 VOLATILE_INTS or ending in _ns (times) -> <V>, strings normalised as text, the unreclaimed series -> its length only.
 """
@@ -46,7 +46,13 @@ def _roots(tmp: Path | None) -> list[tuple[str, str]]:
 _HEX_DUMP = re.compile(r"\b[0-9a-f]{2}(?: [0-9a-f]{2}){7,}\b")
 
 
+# `stresskit run`'s machine line: its CPUs, whether it was measured at all (a busy CPU gives up) and
+# whether it says CHANGED are the host's, not the seed's, so the whole line is one placeholder.
+_HANDOFF_LINE = re.compile(r"^cross-core hand-off round trip: .*$", re.MULTILINE)
+
+
 def text(value: str, tmp: Path | None = None, numbers: bool = True) -> str:
+    value = _HANDOFF_LINE.sub("cross-core hand-off round trip: <MACHINE>", value)
     for root, mark in _roots(tmp):
         value = value.replace(root, mark)
     value = _ADDR.sub("ADDR", value)
