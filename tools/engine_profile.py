@@ -128,7 +128,8 @@ def main() -> int:
                     found[(shown, side)].update(counts)
                 moved[shown] += args.blocks + min(args.blocks, 1000)
     after = machine.handoff_latency()
-    print(machine.handoff_line({"handoff_before": before, "handoff_after": after}))
+    print(machine.handoff_line({"handoff_before": before, "handoff_after": after},
+                               "this profile straddles two machines, rerun it"))
     print(f"capacity {args.capacity}, {args.rounds} x {args.blocks} blocks a side, cpu-clock at {FREQUENCY} Hz")
     for side in ("producer", "consumer"):
         print()
