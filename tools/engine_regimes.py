@@ -9,13 +9,13 @@ For each capacity, the minimal C loop (`loop`) and the engine with the loop's ch
 blocks/s, the engine's ratio to the loop, and the median full and empty retries per 1000 blocks.
 Those say which regime a side ran in: a producer that keeps the queue full (full retries, few
 empty ones) runs up to a queue's length ahead of its consumer; a queue that stays empty (empty
-retries) keeps the consumer right behind the producer. A consumer right behind its producer frees into
-the mimalloc page the producer allocates from, and the producer's mimalloc calls then miss on that
-page's lines (measured with perf: docs/performance.md, "What binds the engine's producer"); at
-256-1024 blocks of 64 B the loop's threads work up to a page apart, at 64 on one page. Why the loop
-slows again at 4096 and beyond is not measured. The machine's hand-off round trip is measured before and after
-(stresskit.bench.machine.handoff_latency, printed as `stresskit bench` prints it): every rate here
-scales with it.
+retries) keeps the consumer right behind the producer. A consumer right behind its producer frees
+into the mimalloc page the producer allocates from, and the producer's mimalloc calls then miss
+on that page's lines (measured with perf: docs/performance.md, "What binds the engine's
+producer"); at 256-1024 blocks of 64 B the loop's threads work up to a page apart, at 64 on one
+page. Why the loop slows again at 4096 and beyond is not measured. The machine's hand-off round trip is measured
+before and after (stresskit.bench.machine.handoff_latency, printed as `stresskit bench` prints it):
+every rate here scales with it.
 Exit status: 0 done, 2 bad option, 3 a sample failed.
 """
 
@@ -26,7 +26,7 @@ import statistics
 import sys
 
 from stresskit import _native
-from stresskit.bench import engine_row, machine, output
+from stresskit.bench import engine_row, machine
 from toolargs import capacities, positive
 
 VARIANTS = (engine_row.LOOP, engine_row.LOOP_CHECKS)
@@ -51,7 +51,7 @@ def main() -> int:
         print(f"engine_regimes: {exc}", file=sys.stderr)
         return 3
     after = machine.handoff_latency()
-    print(output.handoff_line({"handoff_before": before, "handoff_after": after}))
+    print(machine.handoff_line({"handoff_before": before, "handoff_after": after}))
     print("| capacity | loop blocks/s | full/1000 | empty/1000 | engine blocks/s | full/1000 | empty/1000 | engine x loop |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for cap in args.capacities:

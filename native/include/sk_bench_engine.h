@@ -64,8 +64,8 @@ CC_API int sk_bench_spsc(const sk_spsc_spec_t *spec, sk_spsc_result_t *out);
  * narrows the caller's affinity first, so that these are two cores, not one core's SMT threads).
  * On a VM the host decides where those CPUs really are, and it can change its mind: on the 2-vCPU
  * machine of docs/performance.md the round trip was ~0.1 us in some hours and ~0.4 us in others,
- * and the engine row's loop moved 5-10x with it. Recording it next to a run's rates says which of the two
- * machines they were measured on. */
+ * and the engine row's loop moved 5-10x with it. Recording it next to a run's rates says which of
+ * the two machines they were measured on. */
 typedef struct sk_handoff_result {
     double round_trip_ns;     /* median over the batches of (batch time / round_trips) */
     double min_round_trip_ns;

@@ -86,8 +86,8 @@ def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
     """The machine's cross-core hand-off round trip (sk_bench_handoff, native/include/
     sk_bench_engine.h): ``round_trip_ns`` (median batch), ``min_ns``, ``max_ns``, the two ``cpus``
     it ran on (two cores where the machine has them: probe_cpus) and ``same_core`` (they are SMT
-    siblings: every usable CPU is on one core), or ``error`` saying why it was not measured (one usable CPU, not Linux, a
-    library without the probe). ~10 ms at 0.4 us per round trip. Every producer -> consumer rate
+    siblings: every usable CPU is on one core), or ``error`` saying why it was not measured (one
+    usable CPU, not Linux, a library without the probe). ~10 ms at 0.4 us per round trip. Every producer -> consumer rate
     scales with it, and on a VM it changes when the host moves the vCPUs, so two runs' rates are
     comparable only when their round trips are."""
     import errno
@@ -103,15 +103,15 @@ def handoff_latency(round_trips: int = 2000, batches: int = 9) -> dict:
         return {"error": f"the native library {loaded.path} has no sk_bench_handoff: rebuild it"}
     out = loaded.ffi.new("sk_handoff_result_t *")
     allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+    first_two = sorted(allowed)[:2]  # what the native probe pins to unless narrowed
     choice = probe_cpus(allowed)
     narrowed = False
-    if choice is not None and choice[0] != sorted(allowed)[:2]:
-        try:  # the probe pins to the first two CPUs it may use: make those the pair chosen
+    if choice is not None and choice[0] != first_two:
+        try:  # make the chosen pair the first two CPUs the probe may use
             os.sched_setaffinity(0, set(choice[0]))
             narrowed = True
         except OSError:  # a cpuset that changed under us: probe the first two after all
-            first = sorted(allowed)[:2]
-            choice = (first, first[1] in core_siblings(first[0]))
+            choice = (first_two, first_two[1] in core_siblings(first_two[0]))
     try:
         rc = fn(round_trips, batches, out)
     finally:
@@ -195,9 +195,10 @@ RUN_CHANGED = ("the rates of roles that hand blocks between threads straddle two
 
 
 def handoff_line(machine: dict, consequence: str = BENCH_CHANGED) -> str | None:
-    """The machine's hand-off round trip before and after the run (handoff_latency), in one line; None for a document from before it was recorded. When the two
-    are more than HANDOFF_APART x apart the line says CHANGED and then `consequence`: what that
-    means for this run's numbers (bench rows or a scenario's rates)."""
+    """The machine's hand-off round trip before and after the run (handoff_latency), in one line;
+    None for a document from before it was recorded. When the two are more than HANDOFF_APART x
+    apart the line says CHANGED and then `consequence`: what that means for this run's numbers
+    (bench rows, a scenario's rates, a profile)."""
     parts = []
     for when in ("before", "after"):
         h = machine.get(f"handoff_{when}")

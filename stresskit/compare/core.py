@@ -118,8 +118,6 @@ def _timer_floor(*reports: Report) -> float:
     return 2 * max((_number(r.metrics.get("latency.timer_overhead_ns")) or 0.0 for r in reports), default=0.0)
 
 
-
-
 def machine_note(old: Report, new: Report) -> str | None:
     """Why rates may differ for a reason that is not the code: the cross-core hand-off round trip
     (environment.machine.handoff_before and handoff_after) moved by more than

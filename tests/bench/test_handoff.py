@@ -13,7 +13,7 @@ import pytest
 
 from stresskit import _native
 from stresskit.bench import machine
-from stresskit.bench.output import handoff_line
+from stresskit.bench.machine import handoff_line
 
 needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="thread affinity is Linux-only")
 
